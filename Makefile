@@ -1,0 +1,47 @@
+# messages-service: `make run` starts everything and serves on :8080; `make test` runs every test.
+# Both work as root on a fresh Debian/Ubuntu machine: they install what is missing first.
+
+SWIFT ?= swift
+PG_PORT ?= 5432
+REDIS_PORT ?= 6379
+AMQP_PORT ?= 5672
+export PG_PORT REDIS_PORT AMQP_PORT
+export DATABASE_URL ?= postgres://messages@127.0.0.1:$(PG_PORT)/messages
+export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
+export AMQP_URL ?= amqp://guest:guest@127.0.0.1:$(AMQP_PORT)/%2F
+
+.PHONY: run test services services-stop build migrate validate format clean
+
+## Start Postgres, Redis and RabbitMQ under .local/ (idempotent).
+services:
+	tools/services.sh start
+
+## Stop exactly the servers `make services` started.
+services-stop:
+	tools/services.sh stop
+
+build:
+	tools/services.sh install
+	$(SWIFT) build
+
+migrate: build services
+	.build/debug/messages-service migrate
+
+## Install, start the servers, migrate, and serve the API on :8080 (LOG_FORMAT=text for humans).
+run: migrate
+	LOG_FORMAT=$${LOG_FORMAT:-text} .build/debug/messages-service serve
+
+## Install, start the servers, and run every test against them.
+test: services
+	$(SWIFT) build --build-tests
+	tools/run-tests.sh
+
+## Check the deployment files offline (Kong, Kubernetes, compose).
+validate:
+	bash tools/validate.sh
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+clean: services-stop
+	rm -rf .build .local

@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+
+/// A configuration variable with a bad value; the process stops and prints this.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    /// The environment variable at fault.
+    public let variable: String
+    /// What is wrong with it.
+    public let problem: String
+
+    public var description: String { "invalid \(variable): \(problem)" }
+}
+
+/// Everything the service reads from its environment, validated once at start.
+public struct ServiceConfiguration: Sendable, Equatable {
+    /// How clients prove who they are.
+    public enum AuthMode: String, Sendable {
+        /// Trust `X-User-Id`: only behind a gateway that sets it.
+        case header
+    }
+
+    /// How log lines look.
+    public enum LogFormat: String, Sendable {
+        case json, text
+    }
+
+    public var databaseURL = "postgres://messages@127.0.0.1:5432/messages"
+    /// Nil disables the timeline cache.
+    public var redisURL: String? = "redis://127.0.0.1:6379/0"
+    public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    public var host = "0.0.0.0"
+    public var port = 8080
+    public var authMode = AuthMode.header
+    public var logLevel = Logger.Level.info
+    public var logFormat = LogFormat.json
+    public var limits = MessageLimits()
+    /// Connections (and threads for blocking libpq calls) in the Postgres pool.
+    public var postgresPoolSize = 8
+    /// How long a request waits for a pooled connection before it is shed with 503.
+    public var postgresPoolTimeout = Duration.milliseconds(2000)
+    /// The server cancels statements running longer than this.
+    public var postgresStatementTimeout = Duration.milliseconds(10000)
+    /// Serve the INF326-compatible `/threads/...` API.
+    public var inf326Enabled = true
+
+    /// The defaults, for tests and for documentation.
+    public init() {}
+
+    /// Reads the variables this service knows from `environment`; absent ones keep their defaults.
+    public init(environment: [String: String]) throws(ConfigurationError) {
+        let reader = EnvironmentReader(environment: environment)
+        databaseURL = try reader.url("DATABASE_URL", schemes: ["postgres", "postgresql"]) ?? databaseURL
+        if environment["REDIS_URL"] == "" {
+            redisURL = nil
+        } else {
+            redisURL = try reader.url("REDIS_URL", schemes: ["redis"]) ?? redisURL
+        }
+        amqpURL = try reader.url("AMQP_URL", schemes: ["amqp"]) ?? amqpURL
+        host = try reader.string("HOST") ?? host
+        port = try reader.integer("PORT", in: 1...65535) ?? port
+        authMode = try reader.choice("AUTH_MODE", AuthMode.self) ?? authMode
+        logLevel = try reader.choice("LOG_LEVEL", Logger.Level.self) ?? logLevel
+        logFormat = try reader.choice("LOG_FORMAT", LogFormat.self) ?? logFormat
+        limits = MessageLimits(maxContentLength: try reader.integer("MAX_CONTENT_LENGTH", in: 1...20000) ?? 4000)
+        postgresPoolSize = try reader.integer("PG_POOL_SIZE", in: 1...256) ?? postgresPoolSize
+        postgresPoolTimeout = try reader.integer("PG_POOL_TIMEOUT_MS", in: 1...600_000).map { .milliseconds($0) }
+            ?? postgresPoolTimeout
+        postgresStatementTimeout = try reader.integer("PG_STATEMENT_TIMEOUT_MS", in: 1...3_600_000).map {
+            .milliseconds($0)
+        } ?? postgresStatementTimeout
+        inf326Enabled = try reader.boolean("INF326_API_ENABLED") ?? inf326Enabled
+    }
+}
+
+/// Reads typed values from environment variables; every failure names the variable.
+struct EnvironmentReader {
+    let environment: [String: String]
+
+    func string(_ name: String) throws(ConfigurationError) -> String? {
+        guard let value = environment[name] else { return nil }
+        guard !value.isEmpty else { throw ConfigurationError(variable: name, problem: "must not be empty") }
+        return value
+    }
+
+    func integer(_ name: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+        guard let raw = try string(name) else { return nil }
+        guard let value = Int(raw), range.contains(value) else {
+            throw ConfigurationError(
+                variable: name, problem: "must be an integer \(range.lowerBound)...\(range.upperBound) (got \"\(raw)\")"
+            )
+        }
+        return value
+    }
+
+    func boolean(_ name: String) throws(ConfigurationError) -> Bool? {
+        guard let raw = try string(name) else { return nil }
+        switch raw.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw ConfigurationError(variable: name, problem: "must be true or false (got \"\(raw)\")")
+        }
+    }
+
+    func choice<T: RawRepresentable & CaseIterable>(_ name: String, _ type: T.Type) throws(ConfigurationError) -> T?
+    where T.RawValue == String {
+        guard let raw = try string(name) else { return nil }
+        guard let value = T(rawValue: raw.lowercased()) else {
+            let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigurationError(variable: name, problem: "must be one of \(allowed) (got \"\(raw)\")")
+        }
+        return value
+    }
+
+    func url(_ name: String, schemes: Set<String>) throws(ConfigurationError) -> String? {
+        guard let raw = try string(name) else { return nil }
+        guard let url = URL(string: raw), let scheme = url.scheme, schemes.contains(scheme), url.host != nil else {
+            let allowed = schemes.sorted().map { "\($0)://" }.joined(separator: " or ")
+            throw ConfigurationError(variable: name, problem: "must be a URL starting with \(allowed)")
+        }
+        return raw
+    }
+}
+
+extension ServiceConfiguration.AuthMode: CaseIterable {}
+extension ServiceConfiguration.LogFormat: CaseIterable {}

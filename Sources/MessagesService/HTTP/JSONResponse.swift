@@ -1,0 +1,30 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Builds JSON responses.
+enum JSONResponse {
+    /// Sorted keys make equal values serialize to equal bytes (cache entries compare byte for byte).
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// A response whose body is `value` as JSON.
+    static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws
+        -> Response
+    {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Log metadata keys shared by every part of the service.
+enum LogKey {
+    static let requestID = "request_id"
+    static let userID = "user_id"
+    static let channelID = "channel_id"
+}

@@ -1,0 +1,289 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Postgres
+
+/// The INF326 messages API (`/threads/{thread_id}/messages`), answered exactly as that FastAPI
+/// service answers, so its web client and load tools keep working. A thread is a channel.
+///
+/// Its conventions differ from v1 on purpose: reads need no identity, lists are newest first and
+/// leave deleted messages out, errors are `{"detail": ...}` and validation errors are 422 lists.
+/// One deliberate tightening: only the author may edit or delete (403).
+struct ThreadsController<Store: MessageStore>: Sendable {
+    let store: Store
+    let limits: MessageLimits
+    private var validator: MessageValidator { MessageValidator(limits: limits) }
+
+    init(store: Store, limits: MessageLimits) {
+        self.store = store
+        self.limits = limits
+    }
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        let messages = router.group("threads/:thread_id/messages")
+        messages.post(use: create)
+        messages.get(use: list)
+        messages.put(":message_id", use: update)
+        messages.delete(":message_id", use: delete)
+    }
+
+    /// The INF326 create body.
+    struct CreateBody: Decodable {
+        let content: String
+        let type: String?
+        let paths: [String]?
+    }
+
+    /// The INF326 update body.
+    struct UpdateBody: Decodable {
+        let content: String?
+        let paths: [String]?
+    }
+
+    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let threadID = try Self.pathUUID("thread_id", context)
+        try Self.requireUserHeader(request)
+        let body = try await decodeBody(CreateBody.self, request)
+        let (type, content, attachments) = try validated {
+            (
+                try validator.type(body.type), try validator.content(body.content),
+                try validator.attachments((body.paths ?? []).map { Attachment(path: $0) }, field: "paths")
+            )
+        }
+        let authored = NewMessage(
+            channelID: threadID, authorID: try Self.userID(request), type: type, content: content,
+            attachments: attachments, parentID: nil, idempotencyKey: nil
+        )
+        guard case .created(let message) = try await storeCall({ try await store.create(authored) }) else {
+            throw INF326Error(status: .internalServerError, detail: "Internal Server Error")
+        }
+        return try JSONResponse.make(ThreadMessageBody(message), status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let threadID = try Self.pathUUID("thread_id", context)
+        let limit = try Self.limit(request.uri.queryParameters.get("limit"), limits: limits)
+        var position = PagePosition.newest
+        if let cursor = request.uri.queryParameters.get("cursor") {
+            guard let parsed = INF326Cursor(cursor) else {
+                throw INF326Error(status: .badRequest, detail: "Invalid cursor")
+            }
+            if let seq = try await storeCall({ try await store.seq(ofMessage: parsed.messageID, channelID: threadID) }) {
+                position = .before(seq: seq)
+            } else if let seq = try await lastSeq(createdBefore: parsed.createdAt, threadID: threadID) {
+                position = .before(seq: seq + 1)
+            } else {
+                return try JSONResponse.make(ThreadPageBody(items: [], nextCursor: nil, hasMore: false))
+            }
+        }
+        let page = try await storeCall {
+            try await store.page(channelID: threadID, scope: .liveTimeline, position: position, limit: limit)
+        }
+        let newestFirst = page.items.reversed().map(ThreadMessageBody.init)
+        let nextCursor = page.items.first.map { INF326Cursor.make(createdAt: $0.createdAt, id: $0.id) }
+        var headers: HTTPFields = [:]
+        headers[.cacheStatus] = "bypass"
+        return try JSONResponse.make(
+            ThreadPageBody(items: newestFirst, nextCursor: nextCursor, hasMore: newestFirst.count == limit),
+            headers: headers
+        )
+    }
+
+    @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let threadID = try Self.pathUUID("thread_id", context)
+        let messageID = try Self.pathUUID("message_id", context)
+        try Self.requireUserHeader(request)
+        let body = try await decodeBody(UpdateBody.self, request)
+        let edit = try validated {
+            MessageEdit(
+                content: try body.content.map { try validator.content($0) },
+                attachments: try body.paths.map { try validator.attachments($0.map { Attachment(path: $0) }, field: "paths") },
+                expectedVersion: nil
+            )
+        }
+        let userID = try Self.userID(request)
+        let current = try await storeCall { try await store.message(id: messageID, channelID: threadID) }
+        guard !current.isDeleted else { throw Self.notFound }
+        guard edit.content != nil || edit.attachments != nil else {
+            guard current.authorID == userID else { throw Self.apiError(for: .notAuthor) }
+            return try JSONResponse.make(ThreadMessageBody(current))
+        }
+        let message = try await storeCall {
+            try await store.edit(id: messageID, channelID: threadID, by: userID, edit)
+        }
+        return try JSONResponse.make(ThreadMessageBody(message))
+    }
+
+    @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let threadID = try Self.pathUUID("thread_id", context)
+        let messageID = try Self.pathUUID("message_id", context)
+        try Self.requireUserHeader(request)
+        let userID = try Self.userID(request)
+        let current = try await storeCall { try await store.message(id: messageID, channelID: threadID) }
+        guard !current.isDeleted else { throw Self.notFound }
+        _ = try await storeCall { try await store.delete(id: messageID, channelID: threadID, by: userID) }
+        return Response(status: .noContent)
+    }
+
+    /// The newest root message created before a cursor's time; a time Postgres cannot read (say,
+    /// month 13) makes the cursor invalid rather than the request fail.
+    private func lastSeq(createdBefore timestamp: String, threadID: UUID) async throws -> Int64? {
+        do {
+            return try await store.lastSeq(createdBefore: timestamp, channelID: threadID)
+        } catch let error as PostgresError where error.sqlState?.hasPrefix("22") == true {
+            throw INF326Error(status: .badRequest, detail: "Invalid cursor")
+        }
+    }
+
+    // MARK: - FastAPI-compatible request handling
+
+    private static var notFound: INF326Error { INF326Error(status: .notFound, detail: "Message not found") }
+
+    static func pathUUID(_ name: String, _ context: AppRequestContext) throws -> UUID {
+        let raw = context.parameters.get(name) ?? ""
+        guard let id = UUID(uuidString: raw) else {
+            throw INF326Error.unprocessable(
+                type: "uuid_parsing", loc: ["path", name],
+                msg: "Input should be a valid UUID, invalid character or length", input: raw
+            )
+        }
+        return id
+    }
+
+    static func limit(_ raw: String?, limits: MessageLimits) throws -> Int {
+        guard let raw else { return limits.defaultINF326PageSize }
+        guard let limit = Int(raw) else {
+            throw INF326Error.unprocessable(
+                type: "int_parsing", loc: ["query", "limit"],
+                msg: "Input should be a valid integer, unable to parse string as an integer", input: raw
+            )
+        }
+        if limit < 1 {
+            throw INF326Error.unprocessable(
+                type: "greater_than_equal", loc: ["query", "limit"], msg: "Input should be greater than or equal to 1",
+                input: raw
+            )
+        }
+        if limit > limits.maxINF326PageSize {
+            throw INF326Error.unprocessable(
+                type: "less_than_equal", loc: ["query", "limit"],
+                msg: "Input should be less than or equal to \(limits.maxINF326PageSize)", input: raw
+            )
+        }
+        return limit
+    }
+
+    /// FastAPI validates that the header exists (422) before the dependency parses it (400).
+    static func requireUserHeader(_ request: Request) throws {
+        guard request.headers[.userID] != nil else {
+            throw INF326Error.unprocessable(type: "missing", loc: ["header", "X-User-Id"], msg: "Field required", input: nil)
+        }
+    }
+
+    static func userID(_ request: Request) throws -> UUID {
+        guard let id = UUID(uuidString: request.headers[.userID] ?? "") else {
+            // The text Python's uuid.UUID() raises, which the INF326 service passed through.
+            throw INF326Error(status: .badRequest, detail: "badly formed hexadecimal UUID string")
+        }
+        return id
+    }
+
+    func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        let buffer = try await request.body.collect(upTo: MessageLimits.maxBodyBytes)
+        return try validated { try JSONBody.decode(type, from: Data(buffer.readableBytesView)) }
+    }
+
+    func validated<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ValidationFailure {
+            let location = error.field == "body" ? ["body"] : ["body"] + error.field.split(separator: ".").map(String.init)
+            throw INF326Error.unprocessable(type: error.kind, loc: location, msg: error.message, input: nil)
+        }
+    }
+
+    func storeCall<T>(_ call: () async throws -> T) async throws -> T {
+        do {
+            return try await call()
+        } catch let error as MessageStoreError {
+            throw Self.apiError(for: error)
+        }
+    }
+
+    static func apiError(for error: MessageStoreError) -> INF326Error {
+        switch error {
+        case .notAuthor: INF326Error(status: .forbidden, detail: "Only the author may modify this message")
+        case .messageNotFound, .messageDeleted, .parentNotFound: notFound
+        case .versionMismatch, .idempotencyKeyReused: INF326Error(status: .conflict, detail: "Conflict")
+        }
+    }
+}
+
+/// An INF326 message.
+struct ThreadMessageBody: Encodable {
+    let message: Message
+
+    init(_ message: Message) {
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, thread_id, user_id, type, content, paths, created_at, updated_at
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(message.id.lowercased, forKey: .id)
+        try container.encode(message.channelID.lowercased, forKey: .thread_id)
+        try container.encode(message.authorID.lowercased, forKey: .user_id)
+        try container.encode(message.type, forKey: .type)
+        try container.encode(message.content, forKey: .content)
+        try container.encode(message.attachments.map(\.path), forKey: .paths)
+        try container.encode(message.createdAt, forKey: .created_at)
+        try container.encode(message.editedAt, forKey: .updated_at)
+    }
+}
+
+/// An INF326 page: newest first.
+struct ThreadPageBody: Encodable {
+    let items: [ThreadMessageBody]
+    let nextCursor: String?
+    let hasMore: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case items
+        case nextCursor = "next_cursor"
+        case hasMore = "has_more"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        try container.encode(nextCursor, forKey: .nextCursor)
+        try container.encode(hasMore, forKey: .hasMore)
+    }
+}
+
+/// The INF326 cursor, `<created_at ISO 8601>|<message id>` of the last item of a page.
+struct INF326Cursor: Equatable {
+    /// The timestamp as given, already checked to be ISO 8601.
+    let createdAt: String
+    let messageID: UUID
+
+    static func make(createdAt: String, id: UUID) -> String {
+        "\(createdAt)|\(id.lowercased)"
+    }
+
+    /// Parses a cursor, accepting what Python's `datetime.isoformat()` and this service produce.
+    init?(_ raw: String) {
+        let parts = raw.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, let id = UUID(uuidString: String(parts[1])) else { return nil }
+        let timestamp = String(parts[0])
+        guard timestamp.wholeMatch(of: Self.isoTimestamp) != nil else { return nil }
+        self.createdAt = timestamp
+        self.messageID = id
+    }
+
+    nonisolated(unsafe) private static let isoTimestamp =
+        /\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?)?/
+}

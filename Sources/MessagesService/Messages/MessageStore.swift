@@ -1,0 +1,119 @@
+import Foundation
+
+/// What a validated create request asks for.
+public struct NewMessage: Sendable, Equatable {
+    public var channelID: UUID
+    public var authorID: UUID
+    public var type: MessageType?
+    public var content: String
+    public var attachments: [Attachment]
+    public var parentID: UUID?
+    /// The idempotency key: the `Idempotency-Key` header, else the body's `client_message_id`.
+    public var idempotencyKey: String?
+}
+
+/// What a validated edit request changes; nil fields stay as they are.
+public struct MessageEdit: Sendable, Equatable {
+    public var content: String?
+    public var attachments: [Attachment]?
+    /// The version the client last saw (`If-Match`), if it sent one.
+    public var expectedVersion: Int64?
+}
+
+/// The result of a create.
+public enum CreateOutcome: Sendable, Equatable {
+    /// A new message was stored.
+    case created(Message)
+    /// The idempotency key named an earlier create with the same request: here is its message.
+    case replayed(Message)
+}
+
+/// Which messages a page walks through.
+public enum MessageScope: Sendable, Equatable {
+    /// Root messages of the channel (replies are listed under their root).
+    case timeline
+    /// Replies to one root message.
+    case replies(to: UUID)
+    /// INF326 threads: root messages that are not deleted.
+    case liveTimeline
+}
+
+/// Where a page starts.
+public enum PagePosition: Sendable, Equatable {
+    /// The newest messages.
+    case newest
+    /// Messages with a `seq` lower than this.
+    case before(seq: Int64)
+    /// Messages with a `seq` higher than this.
+    case after(seq: Int64)
+    /// Messages around this `seq`, which is included.
+    case around(seq: Int64)
+}
+
+/// A page of messages, ascending by `seq`.
+public struct MessagePage: Sendable, Equatable {
+    public var items: [Message]
+    /// True when older messages exist before the first item.
+    public var hasBefore: Bool
+    /// True when newer messages exist after the last item.
+    public var hasAfter: Bool
+    /// The channel's counters when the page was read.
+    public var channel: ChannelState
+}
+
+/// A channel's counters.
+public struct ChannelState: Sendable, Equatable {
+    public var lastSeq: Int64
+    public var version: Int64
+}
+
+/// One earlier state of an edited message.
+public struct MessageRevision: Sendable, Equatable {
+    /// The version the message had while it read like this.
+    public var version: Int64
+    public var content: String
+    public var attachments: [Attachment]
+    /// When this text was replaced.
+    public var replacedAt: String
+    public var editedBy: UUID
+}
+
+/// Why a store operation refused.
+public enum MessageStoreError: Error, Equatable {
+    /// No such message in this channel.
+    case messageNotFound
+    /// The parent of a reply is not a live root message of this channel.
+    case parentNotFound
+    /// Only the author may do this.
+    case notAuthor
+    /// `If-Match` named another version than the current one.
+    case versionMismatch(current: Int64)
+    /// The idempotency key was used before with another request.
+    case idempotencyKeyReused
+    /// The message is deleted and cannot change.
+    case messageDeleted
+}
+
+/// Stores and reads messages. Every operation names the channel, so the data can be partitioned
+/// by channel without changing a call.
+public protocol MessageStore: Sendable {
+    /// Stores a message, assigning its `seq` and `version`, or replays an earlier create.
+    func create(_ message: NewMessage) async throws -> CreateOutcome
+    /// One message, deleted or not.
+    func message(id: UUID, channelID: UUID) async throws -> Message
+    /// A page of messages around a position.
+    func page(channelID: UUID, scope: MessageScope, position: PagePosition, limit: Int) async throws -> MessagePage
+    /// The `seq` of a message in this channel, to start a page at a message id.
+    func seq(ofMessage id: UUID, channelID: UUID) async throws -> Int64?
+    /// The highest `seq` among root messages created before a time (RFC 3339), for INF326 cursors
+    /// that name a message this service never stored.
+    func lastSeq(createdBefore timestamp: String, channelID: UUID) async throws -> Int64?
+    /// Edits a message's content or attachments, keeping the old state in its history.
+    func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> Message
+    /// Soft-deletes a message; deleting a deleted message changes nothing. Returns the tombstone.
+    func delete(id: UUID, channelID: UUID, by userID: UUID) async throws -> Message
+    /// The earlier states of a message, oldest first.
+    func history(id: UUID, channelID: UUID) async throws -> [MessageRevision]
+    /// True when the store can answer right now.
+    func isReachable() async -> Bool
+}

@@ -1,0 +1,373 @@
+import Crypto
+import Foundation
+import Logging
+import Postgres
+
+/// `MessageStore` on Postgres.
+///
+/// Every change runs in one transaction that first bumps the channel row (`last_seq`, `version`).
+/// That row lock serializes the writers of one channel, which makes `seq` and `version` gap-free
+/// and unique, and gives all writers one lock order (channel, then message) so they cannot
+/// deadlock each other.
+public struct PostgresMessageStore: MessageStore {
+    let client: PostgresClient
+
+    /// Creates a store on a client.
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// Thrown inside a transaction to roll it back and answer an existing message instead: the
+    /// earlier create an idempotency key names, or a message that was already deleted.
+    private struct RollBackAnswering: Error {
+        let message: Message
+    }
+
+    public func create(_ new: NewMessage) async throws -> CreateOutcome {
+        let requestHash = Self.requestHash(of: new)
+        if let key = new.idempotencyKey,
+            let earlier = try await client.withConnection({ try await Self.message(keyedBy: key, of: new, on: $0) })
+        {
+            return try Self.replay(earlier, requestHash: requestHash)
+        }
+        do {
+            return try await client.withTransaction { session in
+                let counters = try await session.query(SQL.bumpChannelForCreate, [new.channelID]).first!
+                // The channel row lock is held from here on: a concurrent create with the same key
+                // has either committed, and is found now, or waits behind this transaction.
+                if let key = new.idempotencyKey,
+                    let earlier = try await Self.message(keyedBy: key, of: new, on: session)
+                {
+                    throw RollBackAnswering(message: earlier)
+                }
+                if let parentID = new.parentID {
+                    let parent = try await session.query(SQL.countReply, [new.channelID, parentID])
+                    guard !parent.isEmpty else { throw MessageStoreError.parentNotFound }
+                }
+                let rows = try await session.query(
+                    SQL.insertMessage,
+                    [
+                        UUID.v7(), new.channelID, try counters.decode("last_seq", as: Int64.self),
+                        try counters.decode("version", as: Int64.self), new.authorID, new.parentID,
+                        new.type?.rawValue, new.content, try JSONText.encode(new.attachments),
+                        Mentions.extract(from: new.content), new.idempotencyKey,
+                        new.idempotencyKey == nil ? nil : requestHash,
+                    ]
+                )
+                return .created(try Self.message(from: rows.first!))
+            }
+        } catch let found as RollBackAnswering {
+            return try Self.replay(found.message, requestHash: requestHash)
+        }
+    }
+
+    public func message(id: UUID, channelID: UUID) async throws -> Message {
+        let rows = try await client.query(SQL.selectMessage, [channelID, id])
+        guard let row = rows.first else { throw MessageStoreError.messageNotFound }
+        return try Self.message(from: row)
+    }
+
+    public func page(channelID: UUID, scope: MessageScope, position: PagePosition, limit: Int) async throws
+        -> MessagePage
+    {
+        let filter = Self.filter(of: scope)
+        let parentID: UUID? = if case .replies(let parent) = scope { parent } else { nil }
+        return try await client.withConnection { session in
+            let channel = try await session.query(SQL.selectChannel, [channelID]).first
+            let state = ChannelState(
+                lastSeq: try channel?.decode("last_seq") ?? 0,
+                version: try channel?.decode("version") ?? 0
+            )
+            // Each side fetches one row more than it keeps, to learn whether more exist there.
+            func older(than seq: Int64, count: Int) async throws -> (items: [Message], more: Bool) {
+                let rows = try await session.query(SQL.selectOlder(filter), [channelID, parentID, seq, count + 1])
+                let items = try rows.rows.prefix(count).map(Self.message(from:))
+                return (items.reversed(), rows.count > count)
+            }
+            func newer(than seq: Int64, count: Int) async throws -> (items: [Message], more: Bool) {
+                let rows = try await session.query(SQL.selectNewer(filter), [channelID, parentID, seq, count + 1])
+                return (try rows.rows.prefix(count).map(Self.message(from:)), rows.count > count)
+            }
+            switch position {
+            case .newest:
+                let (items, more) = try await older(than: Int64.max, count: limit)
+                return MessagePage(items: items, hasBefore: more, hasAfter: false, channel: state)
+            case .before(let seq):
+                let (items, more) = try await older(than: seq, count: limit)
+                let hasAfter = try await Self.exists(filter, after: items.last?.seq ?? seq - 1, channelID, parentID, session)
+                return MessagePage(items: items, hasBefore: more, hasAfter: hasAfter, channel: state)
+            case .after(let seq):
+                let (items, more) = try await newer(than: seq, count: limit)
+                let hasBefore = try await Self.exists(filter, before: items.first?.seq ?? seq + 1, channelID, parentID, session)
+                return MessagePage(items: items, hasBefore: hasBefore, hasAfter: more, channel: state)
+            case .around(let seq):
+                let olderCount = limit / 2
+                let (before, moreBefore) = try await older(than: seq, count: olderCount)
+                let (after, moreAfter) = try await newer(than: seq - 1, count: limit - olderCount)
+                return MessagePage(items: before + after, hasBefore: moreBefore, hasAfter: moreAfter, channel: state)
+            }
+        }
+    }
+
+    public func seq(ofMessage id: UUID, channelID: UUID) async throws -> Int64? {
+        try await client.query(SQL.selectSeq, [channelID, id]).first?.decode("seq")
+    }
+
+    public func lastSeq(createdBefore timestamp: String, channelID: UUID) async throws -> Int64? {
+        try await client.query(SQL.selectLastSeqBefore, [channelID, timestamp]).first?.decodeIfPresent("seq")
+    }
+
+    public func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> Message {
+        try await client.withTransaction { session in
+            let version: Int64 = try await Self.bumpChannelVersion(channelID, on: session)
+            let current = try await Self.lockedMessage(id: id, channelID: channelID, on: session)
+            guard current.authorID == userID else { throw MessageStoreError.notAuthor }
+            guard !current.isDeleted else { throw MessageStoreError.messageDeleted }
+            if let expected = edit.expectedVersion, expected != current.version {
+                throw MessageStoreError.versionMismatch(current: current.version)
+            }
+            try await session.execute(
+                SQL.insertRevision,
+                [channelID, id, current.version, current.content, try JSONText.encode(current.attachments), userID]
+            )
+            let content = edit.content ?? current.content
+            let rows = try await session.query(
+                SQL.updateMessage,
+                [
+                    channelID, id, version, content, try JSONText.encode(edit.attachments ?? current.attachments),
+                    Mentions.extract(from: content),
+                ]
+            )
+            return try Self.message(from: rows.first!)
+        }
+    }
+
+    public func delete(id: UUID, channelID: UUID, by userID: UUID) async throws -> Message {
+        do {
+            return try await client.withTransaction { session in
+                let version: Int64 = try await Self.bumpChannelVersion(channelID, on: session)
+                let current = try await Self.lockedMessage(id: id, channelID: channelID, on: session)
+                guard current.authorID == userID else { throw MessageStoreError.notAuthor }
+                // Deleting twice changes nothing: roll back the version bump and answer the tombstone.
+                guard !current.isDeleted else { throw RollBackAnswering(message: current) }
+                // The text is gone for everyone, including from the edit history.
+                try await session.execute(SQL.deleteRevisions, [channelID, id])
+                let rows = try await session.query(SQL.tombstoneMessage, [channelID, id, version, userID])
+                return try Self.message(from: rows.first!)
+            }
+        } catch let unchanged as RollBackAnswering {
+            return unchanged.message
+        }
+    }
+
+    public func history(id: UUID, channelID: UUID) async throws -> [MessageRevision] {
+        try await client.withConnection { session in
+            guard !(try await session.query(SQL.selectSeq, [channelID, id])).isEmpty else {
+                throw MessageStoreError.messageNotFound
+            }
+            return try await session.query(SQL.selectRevisions, [channelID, id]).rows.map { row in
+                MessageRevision(
+                    version: try row.decode("version"),
+                    content: try row.decode("content"),
+                    attachments: try JSONText.decode([Attachment].self, from: row.decode("attachments")),
+                    replacedAt: try row.decode("edited_at"),
+                    editedBy: try row.decode("edited_by")
+                )
+            }
+        }
+    }
+
+    public func isReachable() async -> Bool {
+        do {
+            try await client.query("SELECT 1")
+            return true
+        } catch let error as PostgresError where error.code == .poolTimeout {
+            // Every connection is busy answering queries: the server is reachable.
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    // MARK: - Helpers
+
+    private static func replay(_ earlier: Message, requestHash: String) throws -> CreateOutcome {
+        guard earlier.requestHash == requestHash else { throw MessageStoreError.idempotencyKeyReused }
+        return .replayed(earlier)
+    }
+
+    private static func message(keyedBy key: String, of new: NewMessage, on session: PostgresSession) async throws
+        -> Message?
+    {
+        let rows = try await session.query(SQL.selectByIdempotencyKey, [new.channelID, new.authorID, key])
+        return try rows.first.map(message(from:))
+    }
+
+    private static func bumpChannelVersion(_ channelID: UUID, on session: PostgresSession) async throws -> Int64 {
+        guard let row = try await session.query(SQL.bumpChannelVersion, [channelID]).first else {
+            throw MessageStoreError.messageNotFound
+        }
+        return try row.decode("version")
+    }
+
+    private static func lockedMessage(id: UUID, channelID: UUID, on session: PostgresSession) async throws -> Message {
+        guard let row = try await session.query(SQL.selectMessageForUpdate, [channelID, id]).first else {
+            throw MessageStoreError.messageNotFound
+        }
+        return try message(from: row)
+    }
+
+    private static func exists(
+        _ filter: String, after seq: Int64, _ channelID: UUID, _ parentID: UUID?, _ session: PostgresSession
+    ) async throws -> Bool {
+        try await !session.query(SQL.selectNewer(filter), [channelID, parentID, seq, 1]).isEmpty
+    }
+
+    private static func exists(
+        _ filter: String, before seq: Int64, _ channelID: UUID, _ parentID: UUID?, _ session: PostgresSession
+    ) async throws -> Bool {
+        try await !session.query(SQL.selectOlder(filter), [channelID, parentID, seq, 1]).isEmpty
+    }
+
+    private static func filter(of scope: MessageScope) -> String {
+        switch scope {
+        case .timeline: "parent_id IS NULL AND $2::uuid IS NULL"
+        case .replies: "parent_id = $2::uuid"
+        case .liveTimeline: "parent_id IS NULL AND deleted_at IS NULL AND $2::uuid IS NULL"
+        }
+    }
+
+    /// A stable fingerprint of what a create asked for, to tell a retry from a reuse of its key.
+    static func requestHash(of new: NewMessage) -> String {
+        struct Fingerprint: Encodable {
+            let type: String?
+            let content: String
+            let attachments: [Attachment]
+            let parentID: UUID?
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let fingerprint = Fingerprint(
+            type: new.type?.rawValue, content: new.content, attachments: new.attachments, parentID: new.parentID
+        )
+        let bytes = (try? encoder.encode(fingerprint)) ?? Data(new.content.utf8)
+        return SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func message(from row: PostgresRow) throws -> Message {
+        Message(
+            id: try row.decode("id"),
+            channelID: try row.decode("channel_id"),
+            seq: try row.decode("seq"),
+            version: try row.decode("version"),
+            authorID: try row.decode("author_id"),
+            parentID: try row.decodeIfPresent("parent_id"),
+            type: try row.text("type").flatMap(MessageType.init(rawValue:)),
+            content: try row.decode("content"),
+            attachments: try JSONText.decode([Attachment].self, from: row.decode("attachments")),
+            mentions: try row.decode("mentions"),
+            replyCount: try row.decode("reply_count"),
+            reactions: try JSONText.decode([String: Int64].self, from: row.decode("reactions")),
+            createdAt: try row.decode("created_at"),
+            editedAt: try row.decodeIfPresent("edited_at"),
+            deletedAt: try row.decodeIfPresent("deleted_at"),
+            clientMessageID: try row.decodeIfPresent("client_message_id"),
+            requestHash: try row.decodeIfPresent("request_hash")
+        )
+    }
+}
+
+/// The statements of `PostgresMessageStore`. Values are always parameters, never interpolated.
+enum SQL {
+    /// RFC 3339 UTC with milliseconds, the only timestamp format the API speaks.
+    private static func timestamp(_ column: String) -> String {
+        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS \(column)"
+    }
+
+    static let messageColumns = """
+        id, channel_id, seq, version, author_id, parent_id, type, content, attachments::text AS attachments,
+        mentions::text AS mentions, reply_count, reaction_counts::text AS reactions, client_message_id,
+        request_hash, \(timestamp("created_at")), \(timestamp("edited_at")), \(timestamp("deleted_at"))
+        """
+
+    static let bumpChannelForCreate = """
+        INSERT INTO channels AS c (id, last_seq, version, message_count) VALUES ($1, 1, 1, 1)
+        ON CONFLICT (id) DO UPDATE SET last_seq = c.last_seq + 1, version = c.version + 1,
+            message_count = c.message_count + 1, updated_at = now()
+        RETURNING last_seq, version
+        """
+
+    static let bumpChannelVersion = """
+        UPDATE channels SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING version
+        """
+
+    static let countReply = """
+        UPDATE messages SET reply_count = reply_count + 1, last_reply_at = clock_timestamp()
+        WHERE channel_id = $1 AND id = $2 AND parent_id IS NULL AND deleted_at IS NULL
+        RETURNING id
+        """
+
+    // clock_timestamp(), not now(): it is read after the channel lock, so created_at grows with seq.
+    static let insertMessage = """
+        INSERT INTO messages (id, channel_id, seq, version, author_id, parent_id, type, content, attachments,
+            mentions, client_message_id, request_hash, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::uuid[], $11, $12, clock_timestamp())
+        RETURNING \(messageColumns)
+        """
+
+    static let selectMessage = "SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND id = $2"
+
+    static let selectMessageForUpdate = "\(selectMessage) FOR UPDATE"
+
+    static let selectByIdempotencyKey = """
+        SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_message_id = $3
+        """
+
+    static let selectChannel = "SELECT last_seq, version FROM channels WHERE id = $1"
+
+    static let selectSeq = "SELECT seq FROM messages WHERE channel_id = $1 AND id = $2"
+
+    static let selectLastSeqBefore = """
+        SELECT max(seq) AS seq FROM messages WHERE channel_id = $1 AND parent_id IS NULL AND created_at < $2::timestamptz
+        """
+
+    static func selectOlder(_ filter: String) -> String {
+        """
+        SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND \(filter) AND seq < $3
+        ORDER BY seq DESC LIMIT $4
+        """
+    }
+
+    static func selectNewer(_ filter: String) -> String {
+        """
+        SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND \(filter) AND seq > $3
+        ORDER BY seq ASC LIMIT $4
+        """
+    }
+
+    static let insertRevision = """
+        INSERT INTO message_edits (channel_id, message_id, version, content, attachments, edited_at, edited_by)
+        VALUES ($1, $2, $3, $4, $5::jsonb, clock_timestamp(), $6)
+        """
+
+    static let updateMessage = """
+        UPDATE messages SET version = $3, content = $4, attachments = $5::jsonb, mentions = $6::uuid[],
+            edited_at = clock_timestamp()
+        WHERE channel_id = $1 AND id = $2
+        RETURNING \(messageColumns)
+        """
+
+    static let deleteRevisions = "DELETE FROM message_edits WHERE channel_id = $1 AND message_id = $2"
+
+    static let tombstoneMessage = """
+        UPDATE messages SET version = $3, content = '', attachments = '[]', mentions = '{}',
+            deleted_at = clock_timestamp(), deleted_by = $4
+        WHERE channel_id = $1 AND id = $2
+        RETURNING \(messageColumns)
+        """
+
+    static let selectRevisions = """
+        SELECT version, content, attachments::text AS attachments, edited_by, \(timestamp("edited_at"))
+        FROM message_edits WHERE channel_id = $1 AND message_id = $2 ORDER BY version
+        """
+}

@@ -1,0 +1,71 @@
+/// One versioned schema change.
+struct Migration: Sendable {
+    let version: Int
+    let name: String
+    let sql: String
+}
+
+/// Every migration, in order. Applied migrations are never edited: change the schema by adding one.
+enum Migrations {
+    static let all: [Migration] = [
+        Migration(
+            version: 1, name: "messages",
+            sql: """
+                CREATE TABLE channels (
+                    id uuid PRIMARY KEY,
+                    last_seq bigint NOT NULL DEFAULT 0,
+                    version bigint NOT NULL DEFAULT 0,
+                    message_count bigint NOT NULL DEFAULT 0,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                );
+
+                CREATE TABLE messages (
+                    id uuid PRIMARY KEY,
+                    channel_id uuid NOT NULL REFERENCES channels (id),
+                    seq bigint NOT NULL,
+                    version bigint NOT NULL,
+                    author_id uuid NOT NULL,
+                    parent_id uuid NULL,
+                    type text NULL CHECK (type IN ('text', 'audio', 'file')),
+                    content text NOT NULL,
+                    attachments jsonb NOT NULL DEFAULT '[]',
+                    mentions uuid[] NOT NULL DEFAULT '{}',
+                    client_message_id text NULL,
+                    request_hash text NULL,
+                    reply_count bigint NOT NULL DEFAULT 0,
+                    last_reply_at timestamptz NULL,
+                    reaction_counts jsonb NOT NULL DEFAULT '{}',
+                    created_at timestamptz NOT NULL,
+                    edited_at timestamptz NULL,
+                    deleted_at timestamptz NULL,
+                    deleted_by uuid NULL,
+                    CONSTRAINT messages_channel_seq UNIQUE (channel_id, seq),
+                    CONSTRAINT messages_idempotency UNIQUE (channel_id, author_id, client_message_id)
+                );
+                CREATE INDEX messages_channel_version ON messages (channel_id, version);
+                CREATE INDEX messages_parent_seq ON messages (parent_id, seq) WHERE parent_id IS NOT NULL;
+
+                CREATE TABLE message_edits (
+                    channel_id uuid NOT NULL,
+                    message_id uuid NOT NULL REFERENCES messages (id),
+                    version bigint NOT NULL,
+                    content text NOT NULL,
+                    attachments jsonb NOT NULL,
+                    edited_at timestamptz NOT NULL,
+                    edited_by uuid NOT NULL,
+                    PRIMARY KEY (message_id, version)
+                );
+
+                CREATE TABLE reactions (
+                    channel_id uuid NOT NULL,
+                    message_id uuid NOT NULL REFERENCES messages (id),
+                    emoji text NOT NULL,
+                    user_id uuid NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (message_id, emoji, user_id)
+                );
+                """
+        )
+    ]
+}

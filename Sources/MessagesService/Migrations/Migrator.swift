@@ -1,0 +1,65 @@
+import Logging
+import Postgres
+
+/// Applies pending migrations, once, even when several pods start together.
+public struct Migrator: Sendable {
+    /// Any fixed number: every migrator takes the same session-level advisory lock.
+    static let advisoryLockKey: Int64 = 0x6D73_6773_6D69_6772  // "msgsmigr"
+
+    let client: PostgresClient
+    let logger: Logger
+
+    /// Creates a migrator on a client.
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Applies every migration not applied yet, each in its own transaction, and returns their
+    /// versions. Safe to run any number of times, concurrently.
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        try await client.withConnection { session in
+            try await session.execute("SELECT pg_advisory_lock($1)", [Self.advisoryLockKey])
+            do {
+                let applied = try await applyPending(on: session)
+                try await session.execute("SELECT pg_advisory_unlock($1)", [Self.advisoryLockKey])
+                return applied
+            } catch {
+                // A failed unlock means a broken connection, which releases the lock with it.
+                try? await session.execute("SELECT pg_advisory_unlock($1)", [Self.advisoryLockKey])
+                throw error
+            }
+        }
+    }
+
+    private func applyPending(on session: PostgresSession) async throws -> [Int] {
+        try await session.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version integer PRIMARY KEY,
+                name text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """
+        )
+        let done = Set(try await session.query("SELECT version FROM schema_migrations").rows.map { try $0.decode("version", as: Int.self) })
+        var applied: [Int] = []
+        for migration in Migrations.all where !done.contains(migration.version) {
+            try await session.execute("BEGIN")
+            do {
+                try await session.executeScript(migration.sql)
+                try await session.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [migration.version, migration.name]
+                )
+                try await session.execute("COMMIT")
+            } catch {
+                try? await session.execute("ROLLBACK")
+                throw error
+            }
+            logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            applied.append(migration.version)
+        }
+        return applied
+    }
+}

@@ -1,0 +1,25 @@
+import Foundation
+
+extension UUID {
+    /// A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits, so ids created later
+    /// sort later and inserts land at the right edge of the primary-key index.
+    static func v7(now: Date = Date()) -> UUID {
+        let milliseconds = UInt64(now.timeIntervalSince1970 * 1000)
+        var random = SystemRandomNumberGenerator()
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
+        for index in 0..<6 {
+            bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index)))
+        }
+        bytes[6] = 0x70 | (bytes[6] & 0x0F)  // version 7
+        bytes[8] = 0x80 | (bytes[8] & 0x3F)  // variant 10
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            )
+        )
+    }
+
+    /// The canonical lowercase form used in JSON, SQL and cache keys.
+    var lowercased: String { uuidString.lowercased() }
+}

@@ -1,0 +1,126 @@
+import CLibPQ
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#else
+import Darwin
+#endif
+
+/// One libpq connection.
+///
+/// `@unchecked Sendable` because libpq connections must never be used by two threads at once: the
+/// pool lends each connection to one caller at a time and every call runs on one thread-pool
+/// thread for its whole duration, so no two threads ever touch `handle` together.
+final class PostgresConnection: @unchecked Sendable {
+    private var handle: OpaquePointer?
+
+    private init(handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    deinit {
+        assert(handle == nil, "PostgresConnection must be closed before it is released")
+    }
+
+    /// Opens a connection (blocking). `url` is a libpq connection URI or keyword string; the other
+    /// settings override what it says.
+    static func connect(url: String, settings: [(String, String)]) throws -> PostgresConnection {
+        // expand_dbname = 1: the first "dbname" value is read as a full connection string, and the
+        // entries after it override what it sets.
+        let entries = [("dbname", url)] + settings
+        let keywords = entries.map { strdup($0.0) }
+        let values = entries.map { strdup($0.1) }
+        defer {
+            keywords.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        let keywordPointers = keywords.map { UnsafePointer($0) } + [nil]
+        let valuePointers = values.map { UnsafePointer($0) } + [nil]
+        guard let handle = PQconnectdbParams(keywordPointers, valuePointers, 1) else {
+            throw PostgresError(code: .connectionFailed, serverMessage: "libpq could not allocate a connection")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(handle))
+            PQfinish(handle)
+            throw PostgresError(code: .connectionFailed, serverMessage: message)
+        }
+        // libpq prints server NOTICEs to stderr by default; they are expected (e.g. "relation
+        // already exists, skipping") and must not pollute the service's structured logs.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        return PostgresConnection(handle: handle)
+    }
+
+    /// True when the connection can still be used for another statement.
+    var isUsable: Bool {
+        guard let handle else { return false }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// True when the connection is outside any transaction, as the pool expects to get it back.
+    var isIdle: Bool {
+        guard let handle else { return false }
+        return PQtransactionStatus(handle) == PQTRANS_IDLE
+    }
+
+    /// Runs one statement with text-format parameters `$1...` (blocking) and copies the result out.
+    func execute(_ sql: String, _ parameters: [String?]) throws -> PostgresRows {
+        guard let handle else { throw PostgresError(code: .connectionLost, serverMessage: "connection is closed") }
+        let copies = parameters.map { $0.map { strdup($0) } ?? nil }
+        defer { copies.forEach { free($0) } }
+        let pointers = copies.map { UnsafePointer($0) }
+        let result = PQexecParams(handle, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
+        defer { PQclear(result) }
+        return try Self.rows(of: result, connection: handle)
+    }
+
+    /// Runs a script of one or more statements without parameters (blocking), e.g. a migration.
+    func executeScript(_ sql: String) throws {
+        guard let handle else { throw PostgresError(code: .connectionLost, serverMessage: "connection is closed") }
+        let result = PQexec(handle, sql)
+        defer { PQclear(result) }
+        _ = try Self.rows(of: result, connection: handle)
+    }
+
+    /// Closes the connection; safe to call more than once.
+    func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+    }
+
+    /// Copies a result into Swift values, or throws the error it carries.
+    private static func rows(of result: OpaquePointer?, connection: OpaquePointer) throws -> PostgresRows {
+        guard let result else {
+            throw PostgresError(code: .connectionLost, serverMessage: String(cString: PQerrorMessage(connection)))
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return PostgresRows(columns: [], values: [], affectedRows: affectedRows(of: result))
+        case PGRES_TUPLES_OK:
+            let columnCount = PQnfields(result)
+            let rowCount = PQntuples(result)
+            let columns = (0..<columnCount).map { String(cString: PQfname(result, $0)) }
+            var values: [[String?]] = []
+            values.reserveCapacity(Int(rowCount))
+            for row in 0..<rowCount {
+                values.append(
+                    (0..<columnCount).map { column in
+                        PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+                    }
+                )
+            }
+            return PostgresRows(columns: columns, values: values, affectedRows: Int(rowCount))
+        default:
+            let message = String(cString: PQresultErrorMessage(result))
+            let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let lost = PQstatus(connection) != CONNECTION_OK
+            throw PostgresError(code: lost ? .connectionLost : .queryFailed, sqlState: sqlState, serverMessage: message)
+        }
+    }
+
+    private static func affectedRows(of result: OpaquePointer) -> Int {
+        guard let tuples = PQcmdTuples(result) else { return 0 }
+        return Int(String(cString: tuples)) ?? 0
+    }
+}

@@ -1,0 +1,161 @@
+import Logging
+import NIOPosix
+
+/// A bounded pool of libpq connections whose blocking calls run on a dedicated thread pool, never
+/// on the caller's thread or an event loop.
+///
+/// Callers lease a connection with `withConnection` or `withTransaction`; the lease always ends
+/// when the closure returns. When every connection is leased, callers wait at most
+/// `Configuration.acquireTimeout`, then get `PostgresError.Code.poolTimeout`.
+public final class PostgresClient: Sendable {
+    /// How to reach the server and how large the pool is.
+    public struct Configuration: Sendable {
+        /// A libpq connection URI, e.g. `postgres://user@host:5432/db`.
+        public var url: String
+        /// The most connections open at once (and threads running blocking calls).
+        public var poolSize: Int
+        /// How long a caller waits for a free connection before `poolTimeout`.
+        public var acquireTimeout: Duration
+        /// How long opening a connection may take.
+        public var connectTimeout: Duration
+        /// The server cancels any statement running longer than this.
+        public var statementTimeout: Duration
+        /// Shown in `pg_stat_activity`.
+        public var applicationName: String
+
+        /// Creates a configuration.
+        public init(
+            url: String,
+            poolSize: Int = 8,
+            acquireTimeout: Duration = .seconds(2),
+            connectTimeout: Duration = .seconds(3),
+            statementTimeout: Duration = .seconds(10),
+            applicationName: String = "messages-service"
+        ) {
+            self.url = url
+            self.poolSize = poolSize
+            self.acquireTimeout = acquireTimeout
+            self.connectTimeout = connectTimeout
+            self.statementTimeout = statementTimeout
+            self.applicationName = applicationName
+        }
+    }
+
+    private let configuration: Configuration
+    private let threadPool: NIOThreadPool
+    private let pool: ConnectionPool
+    private let logger: Logger
+
+    /// Creates the client; connections are opened lazily, on first use.
+    public init(configuration: Configuration, logger: Logger) {
+        precondition(configuration.poolSize > 0, "poolSize must be positive")
+        self.configuration = configuration
+        self.logger = logger
+        self.threadPool = NIOThreadPool(numberOfThreads: configuration.poolSize)
+        self.threadPool.start()
+        let settings = Self.connectionSettings(configuration)
+        let url = configuration.url
+        let threadPool = self.threadPool
+        self.pool = ConnectionPool(
+            capacity: configuration.poolSize,
+            acquireTimeout: configuration.acquireTimeout,
+            open: { try await threadPool.runIfActive { try PostgresConnection.connect(url: url, settings: settings) } },
+            logger: logger
+        )
+    }
+
+    /// Leases a connection for the duration of `body`.
+    public func withConnection<Result: Sendable>(
+        _ body: (PostgresSession) async throws -> Result
+    ) async throws -> Result {
+        let connection = try await pool.acquire()
+        let session = PostgresSession(connection: connection, threadPool: threadPool)
+        do {
+            let result = try await body(session)
+            await pool.release(connection)
+            return result
+        } catch {
+            await pool.release(connection)
+            throw error
+        }
+    }
+
+    /// Runs `body` inside `BEGIN ... COMMIT` on one leased connection; any error thrown by `body`
+    /// rolls the transaction back and is rethrown.
+    public func withTransaction<Result: Sendable>(
+        _ body: (PostgresSession) async throws -> Result
+    ) async throws -> Result {
+        try await withConnection { session in
+            try await session.execute("BEGIN")
+            let result: Result
+            do {
+                result = try await body(session)
+            } catch {
+                // A failed ROLLBACK leaves the connection outside IDLE; the pool then discards it.
+                try? await session.execute("ROLLBACK")
+                throw error
+            }
+            try await session.execute("COMMIT")
+            return result
+        }
+    }
+
+    /// Runs one statement on a leased connection.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
+        try await withConnection { try await $0.query(sql, parameters) }
+    }
+
+    /// How busy the pool is right now.
+    public func statistics() async -> PoolStatistics {
+        await pool.statistics()
+    }
+
+    /// Closes every connection and stops the thread pool; later calls throw `poolClosed`.
+    public func shutdown() async {
+        await pool.close()
+        try? await threadPool.shutdownGracefully()
+    }
+
+    private static func connectionSettings(_ configuration: Configuration) -> [(String, String)] {
+        let connectSeconds = max(1, Int(configuration.connectTimeout.components.seconds))
+        let statementMilliseconds = configuration.statementTimeout.components.seconds * 1000
+            + configuration.statementTimeout.components.attoseconds / 1_000_000_000_000_000
+        return [
+            ("connect_timeout", String(connectSeconds)),
+            ("application_name", configuration.applicationName),
+            ("options", "-c statement_timeout=\(statementMilliseconds)"),
+            // A dead peer (host gone, no RST) must not block a thread forever.
+            ("keepalives", "1"),
+            ("keepalives_idle", "5"),
+            ("keepalives_interval", "2"),
+            ("keepalives_count", "3"),
+            ("tcp_user_timeout", String(statementMilliseconds + 5000)),
+        ]
+    }
+}
+
+/// A connection leased from `PostgresClient`; valid only inside the closure that received it.
+public struct PostgresSession: Sendable {
+    let connection: PostgresConnection
+    let threadPool: NIOThreadPool
+
+    /// Runs one statement with parameters `$1, $2, ...` and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
+        let texts = parameters.map(\.postgresText)
+        let connection = self.connection
+        return try await threadPool.runIfActive { try connection.execute(sql, texts) }
+    }
+
+    /// Runs a script of several statements without parameters, such as a migration.
+    public func executeScript(_ sql: String) async throws {
+        let connection = self.connection
+        try await threadPool.runIfActive { try connection.executeScript(sql) }
+    }
+
+    /// Runs a statement that returns no rows.
+    public func execute(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws {
+        try await query(sql, parameters)
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MessagesService
+import Postgres
+
+/// The `messages-service` command: `serve` runs the API, `migrate` applies the schema.
+@main
+struct MessagesServiceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "messages-service",
+        abstract: "Stores and serves chat messages (Postgres), with the v1 and INF326 HTTP APIs.",
+        discussion: """
+            Configuration comes from environment variables (and a .env file in the working
+            directory, whose values the environment overrides); see README.md for the list.
+            A bad value stops the command with a message naming the variable.
+            """,
+        subcommands: [Serve.self, Migrate.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP API until SIGTERM or SIGINT.",
+        discussion: "Listens on HOST:PORT (default 0.0.0.0:8080). Run `migrate` first."
+    )
+
+    func run() async throws {
+        let configuration = try loadConfiguration()
+        let logger = bootstrapLogging(configuration)
+        logger.info("starting", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)"])
+        let app = buildApplication(configuration: configuration, logger: logger)
+        try await app.runService()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending database migrations to DATABASE_URL, then exit.",
+        discussion: "Safe to run from several pods at once: migrations run under an advisory lock."
+    )
+
+    func run() async throws {
+        let configuration = try loadConfiguration()
+        let logger = bootstrapLogging(configuration)
+        let client = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
+        do {
+            let applied = try await Migrator(client: client, logger: logger).migrate()
+            logger.info("migrations done", metadata: ["applied": "\(applied)"])
+            await client.shutdown()
+        } catch {
+            await client.shutdown()
+            logger.critical("migration failed", metadata: ["error": "\(String(reflecting: error))"])
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// The configuration from the environment over `.env`, or exit 78 (EX_CONFIG) naming the variable.
+func loadConfiguration() throws -> ServiceConfiguration {
+    // hiredis writes to sockets with plain write(): a closed peer must not kill the process.
+    signal(SIGPIPE, SIG_IGN)
+    var environment = DotEnv.read(path: ".env")
+    environment.merge(ProcessInfo.processInfo.environment) { _, process in process }
+    do {
+        return try ServiceConfiguration(environment: environment)
+    } catch {
+        FileHandle.standardError.write(Data("messages-service: \(error)\n".utf8))
+        throw ExitCode(78)
+    }
+}
+
+func bootstrapLogging(_ configuration: ServiceConfiguration) -> Logger {
+    let level = configuration.logLevel
+    switch configuration.logFormat {
+    case .json:
+        LoggingSystem.bootstrap { label in
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    case .text:
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+    return Logger(label: "messages-service")
+}
+
+/// Reads `KEY=VALUE` lines of a `.env` file; a missing file is no error.
+enum DotEnv {
+    static func read(path: String) -> [String: String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var values: [String: String] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.hasPrefix("#"), let equals = trimmed.firstIndex(of: "=") else { continue }
+            let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, value.first == value.last, value.first == "\"" || value.first == "'" {
+                value = String(value.dropFirst().dropLast())
+            }
+            values[key] = value
+        }
+        return values
+    }
+}

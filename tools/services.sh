@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Starts or stops the development servers of messages-service (Postgres, Redis, RabbitMQ) with all
+# their data under .local/, idempotently. Runs as root on Debian/Ubuntu; Postgres runs as the
+# `postgres` user because it refuses to run as root.
+#
+#   tools/services.sh install   install the Debian packages that are missing
+#   tools/services.sh start     start whatever is not running (installs first)
+#   tools/services.sh stop      stop exactly the servers started from this checkout
+#   tools/services.sh status
+#
+# Ports: PG_PORT (5432), REDIS_PORT (6379), AMQP_PORT (5672).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LOCAL="$ROOT/.local"
+PG_PORT=${PG_PORT:-5432}
+REDIS_PORT=${REDIS_PORT:-6379}
+AMQP_PORT=${AMQP_PORT:-5672}
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+RABBIT_BIN=/usr/lib/rabbitmq/bin
+
+PACKAGES=(postgresql postgresql-contrib redis-server redis-tools rabbitmq-server libpq-dev libhiredis-dev
+  librabbitmq-dev pkg-config wrk curl)
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+install_packages() {
+  local missing=()
+  for package in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+}
+
+# Postgres must be able to reach its data directory as the postgres user; a checkout under a
+# private home directory is not reachable, so its data then lives in a folder named after it.
+postgres_dir() {
+  if runuser -u postgres -- test -x "$LOCAL" 2>/dev/null; then
+    echo "$LOCAL/postgres"
+  else
+    echo "/var/tmp/messages-service-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)/postgres"
+  fi
+}
+
+start_postgres() {
+  local dir; dir=$(postgres_dir)
+  mkdir -p "$dir/run"
+  chown -R postgres:postgres "$dir"
+  if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+    log "initdb $dir/data"
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    log "starting Postgres on 127.0.0.1:$PG_PORT"
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $dir/run -c max_connections=200 -c fsync=on" start >/dev/null
+  fi
+  for _ in $(seq 1 50); do
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres && break
+    sleep 0.2
+  done
+  local psql=("$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1)
+  if [[ $("${psql[@]}" -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'messages'") != 1 ]]; then
+    "${psql[@]}" -c "CREATE ROLE messages LOGIN"
+  fi
+  if [[ $("${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'messages'") != 1 ]]; then
+    "${psql[@]}" -c "CREATE DATABASE messages OWNER messages"
+  fi
+}
+
+stop_postgres() {
+  local dir; dir=$(postgres_dir)
+  if [[ -f "$dir/data/PG_VERSION" ]] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    log "stopping Postgres"
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+  fi
+}
+
+start_redis() {
+  mkdir -p "$LOCAL/redis"
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then return 0; fi
+  log "starting Redis on 127.0.0.1:$REDIS_PORT"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$LOCAL/redis" --save '' --appendonly no \
+    --daemonize yes --pidfile "$LOCAL/redis/redis.pid" --logfile "$LOCAL/redis/redis.log"
+  for _ in $(seq 1 50); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  log "Redis did not start; see $LOCAL/redis/redis.log"
+  return 1
+}
+
+stop_redis() {
+  if [[ -f "$LOCAL/redis/redis.pid" ]] && kill -0 "$(cat "$LOCAL/redis/redis.pid")" 2>/dev/null; then
+    log "stopping Redis"
+    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill "$(cat "$LOCAL/redis/redis.pid")"
+  fi
+  rm -f "$LOCAL/redis/redis.pid"
+}
+
+# RabbitMQ as root: call the scripts in /usr/lib/rabbitmq/bin directly (the /usr/sbin wrappers
+# switch user), give it its own Erlang distribution and epmd ports, and share HOME with the CLI.
+rabbit_env() {
+  export HOME="$LOCAL/rabbitmq"
+  export RABBITMQ_NODENAME="messages@localhost"
+  export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT="$AMQP_PORT"
+  export RABBITMQ_DIST_PORT=$((AMQP_PORT + 20000))
+  export RABBITMQ_CTL_DIST_PORT_MIN=$((AMQP_PORT + 20001))
+  export RABBITMQ_CTL_DIST_PORT_MAX=$((AMQP_PORT + 20010))
+  export ERL_EPMD_PORT=$((AMQP_PORT + 30000))
+  export RABBITMQ_MNESIA_BASE="$LOCAL/rabbitmq/mnesia"
+  export RABBITMQ_LOG_BASE="$LOCAL/rabbitmq/log"
+  export RABBITMQ_CONFIG_FILE="$LOCAL/rabbitmq/rabbitmq"
+  export RABBITMQ_ENABLED_PLUGINS_FILE="$LOCAL/rabbitmq/enabled_plugins"
+  export RABBITMQ_PID_FILE="$LOCAL/rabbitmq/rabbitmq.pid"
+  export ERL_CRASH_DUMP="$LOCAL/rabbitmq/erl_crash.dump"
+}
+
+start_rabbitmq() {
+  mkdir -p "$LOCAL/rabbitmq/log"
+  rabbit_env
+  if "$RABBIT_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" status >/dev/null 2>&1; then return 0; fi
+  echo "[]." >"$RABBITMQ_ENABLED_PLUGINS_FILE"
+  printf 'loopback_users.guest = true\nlisteners.tcp.default = %s\n' "$AMQP_PORT" >"$RABBITMQ_CONFIG_FILE.conf"
+  log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT"
+  "$RABBIT_BIN/rabbitmq-server" -detached >/dev/null 2>&1 || true
+  for _ in $(seq 1 120); do
+    if "$RABBIT_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q await_startup --timeout 5 >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  log "RabbitMQ did not start; see $RABBITMQ_LOG_BASE"
+  return 1
+}
+
+stop_rabbitmq() {
+  [[ -d "$LOCAL/rabbitmq" ]] || return 0
+  rabbit_env
+  if "$RABBIT_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" status >/dev/null 2>&1; then
+    log "stopping RabbitMQ"
+    "$RABBIT_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q stop >/dev/null 2>&1 || true
+  fi
+  epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true
+}
+
+case "${1:-}" in
+  install) install_packages ;;
+  start)
+    install_packages
+    start_postgres
+    start_redis
+    start_rabbitmq
+    log "ready: postgres://messages@127.0.0.1:$PG_PORT/messages redis://127.0.0.1:$REDIS_PORT amqp://127.0.0.1:$AMQP_PORT"
+    ;;
+  stop)
+    stop_rabbitmq
+    stop_redis
+    stop_postgres
+    ;;
+  status)
+    "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -U postgres || true
+    redis-cli -p "$REDIS_PORT" ping || true
+    rabbit_env
+    "$RABBIT_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q status >/dev/null 2>&1 && echo "rabbitmq up" || echo "rabbitmq down"
+    ;;
+  *)
+    echo "usage: $0 install|start|stop|status" >&2
+    exit 2
+    ;;
+esac
