@@ -21,7 +21,9 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     deinit {
-        assert(handle == nil, "PostgresConnection must be closed before it is released")
+        // The pool closes every connection it drops; this only catches a pool released without
+        // `shutdown()`, where leaking the socket would be worse than closing it late.
+        close()
     }
 
     /// Opens a connection (blocking). `url` is a libpq connection URI or keyword string; the other

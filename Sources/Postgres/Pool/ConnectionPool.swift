@@ -79,8 +79,14 @@ actor ConnectionPool {
     /// Takes a connection back; a broken one, or one left inside a transaction, is closed instead.
     func release(_ connection: PostgresConnection) {
         guard !closed, connection.isUsable, connection.isIdle else {
-            connection.close()
-            giveBackSlot()
+            // A connection that broke usually means the server restarted: its idle siblings are
+            // dead too, and dropping them now spares the next callers one failure each.
+            let siblings = connection.isUsable ? [] : idle
+            if !connection.isUsable { idle.removeAll() }
+            for dropped in [connection] + siblings {
+                dropped.close()
+                giveBackSlot()
+            }
             return
         }
         if !waiters.isEmpty {

@@ -1,0 +1,105 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Postgres
+import Testing
+
+@testable import MessagesService
+
+/// Health, request ids, configuration and migrations.
+@Suite struct OperationsTests {
+    @Test func liveAndReadyAnswer200WithPostgresUp() async throws {
+        try await withService { api, _ in
+            #expect(try await api.send(.get, "/health/live").status == .ok)
+            let ready = try await api.send(.get, "/health/ready")
+            #expect(ready.status == .ok)
+            #expect((ready.json["checks"] as? [String: String])?["postgres"] == "ok")
+        }
+    }
+
+    @Test func readinessFailsAndRequestsAre503WhilePostgresIsUnreachable() async throws {
+        let client = PostgresClient(
+            configuration: .init(url: "postgres://messages@127.0.0.1:1/messages", poolSize: 1, connectTimeout: .seconds(1)),
+            logger: Logger(label: "test")
+        )
+        let app = Application(router: buildRouter(store: PostgresMessageStore(client: client), configuration: .init()))
+        try await app.test(.router) { client in
+            let api = APIClient(client: client)
+            #expect(try await api.send(.get, "/health/live").status == .ok)
+            #expect(try await api.send(.get, "/health/ready").status == .serviceUnavailable)
+            let write = try await api.send(.post, "/v1/channels/\(UUID())/messages", user: UUID(), json: #"{"content":"x"}"#)
+            #expect(write.status == .serviceUnavailable)
+            #expect(write.headers[.retryAfter] != nil)
+            #expect((write.json["error"] as? [String: Any])?["code"] as? String == "unavailable")
+            let legacy = try await api.send(.get, "/threads/\(UUID())/messages")
+            #expect(legacy.status == .serviceUnavailable)
+            #expect(legacy.json["detail"] is String)
+        }
+        await client.shutdown()
+    }
+
+    @Test func requestIDIsEchoedOrMadeUp() async throws {
+        try await withService { api, _ in
+            let echoed = try await api.send(.get, "/health/live", headers: [HTTPField.Name("X-Request-ID")!: "abc-123"])
+            #expect(echoed.headers[HTTPField.Name("X-Request-ID")!] == "abc-123")
+            let made = try await api.send(.get, "/nowhere", headers: [HTTPField.Name("X-Request-ID")!: "bad id with spaces"])
+            #expect(made.status == .notFound)
+            let id = try #require(made.headers[HTTPField.Name("X-Request-ID")!])
+            #expect(id != "bad id with spaces")
+            #expect((made.json["error"] as? [String: Any])?["request_id"] as? String == id)
+        }
+    }
+
+    @Test func openAPISpecIsServed() async throws {
+        try await withService { api, _ in
+            let reply = try await api.send(.get, "/openapi.yaml")
+            #expect(reply.status == .ok)
+            #expect(String(decoding: reply.bytes, as: UTF8.self).hasPrefix("openapi: 3.1"))
+        }
+    }
+
+    @Test func migrationsAreIdempotentUnderConcurrentRunners() async throws {
+        let client = try await TestDatabase.shared.migratedClient()
+        let migrator = Migrator(client: client, logger: Logger(label: "test"))
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for _ in 0..<3 { group.addTask { try await migrator.migrate() } }
+            return try await group.reduce(into: [Int]()) { $0 += $1 }
+        }
+        #expect(applied.isEmpty)
+        let versions = try await client.query("SELECT version FROM schema_migrations ORDER BY version").rows.map {
+            try $0.decode("version", as: Int.self)
+        }
+        #expect(versions == Migrations.all.map(\.version))
+    }
+
+    @Test(arguments: [
+        ("PORT", "http", "invalid PORT: must be an integer 1...65535 (got \"http\")"),
+        ("DATABASE_URL", "mysql://x", "invalid DATABASE_URL: must be a URL starting with postgres:// or postgresql://"),
+        ("LOG_LEVEL", "loud", "invalid LOG_LEVEL: must be one of trace, debug, info, notice, warning, error, critical (got \"loud\")"),
+        ("INF326_API_ENABLED", "maybe", "invalid INF326_API_ENABLED: must be true or false (got \"maybe\")"),
+        ("MAX_CONTENT_LENGTH", "0", "invalid MAX_CONTENT_LENGTH: must be an integer 1...20000 (got \"0\")"),
+        ("AUTH_MODE", "none", "invalid AUTH_MODE: must be one of header (got \"none\")"),
+    ])
+    func badConfigurationNamesTheVariable(variable: String, value: String, message: String) {
+        #expect(throws: ConfigurationError.self) { try ServiceConfiguration(environment: [variable: value]) }
+        do {
+            _ = try ServiceConfiguration(environment: [variable: value])
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+
+    @Test func configurationReadsTheEnvironment() throws {
+        let configuration = try ServiceConfiguration(environment: [
+            "PORT": "9000", "REDIS_URL": "", "MAX_CONTENT_LENGTH": "100", "PG_POOL_SIZE": "4", "INF326_API_ENABLED": "false",
+        ])
+        #expect(configuration.port == 9000)
+        #expect(configuration.redisURL == nil)
+        #expect(configuration.limits.maxContentLength == 100)
+        #expect(configuration.postgresPoolSize == 4)
+        #expect(configuration.inf326Enabled == false)
+        #expect(try ServiceConfiguration(environment: [:]) == ServiceConfiguration())
+    }
+}

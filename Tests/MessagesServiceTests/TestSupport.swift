@@ -1,0 +1,85 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Postgres
+import Testing
+
+@testable import MessagesService
+
+/// One migrated database for every test; tests stay independent by using fresh channel ids.
+actor TestDatabase {
+    static let shared = TestDatabase()
+    static let url = ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://messages@127.0.0.1:5432/messages"
+
+    private var client: PostgresClient?
+
+    /// The shared client, with every migration applied.
+    func migratedClient() async throws -> PostgresClient {
+        if let client { return client }
+        let client = PostgresClient(
+            configuration: .init(url: Self.url, poolSize: 8, acquireTimeout: .seconds(10)), logger: Logger(label: "test")
+        )
+        try await Migrator(client: client, logger: Logger(label: "test")).migrate()
+        self.client = client
+        return client
+    }
+}
+
+/// A decoded response.
+struct Reply: Sendable {
+    let status: HTTPResponse.Status
+    let headers: HTTPFields
+    let bytes: [UInt8]
+
+    /// The body as a JSON object.
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:]
+    }
+
+    var errorMessage: String? { (json["error"] as? [String: Any])?["message"] as? String }
+    var items: [[String: Any]] { json["items"] as? [[String: Any]] ?? [] }
+    var page: [String: Any] { json["page"] as? [String: Any] ?? [:] }
+}
+
+/// Sends requests to the application in-process.
+struct APIClient {
+    let client: any TestClientProtocol
+
+    func send(
+        _ method: HTTPRequest.Method, _ uri: String, user: UUID? = nil, json: String? = nil, headers: HTTPFields = [:]
+    ) async throws -> Reply {
+        var headers = headers
+        if let user { headers[HTTPField.Name("X-User-Id")!] = user.uuidString.lowercased() }
+        if json != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
+        return try await client.execute(
+            uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }
+        ) { response in
+            Reply(status: response.status, headers: response.headers, bytes: Array(response.body.readableBytesView))
+        }
+    }
+}
+
+/// Runs `body` against the service wired as in production, on the shared test database.
+func withService(
+    configuration: ServiceConfiguration = ServiceConfiguration(),
+    _ body: @escaping @Sendable (APIClient, PostgresMessageStore) async throws -> Void
+) async throws {
+    let client = try await TestDatabase.shared.migratedClient()
+    let store = PostgresMessageStore(client: client)
+    let app = Application(router: buildRouter(store: store, configuration: configuration))
+    try await app.test(.router) { client in
+        try await body(APIClient(client: client), store)
+    }
+}
+
+/// A JSON string literal for `value`.
+func jsonString(_ value: String) -> String {
+    String(decoding: try! JSONEncoder().encode(value), as: UTF8.self)
+}
+
+extension HTTPField.Name {
+    static let testUserID = HTTPField.Name("X-User-Id")!
+    static let testIdempotencyKey = HTTPField.Name("Idempotency-Key")!
+}
