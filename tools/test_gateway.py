@@ -1,0 +1,735 @@
+#!/usr/bin/env python3
+"""Offline checks of the deployment files that no schema validator covers.
+
+  gateway/kong.yml         routes reach what the service serves (read from its
+                           OpenAPI spec when it has paths), internal endpoints
+                           and the Admin API are not routed, plugin settings
+  deployment/              rendered base and overlays: Deployment, probes,
+                           security context, NetworkPolicy, Argo CD hooks...
+  docker-compose.yml       the stack, its wiring to kong.yml
+  Dockerfile               the runtime contract (user, entrypoint, port)
+
+Run by tools/validate.sh with the venv's python (needs PyYAML, and kubectl from
+the venv or PATH for the Kubernetes checks):
+    .local/validate-venv/bin/python tools/test_gateway.py
+Prints one line per check and ends with "N passed, M failed"; exits 1 on failure.
+"""
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+import traceback
+from urllib.parse import urlparse
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KONG_FILE = os.path.join(ROOT, "gateway", "kong.yml")
+COMPOSE_FILE = os.path.join(ROOT, "docker-compose.yml")
+DOCKERFILE = os.path.join(ROOT, "Dockerfile")
+OPENAPI_FILE = os.path.join(ROOT, "Sources", "MessagesService", "Resources", "openapi.yaml")
+KUSTOMIZATIONS = ["deployment/base", "deployment/kong", "deployment/overlays/dev", "deployment/overlays/prod"]
+OVERLAYS = ["deployment/overlays/dev", "deployment/overlays/prod"]
+ARGO_APPS = {
+    "dev": "deployment/argocd/messages-service-dev.yaml",
+    "prod": "deployment/argocd/messages-service-prod.yaml",
+}
+
+# What the service serves, used only while its OpenAPI spec has no paths yet.
+FALLBACK_PATHS = {
+    "/v1/channels/{channel_id}/messages": {"GET", "POST"},
+    "/v1/channels/{channel_id}/messages/{id}": {"GET", "PATCH", "DELETE"},
+    "/v1/channels/{channel_id}/messages/{id}/replies": {"GET"},
+    "/v1/channels/{channel_id}/messages/{id}/history": {"GET"},
+    "/v1/channels/{channel_id}/messages/{id}/reactions/{emoji}": {"PUT", "DELETE"},
+    "/v1/channels/{channel_id}/changes": {"GET"},
+    "/v1/limits": {"GET"},
+    "/threads/{thread_id}/messages": {"GET", "POST"},
+    "/threads/{thread_id}/messages/{id}": {"PUT", "DELETE"},
+    "/health/live": {"GET"},
+    "/health/ready": {"GET"},
+    "/metrics": {"GET"},
+    "/openapi.yaml": {"GET"},
+}
+PUBLIC_PREFIXES = ("/v1/", "/threads/")          # must be reachable through Kong
+INTERNAL_PATHS = ["/health/live", "/health/ready", "/health", "/metrics", "/openapi.yaml", "/docs"]  # must not
+HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+EXPECTED_CORS_HEADERS = {"Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-ID", "X-User-Id"}
+EXPECTED_CORS_EXPOSED = {"ETag", "Location", "X-Request-ID", "X-Cache", "Idempotent-Replayed", "Retry-After"}
+EXPECTED_EGRESS = {(5432, "TCP"), (6379, "TCP"), (5672, "TCP"), (53, "UDP"), (53, "TCP")}
+SERVICE_DRAIN_SECONDS = 30
+
+# ---------------------------------------------------------------- helpers
+
+CHECKS = []
+
+
+def check(description):
+    """Registers a check; the description is printed with its result."""
+    def register(fn):
+        CHECKS.append((description, fn))
+        return fn
+    return register
+
+
+def load_yaml(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+_cache = {}
+
+
+def kong():
+    if "kong" not in _cache:
+        _cache["kong"] = load_yaml(KONG_FILE)
+    return _cache["kong"]
+
+
+def compose():
+    if "compose" not in _cache:
+        _cache["compose"] = load_yaml(COMPOSE_FILE)
+    return _cache["compose"]
+
+
+def kubectl():
+    venv_kubectl = os.path.join(os.path.dirname(sys.executable), "kubectl")
+    if os.access(venv_kubectl, os.X_OK):
+        return venv_kubectl
+    found = shutil.which("kubectl")
+    assert found, "kubectl not found (run tools/validate.sh, which installs it in the venv)"
+    return found
+
+
+def rendered(kustomization):
+    """Objects of `kubectl kustomize <dir>` as a list of dicts."""
+    key = "render:" + kustomization
+    if key not in _cache:
+        out = subprocess.run([kubectl(), "kustomize", os.path.join(ROOT, kustomization)],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, "kubectl kustomize %s failed: %s" % (kustomization, out.stderr.strip())
+        _cache[key] = [d for d in yaml.safe_load_all(out.stdout) if d]
+    return _cache[key]
+
+
+def objects(kustomization, kind, name=None):
+    found = [o for o in rendered(kustomization)
+             if o.get("kind") == kind and (name is None or o["metadata"]["name"] == name)]
+    return found
+
+
+def one(kustomization, kind, name):
+    found = objects(kustomization, kind, name)
+    assert len(found) == 1, "%s: expected one %s/%s, found %d" % (kustomization, kind, name, len(found))
+    return found[0]
+
+
+def served_paths():
+    """{path template: set of methods}, from the OpenAPI spec when it lists paths."""
+    if "served" not in _cache:
+        source, paths = "fallback list in tools/test_gateway.py", FALLBACK_PATHS
+        if os.path.exists(OPENAPI_FILE):
+            spec = load_yaml(OPENAPI_FILE) or {}
+            spec_paths = spec.get("paths") or {}
+            if spec_paths:
+                paths = {}
+                for p, item in spec_paths.items():
+                    methods = {m.upper() for m in (item or {}) if m.upper() in HTTP_METHODS}
+                    paths[p] = methods
+                source = os.path.relpath(OPENAPI_FILE, ROOT)
+        _cache["served"] = (source, paths)
+    return _cache["served"][1]
+
+
+def concrete(template):
+    """/v1/channels/{channel_id}/messages -> /v1/channels/p-channel_id/messages"""
+    return re.sub(r"\{([^}/]+)\}", r"p-\1", template)
+
+
+def all_plugins():
+    """(scope, plugin) for global, service and route plugins of kong.yml."""
+    out = [("global", p) for p in kong().get("plugins") or []]
+    for svc in kong().get("services") or []:
+        out += [("service:" + svc["name"], p) for p in svc.get("plugins") or []]
+        for route in svc.get("routes") or []:
+            out += [("route:" + route["name"], p) for p in route.get("plugins") or []]
+    return out
+
+
+def global_plugin(name):
+    found = [p for p in kong().get("plugins") or [] if p["name"] == name]
+    assert len(found) == 1, "expected one global %s plugin, found %d" % (name, len(found))
+    return found[0]["config"]
+
+
+def routes():
+    """(service, route) pairs."""
+    for svc in kong().get("services") or []:
+        for route in svc.get("routes") or []:
+            yield svc, route
+
+
+def service_path(svc):
+    if svc.get("url"):
+        return urlparse(svc["url"]).path
+    return svc.get("path") or ""
+
+
+def join_v0(service_path_, rest):
+    """Kong's path_handling v0: service path + remainder, one slash between."""
+    if not service_path_:
+        return rest if rest.startswith("/") else "/" + rest
+    if not rest:
+        return service_path_
+    if service_path_.endswith("/") and rest.startswith("/"):
+        return service_path_ + rest[1:]
+    if not service_path_.endswith("/") and not rest.startswith("/"):
+        return service_path_ + "/" + rest
+    return service_path_ + rest
+
+
+def upstream_path(svc, route, route_path, request_path):
+    assert request_path.startswith(route_path)
+    assert route.get("path_handling", "v0") == "v0", "only path_handling v0 is modelled"
+    strip = route.get("strip_path", True)  # Kong's default is true
+    rest = request_path[len(route_path):] if strip else request_path
+    return join_v0(service_path(svc), rest)
+
+
+def route_paths(route):
+    paths = route.get("paths") or []
+    for p in paths:
+        assert not p.startswith("~"), "regex route paths are not modelled by this test: %s" % p
+    return paths
+
+
+def route_for(request_path, method):
+    """What Kong's router picks: the longest matching prefix path."""
+    best = None
+    for svc, route in routes():
+        if method not in set(route.get("methods") or HTTP_METHODS):
+            continue
+        for rp in route_paths(route):
+            if request_path.startswith(rp) and (best is None or len(rp) > len(best[2])):
+                best = (svc, route, rp)
+    return best
+
+
+def upstream_prefix(svc, route, rp):
+    """Upstream path of the request `rp + "x"`, without the "x": every request on
+    this route reaches a path starting with it."""
+    return upstream_path(svc, route, rp, rp + "x")[:-1]
+
+
+def kong_credential():
+    consumers = kong().get("consumers") or []
+    creds = [c for consumer in consumers for c in consumer.get("jwt_secrets") or []]
+    assert len(creds) == 1, "expected one jwt credential, found %d" % len(creds)
+    return creds[0]
+
+
+def configmap_env(kustomization):
+    cms = [o for o in objects(kustomization, "ConfigMap")
+           if o["metadata"]["name"].startswith("messages-service-config")]
+    assert len(cms) == 1, "%s: expected one messages-service-config ConfigMap" % kustomization
+    return cms[0]["data"]
+
+
+def pod_spec(obj):
+    return obj["spec"]["template"]["spec"]
+
+
+def container(obj, name=None):
+    cs = pod_spec(obj)["containers"]
+    if name:
+        cs = [c for c in cs if c["name"] == name]
+    assert len(cs) == 1
+    return cs[0]
+
+
+def wave(obj):
+    return int((obj["metadata"].get("annotations") or {}).get("argocd.argoproj.io/sync-wave", "0"))
+
+
+# ---------------------------------------------------------------- gateway/kong.yml
+
+@check("kong.yml: _format_version is \"3.0\" and every plugin is enabled")
+def _():
+    assert kong().get("_format_version") == "3.0", kong().get("_format_version")
+    for scope, p in all_plugins():
+        assert p.get("enabled", True) is True, "%s plugin %s is disabled" % (scope, p["name"])
+
+
+@check("kong.yml: upstream is messages-service:80 (the k8s Service port and the compose PORT)")
+def _():
+    for svc in kong()["services"]:
+        u = urlparse(svc["url"])
+        assert (u.scheme, u.hostname, u.port) == ("http", "messages-service", 80), svc["url"]
+    api_env = compose()["services"]["messages-service"]["environment"]
+    assert str(api_env.get("PORT")) == "80", "compose messages-service must listen on 80, has PORT=%s" % api_env.get("PORT")
+    for k in OVERLAYS:
+        svc = one(k, "Service", "messages-service")
+        assert [p["port"] for p in svc["spec"]["ports"]] == [80], svc["spec"]["ports"]
+
+
+@check("kong.yml: every route path (after strip_path) reaches a path and methods the service serves")
+def _():
+    served = served_paths()
+    served_concrete = {concrete(t): m for t, m in served.items()}
+    assert list(routes()), "no routes"
+    for svc, route in routes():
+        methods = set(route.get("methods") or [])
+        assert methods, "route %s must list its methods" % route["name"]
+        for rp in route_paths(route):
+            prefix = upstream_prefix(svc, route, rp)
+            reached = {p: m for p, m in served_concrete.items() if p.startswith(prefix)}
+            assert reached, "route %s path %s -> upstream %s... matches nothing the service serves" % (
+                route["name"], rp, prefix)
+            served_methods = set().union(*reached.values())
+            extra = methods - {"OPTIONS"} - served_methods
+            assert not extra, "route %s allows %s, not served under %s" % (route["name"], sorted(extra), prefix)
+
+
+@check("kong.yml: every public path of the service (/v1/..., /threads/...) is reachable with each of its methods")
+def _():
+    for template, methods in served_paths().items():
+        if not template.startswith(PUBLIC_PREFIXES):
+            continue
+        target = concrete(template)
+        for method in methods:
+            # Find a public path that Kong routes to `target` with this method.
+            ok = False
+            for svc, route in routes():
+                for rp in route_paths(route):
+                    prefix = upstream_prefix(svc, route, rp)
+                    if not target.startswith(prefix):
+                        continue
+                    public = rp + target[len(prefix):]
+                    picked = route_for(public, method)
+                    if picked and picked[1] is route and upstream_path(svc, route, rp, public) == target:
+                        ok = True
+            assert ok, "%s %s is not reachable through Kong" % (method, template)
+
+
+@check("kong.yml: /health, /metrics, /openapi.yaml, /docs are not routed")
+def _():
+    for svc, route in routes():
+        for rp in route_paths(route):
+            prefix = upstream_prefix(svc, route, rp)
+            for internal in INTERNAL_PATHS:
+                assert not internal.startswith(prefix), "route %s (%s) can reach %s" % (route["name"], rp, internal)
+            assert not rp.startswith(("/health", "/metrics")), rp
+
+
+@check("kong.yml: every route accepts OPTIONS (CORS preflight)")
+def _():
+    for _svc, route in routes():
+        assert "OPTIONS" in (route.get("methods") or []), route["name"]
+
+
+@check("kong.yml: v1 routes keep their path, INF326 clients' /messages/threads/... reaches /threads/...")
+def _():
+    for svc, route in routes():
+        for rp in route_paths(route):
+            if rp.startswith("/v1/"):
+                assert route.get("strip_path") is False, route["name"]
+                assert upstream_path(svc, route, rp, rp + "a") == rp + "a"
+    picked = route_for("/messages/threads/t1/messages", "POST")
+    assert picked, "no route for /messages/threads/t1/messages"
+    svc, route, rp = picked
+    assert upstream_path(svc, route, rp, "/messages/threads/t1/messages/m1") == "/threads/t1/messages/m1"
+    assert upstream_path(svc, route, rp, "/messages/threads/t1/messages") == "/threads/t1/messages"
+
+
+@check("kong.yml: no Admin API route or upstream (no localhost / 8001 / 8444 / admin path)")
+def _():
+    for svc in kong()["services"]:
+        u = urlparse(svc["url"])
+        assert u.hostname not in ("localhost", "127.0.0.1", "::1", "kong"), svc["url"]
+        assert u.port not in (8001, 8444, 8002, 8445, 8100), svc["url"]
+    for _svc, route in routes():
+        for rp in route_paths(route):
+            assert "admin" not in rp.lower(), rp
+
+
+@check("kong.yml: jwt on every v1 route (key_claim_name iss, claims exp+nbf, header only, not on preflight)")
+def _():
+    for svc, route in routes():
+        if not any(rp.startswith("/v1/") for rp in route_paths(route)):
+            continue
+        jwts = [p for p in (svc.get("plugins") or []) + (route.get("plugins") or []) if p["name"] == "jwt"]
+        jwts += [p for p in kong().get("plugins") or [] if p["name"] == "jwt"]
+        assert len(jwts) == 1, "route %s: expected one jwt plugin, found %d" % (route["name"], len(jwts))
+        cfg = jwts[0]["config"]
+        assert cfg["key_claim_name"] == "iss", cfg
+        assert set(cfg["claims_to_verify"]) == {"exp", "nbf"}, cfg
+        assert cfg.get("uri_param_names") == [], "tokens must not be accepted in query strings"
+        assert cfg.get("cookie_names", []) == []
+        assert cfg.get("run_on_preflight") is False, "preflight requests carry no token"
+
+
+@check("kong.yml: INF326 route has no jwt (its clients send X-User-Id) and says why in a comment")
+def _():
+    svc, route, _rp = route_for("/messages/threads/t1/messages", "GET")
+    names = [p["name"] for p in (svc.get("plugins") or []) + (route.get("plugins") or [])]
+    assert "jwt" not in names, names
+    text = open(KONG_FILE, encoding="utf-8").read()
+    assert re.search(r"#.*No jwt here", text), "the choice for INF326 must be documented in kong.yml"
+
+
+@check("kong.yml: jwt credential key = JWT_ISSUER and secret = compose JWT_SECRET (HS256)")
+def _():
+    cred = kong_credential()
+    assert cred.get("algorithm", "HS256") == "HS256", cred
+    env = compose()["x-messages-env"]
+    assert cred["key"] == env["JWT_ISSUER"] == "messages-service", (cred["key"], env["JWT_ISSUER"])
+    assert cred["secret"] == env["JWT_SECRET"], "kong.yml jwt secret differs from docker-compose.yml JWT_SECRET"
+    assert "REPLACE_ME" in cred["secret"], "the committed secret must be an obvious placeholder"
+    for k in OVERLAYS:
+        assert configmap_env(k)["JWT_ISSUER"] == cred["key"], k
+
+
+@check("kong.yml: rate-limiting policy local with a minute limit and client headers")
+def _():
+    cfg = global_plugin("rate-limiting")
+    assert cfg["policy"] == "local", cfg
+    assert int(cfg["minute"]) > 0, cfg
+    assert cfg.get("hide_client_headers", False) is False, "RateLimit headers must be sent"
+    assert cfg.get("error_code", 429) == 429
+
+
+@check("kong.yml: correlation-id X-Request-ID, uuid generator, echoed downstream")
+def _():
+    cfg = global_plugin("correlation-id")
+    assert cfg["header_name"] == "X-Request-ID", cfg
+    assert cfg["generator"] == "uuid", cfg
+    assert cfg["echo_downstream"] is True, cfg
+
+
+@check("kong.yml: cors with explicit origins (no *), OPTIONS, request and exposed headers")
+def _():
+    cfg = global_plugin("cors")
+    origins = cfg["origins"]
+    assert origins and all(o != "*" and "*" not in o for o in origins), origins
+    for o in origins:
+        u = urlparse(o)
+        assert u.scheme in ("http", "https") and u.hostname and u.path in ("", None), o
+    assert "OPTIONS" in cfg["methods"], cfg["methods"]
+    route_methods = {m for _s, r in routes() for m in r.get("methods") or []}
+    assert route_methods <= set(cfg["methods"]), "cors methods miss %s" % (route_methods - set(cfg["methods"]))
+    missing = EXPECTED_CORS_HEADERS - set(cfg["headers"])
+    assert not missing, "cors headers miss %s" % missing
+    missing = EXPECTED_CORS_EXPOSED - set(cfg["exposed_headers"])
+    assert not missing, "cors exposed_headers miss %s" % missing
+    assert cfg.get("credentials", False) is False
+
+
+@check("kong.yml: request-size-limiting 64 kilobytes")
+def _():
+    cfg = global_plugin("request-size-limiting")
+    assert cfg["allowed_payload_size"] == 64 and cfg["size_unit"] == "kilobytes", cfg
+
+
+@check("kong.yml: prometheus plugin present")
+def _():
+    global_plugin("prometheus")
+
+
+# ---------------------------------------------------------------- deployment/
+
+@check("k8s: base and overlays render; Deployment has no replicas (the HPA owns the count)")
+def _():
+    for k in KUSTOMIZATIONS:
+        rendered(k)
+    for k in ["deployment/base"] + OVERLAYS:
+        d = one(k, "Deployment", "messages-service")
+        assert "replicas" not in d["spec"], "%s: Deployment sets replicas" % k
+        hpa = one(k, "HorizontalPodAutoscaler", "messages-service")
+        ref = hpa["spec"]["scaleTargetRef"]
+        assert (ref["kind"], ref["name"]) == ("Deployment", "messages-service"), ref
+        assert any(m["type"] == "Resource" and m["resource"]["name"] == "cpu" for m in hpa["spec"]["metrics"])
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+
+@check("k8s: prod HPA keeps more pods than dev; prod image tag pinned; jwt in every overlay")
+def _():
+    dev = one("deployment/overlays/dev", "HorizontalPodAutoscaler", "messages-service")["spec"]
+    prod = one("deployment/overlays/prod", "HorizontalPodAutoscaler", "messages-service")["spec"]
+    assert prod["minReplicas"] > dev["minReplicas"] and prod["minReplicas"] >= 2, (dev, prod)
+    image = container(one("deployment/overlays/prod", "Deployment", "messages-service"))["image"]
+    tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+    assert "@sha256:" in image or re.fullmatch(r"v?\d+\.\d+\.\d+.*", tag), "prod image not pinned: %s" % image
+    for k in OVERLAYS:
+        assert configmap_env(k)["AUTH_MODE"] == "jwt", k
+        job_image = container(one(k, "Job", "messages-service-migrate"))["image"]
+        assert job_image == container(one(k, "Deployment", "messages-service"))["image"], k
+
+
+@check("k8s: probes: startup + liveness on /health/live, readiness on /health/ready, port http")
+def _():
+    for k in ["deployment/base"] + OVERLAYS:
+        c = container(one(k, "Deployment", "messages-service"))
+        assert c["readinessProbe"]["httpGet"]["path"] == "/health/ready", c["readinessProbe"]
+        assert c["livenessProbe"]["httpGet"]["path"] == "/health/live", c["livenessProbe"]
+        assert c["startupProbe"]["httpGet"]["path"] in ("/health/live", "/health/ready"), c["startupProbe"]
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            assert c[probe]["httpGet"]["port"] in ("http", 8080), c[probe]
+        assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [("http", 8080)], c["ports"]
+
+
+@check("k8s: preStop sleep, terminationGracePeriodSeconds > preStop + 30 s drain")
+def _():
+    for k in ["deployment/base"] + OVERLAYS:
+        d = one(k, "Deployment", "messages-service")
+        cmd = container(d)["lifecycle"]["preStop"]["exec"]["command"]
+        assert cmd[0] in ("/bin/sleep", "sleep") and len(cmd) == 2, cmd
+        grace = pod_spec(d)["terminationGracePeriodSeconds"]
+        assert grace > int(cmd[1]) + SERVICE_DRAIN_SECONDS, grace
+
+
+@check("k8s: restricted security context (non-root numeric ids, read-only root, no escalation, drop ALL, RuntimeDefault)")
+def _():
+    for k in ["deployment/base"] + OVERLAYS:
+        for kind, name in (("Deployment", "messages-service"), ("Job", "messages-service-migrate")):
+            obj = one(k, kind, name)
+            pod = pod_spec(obj).get("securityContext") or {}
+            c = container(obj)
+            sc = c.get("securityContext") or {}
+
+            def eff(key):
+                return sc.get(key, pod.get(key))
+            assert eff("runAsNonRoot") is True, (k, name)
+            assert isinstance(eff("runAsUser"), int) and eff("runAsUser") > 0, (k, name)
+            assert isinstance(eff("runAsGroup"), int) and eff("runAsGroup") > 0, (k, name)
+            assert sc.get("readOnlyRootFilesystem") is True, (k, name)
+            assert sc.get("allowPrivilegeEscalation") is False, (k, name)
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], (k, name)
+            seccomp = (sc.get("seccompProfile") or pod.get("seccompProfile") or {}).get("type")
+            assert seccomp == "RuntimeDefault", (k, name)
+            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts") or []}
+            vols = {v["name"]: v for v in pod_spec(obj).get("volumes") or []}
+            assert "/tmp" in mounts and "emptyDir" in vols[mounts["/tmp"]], "%s %s: /tmp must be an emptyDir" % (k, name)
+            assert pod_spec(obj).get("automountServiceAccountToken") is False, (k, name)
+
+
+@check("k8s: resources requests and limits, topologySpreadConstraints")
+def _():
+    for k in ["deployment/base"] + OVERLAYS:
+        d = one(k, "Deployment", "messages-service")
+        res = container(d)["resources"]
+        for part in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(res.get(part) or {}), (k, res)
+        tsc = pod_spec(d).get("topologySpreadConstraints") or []
+        assert {t["topologyKey"] for t in tsc} >= {"kubernetes.io/hostname"}, tsc
+
+
+@check("k8s: Service port 80 -> http (8080); PodDisruptionBudget selects the API pods")
+def _():
+    for k in ["deployment/base"] + OVERLAYS:
+        svc = one(k, "Service", "messages-service")
+        assert [(p["name"], p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] in (
+            [("http", 80, "http")], [("http", 80, 8080)]), svc["spec"]["ports"]
+        d = one(k, "Deployment", "messages-service")
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        assert all(labels.get(a) == b for a, b in svc["spec"]["selector"].items()), "Service selector"
+        pdb = one(k, "PodDisruptionBudget", "messages-service")
+        assert all(labels.get(a) == b for a, b in pdb["spec"]["selector"]["matchLabels"].items()), "PDB selector"
+        job = one(k, "Job", "messages-service-migrate")
+        job_labels = job["spec"]["template"]["metadata"]["labels"]
+        assert not all(job_labels.get(a) == b for a, b in svc["spec"]["selector"].items()), \
+            "the Service must not select the migration Job's pod"
+
+
+@check("k8s: NetworkPolicy: ingress only from Kong on 8080; egress exactly 5432, 6379, 5672, 53/UDP+TCP")
+def _():
+    for k in ["deployment/base"] + OVERLAYS:
+        nps = objects(k, "NetworkPolicy")
+        assert len(nps) == 1, "%s: expected one NetworkPolicy" % k
+        spec = nps[0]["spec"]
+        assert set(spec["policyTypes"]) == {"Ingress", "Egress"}, spec["policyTypes"]
+        sel = spec["podSelector"]["matchLabels"]
+        for kind, name in (("Deployment", "messages-service"), ("Job", "messages-service-migrate")):
+            labels = one(k, kind, name)["spec"]["template"]["metadata"]["labels"]
+            assert all(labels.get(a) == b for a, b in sel.items()), "%s is not covered by the NetworkPolicy" % name
+        assert len(spec["ingress"]) == 1, spec["ingress"]
+        ing = spec["ingress"][0]
+        assert [(p.get("protocol", "TCP"), p["port"]) for p in ing["ports"]] == [("TCP", 8080)], ing["ports"]
+        assert ing["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "kong"}}}], ing["from"]
+        if k in OVERLAYS:  # the overlays deploy Kong next to the service: its pods carry that label
+            kong_labels = one(k, "Deployment", "kong")["spec"]["template"]["metadata"]["labels"]
+            assert kong_labels.get("app.kubernetes.io/name") == "kong", kong_labels
+        ports = set()
+        for rule in spec["egress"]:
+            assert rule.get("ports"), "an egress rule without ports allows every port"
+            for p in rule["ports"]:
+                assert "endPort" not in p, p
+                ports.add((p["port"], p.get("protocol", "TCP")))
+        assert ports == EXPECTED_EGRESS, "egress ports %s != %s" % (sorted(ports), sorted(EXPECTED_EGRESS))
+
+
+@check("k8s: migration Job is an Argo CD Sync/PreSync hook after the ConfigMap and Secret, before the Deployment")
+def _():
+    for k in ["deployment/base"] + OVERLAYS:
+        job = one(k, "Job", "messages-service-migrate")
+        ann = job["metadata"]["annotations"]
+        assert ann["argocd.argoproj.io/hook"] in ("Sync", "PreSync"), ann
+        assert ann["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation", ann
+        c = container(job)
+        assert c.get("args") == ["migrate"] or c.get("command", [])[-1:] == ["migrate"], c
+        assert pod_spec(job)["restartPolicy"] in ("Never", "OnFailure")
+        env_from = {(("configMap" if "configMapRef" in e else "secret"),
+                     (e.get("configMapRef") or e.get("secretRef"))["name"]) for e in c["envFrom"]}
+        cm = [o for o in objects(k, "ConfigMap") if ("configMap", o["metadata"]["name"]) in env_from]
+        secret = [o for o in objects(k, "Secret") if ("secret", o["metadata"]["name"]) in env_from]
+        assert len(cm) == 1 and len(secret) == 1, "the Job must read the rendered ConfigMap and Secret"
+        assert wave(cm[0]) < wave(job) and wave(secret[0]) < wave(job), (wave(cm[0]), wave(secret[0]), wave(job))
+        assert wave(job) < wave(one(k, "Deployment", "messages-service")), "the Deployment must come after the Job"
+        # The API reads the same settings.
+        api_env = container(one(k, "Deployment", "messages-service"))["envFrom"]
+        assert sorted(map(str, api_env)) == sorted(map(str, c["envFrom"])), "Job and API read different settings"
+
+
+@check("k8s: Secret template holds placeholders only")
+def _():
+    for k in ["deployment/base"] + OVERLAYS:
+        for s in objects(k, "Secret"):
+            values = dict(s.get("stringData") or {})
+            for key, v in (s.get("data") or {}).items():
+                values[key] = base64.b64decode(v).decode()
+            assert {"DATABASE_URL", "JWT_SECRET", "AMQP_URL", "REDIS_URL"} <= set(values), values.keys()
+            for key, v in values.items():
+                assert "REPLACE_ME" in v, "%s: Secret value %s is not a placeholder" % (k, key)
+            # deployment/README.md tells kubectl users to skip it by this label.
+            assert s["metadata"]["labels"].get("messages-service/secret-template") == "true", s["metadata"]["labels"]
+
+
+@check("k8s: Kong DB-less, no Admin API, config generated from gateway/kong.yml itself")
+def _():
+    with open(KONG_FILE, encoding="utf-8") as f:
+        kong_text = f.read()
+    for k in ["deployment/kong"] + OVERLAYS:
+        d = one(k, "Deployment", "kong")
+        c = container(d, "kong")
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env["KONG_DATABASE"] == "off" and env["KONG_ADMIN_LISTEN"] == "off", env
+        vols = {v["name"]: v for v in pod_spec(d)["volumes"]}
+        mount = [m for m in c["volumeMounts"] if env["KONG_DECLARATIVE_CONFIG"].startswith(m["mountPath"] + "/")]
+        assert len(mount) == 1, "KONG_DECLARATIVE_CONFIG is not on a mounted volume"
+        cm_name = vols[mount[0]["name"]]["configMap"]["name"]
+        cm = one(k, "ConfigMap", cm_name)
+        filename = os.path.basename(env["KONG_DECLARATIVE_CONFIG"])
+        assert cm["data"][filename] == kong_text, "%s: Kong's ConfigMap differs from gateway/kong.yml" % k
+        for svc in objects(k, "Service"):
+            for p in svc["spec"]["ports"]:
+                assert p["targetPort"] not in (8001, 8444, "admin"), "Admin API exposed by %s" % svc["metadata"]["name"]
+
+
+@check("argocd: Applications for dev and prod: automated prune + selfHeal, CreateNamespace, existing path")
+def _():
+    for env, rel in ARGO_APPS.items():
+        app = load_yaml(os.path.join(ROOT, rel))
+        assert app["kind"] == "Application" and app["apiVersion"] == "argoproj.io/v1alpha1", rel
+        spec = app["spec"]
+        assert spec["source"]["path"] == "deployment/overlays/" + env, spec["source"]
+        assert os.path.isfile(os.path.join(ROOT, spec["source"]["path"], "kustomization.yaml"))
+        auto = spec["syncPolicy"]["automated"]
+        assert auto["prune"] is True and auto["selfHeal"] is True, auto
+        assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"], spec["syncPolicy"]
+        ns = [o for o in rendered(spec["source"]["path"]) if o["metadata"].get("namespace")]
+        assert {o["metadata"]["namespace"] for o in ns} == {spec["destination"]["namespace"]}, rel
+        assert urlparse(spec["source"]["repoURL"]).scheme == "https"
+
+
+# ---------------------------------------------------------------- compose, Dockerfile
+
+@check("compose: postgres, redis, rabbitmq with healthchecks; migrate one-shot; API waits for all; Kong DB-less")
+def _():
+    s = compose()["services"]
+    for name in ("postgres", "redis", "rabbitmq", "messages-service", "kong"):
+        assert "healthcheck" in s[name], "%s has no healthcheck" % name
+    pg = s["postgres"]["environment"]
+    assert pg["POSTGRES_DB"] == "messages" and pg["POSTGRES_USER"] == "messages", pg
+    assert re.match(r"postgres:1[56]\b", s["postgres"]["image"]), s["postgres"]["image"]
+    assert s["migrate"]["command"] == ["migrate"], s["migrate"]["command"]
+    assert s["migrate"]["image"] == s["messages-service"]["image"], "migrate must use the API image"
+    deps = s["messages-service"]["depends_on"]
+    for name in ("postgres", "redis", "rabbitmq"):
+        assert deps[name]["condition"] == "service_healthy", deps
+    assert deps["migrate"]["condition"] == "service_completed_successfully", deps
+    k = s["kong"]
+    assert re.match(r"kong:3(\.|$)", k["image"]), k["image"]
+    env = k["environment"]
+    assert env["KONG_DATABASE"] == "off" and env["KONG_ADMIN_LISTEN"] == "off", env
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in k["volumes"]}
+    assert mounted.get(env["KONG_DECLARATIVE_CONFIG"]) == "./gateway/kong.yml", k["volumes"]
+
+
+@check("compose: only Kong's proxy port 8000 is published")
+def _():
+    published = {name: svc.get("ports") for name, svc in compose()["services"].items() if svc.get("ports")}
+    assert published == {"kong": ["8000:8000"]}, published
+
+
+@check("compose: API settings: AUTH_MODE jwt, URLs point at the compose services")
+def _():
+    env = compose()["x-messages-env"]
+    assert env["AUTH_MODE"] == "jwt"
+    assert urlparse(env["DATABASE_URL"]).hostname == "postgres" and urlparse(env["DATABASE_URL"]).path == "/messages"
+    assert urlparse(env["REDIS_URL"]).hostname == "redis"
+    assert urlparse(env["AMQP_URL"]).hostname == "rabbitmq"
+    rabbit = compose()["services"]["rabbitmq"]["environment"]
+    assert urlparse(env["AMQP_URL"]).username == rabbit["RABBITMQ_DEFAULT_USER"]
+
+
+@check("Dockerfile: swift:6.3-noble -> ubuntu:noble, static stdlib, runtime libs, numeric user, entrypoint")
+def _():
+    text = open(DOCKERFILE, encoding="utf-8").read()
+    froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    assert froms == ["swift:6.3-noble", "ubuntu:noble"], froms
+    assert "--static-swift-stdlib" in text
+    for pkg in ("libpq-dev", "libhiredis-dev", "librabbitmq-dev", "pkg-config",
+                "libpq5", "libhiredis1.1.0", "librabbitmq4", "ca-certificates", "tzdata"):
+        assert re.search(r"\b%s\b" % re.escape(pkg), text), pkg
+    assert "messages-service_MessagesService.resources" in text
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert users and re.fullmatch(r"[1-9]\d*(:\d+)?", users[-1]), users
+    assert re.search(r'^ENTRYPOINT \["/app/messages-service"\]\s*$', text, re.M)
+    assert re.search(r'^CMD \["serve"\]\s*$', text, re.M)
+    assert re.search(r"^EXPOSE 8080\s*$", text, re.M)
+    dockerignore = open(os.path.join(ROOT, ".dockerignore"), encoding="utf-8").read().split()
+    assert ".build" in dockerignore and ".git" in dockerignore and ".local" in dockerignore
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    passed = failed = 0
+    source = None
+    try:
+        served_paths()
+        source = _cache["served"][0]
+    except Exception as e:  # reported by the checks that need it
+        source = "unreadable (%s)" % e
+    print("served paths from: %s" % source)
+    for description, fn in CHECKS:
+        try:
+            fn()
+        except AssertionError as e:
+            failed += 1
+            print("FAIL %s\n     %s" % (description, e or traceback.format_exc(limit=1).strip()))
+        except Exception:
+            failed += 1
+            print("FAIL %s\n     %s" % (description, traceback.format_exc(limit=2).strip().replace("\n", "\n     ")))
+        else:
+            passed += 1
+            print("ok   %s" % description)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
