@@ -10,7 +10,7 @@ export DATABASE_URL ?= postgres://messages@127.0.0.1:$(PG_PORT)/messages
 export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:$(AMQP_PORT)/%2F
 
-.PHONY: run test services services-stop build migrate validate format clean
+.PHONY: run test services services-stop build migrate validate format clean token
 
 ## Start Postgres, Redis and RabbitMQ under .local/ (idempotent).
 services:
@@ -27,9 +27,23 @@ build:
 migrate: build services
 	.build/debug/messages-service migrate
 
+# `make run` uses AUTH_MODE=jwt with a development secret kept in .local/ (unless JWT_SECRET is set).
+DEV_JWT_SECRET_FILE := .local/dev-jwt-secret
+DEV_JWT_SECRET = $${JWT_SECRET:-$$(cat $(DEV_JWT_SECRET_FILE))}
+
+$(DEV_JWT_SECRET_FILE):
+	@mkdir -p .local
+	@head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $@
+
 ## Install, start the servers, migrate, and serve the API on :8080 (LOG_FORMAT=text for humans).
-run: migrate
-	LOG_FORMAT=$${LOG_FORMAT:-text} .build/debug/messages-service serve
+run: migrate $(DEV_JWT_SECRET_FILE)
+	@echo "AUTH_MODE=jwt; get a development token with: make token SUB=<user uuid> [ROLES=moderator]"
+	JWT_SECRET=$(DEV_JWT_SECRET) LOG_FORMAT=$${LOG_FORMAT:-text} .build/debug/messages-service serve
+
+## Print a development JWT for `make run`: make token SUB=<user uuid> [ROLES=moderator] [TTL=1h]
+token: $(DEV_JWT_SECRET_FILE)
+	@test -x .build/debug/messages-service || $(SWIFT) build >&2
+	@JWT_SECRET=$(DEV_JWT_SECRET) .build/debug/messages-service token --sub "$(SUB)" --roles "$(ROLES)" --ttl "$${TTL:-1h}"
 
 ## Install, start the servers, and run every test against them.
 test: services

@@ -15,7 +15,7 @@ struct MessagesServiceCommand: AsyncParsableCommand {
             directory, whose values the environment overrides); see README.md for the list.
             A bad value stops the command with a message naming the variable.
             """,
-        subcommands: [Serve.self, Migrate.self],
+        subcommands: [Serve.self, Migrate.self, Token.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -30,8 +30,13 @@ struct Serve: AsyncParsableCommand {
         let configuration = try loadConfiguration()
         let logger = bootstrapLogging(configuration)
         logger.info("starting", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)"])
-        let app = buildApplication(configuration: configuration, logger: logger)
-        try await app.runService()
+        do {
+            let app = try await buildApplication(configuration: configuration, logger: logger)
+            try await app.runService()
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("messages-service: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
     }
 }
 
@@ -54,6 +59,51 @@ struct Migrate: AsyncParsableCommand {
             logger.critical("migration failed", metadata: ["error": "\(String(reflecting: error))"])
             throw ExitCode.failure
         }
+    }
+}
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a development JWT signed with JWT_SECRET (HS256).",
+        discussion: """
+            The token carries sub, roles, iss = JWT_ISSUER, aud = JWT_AUDIENCE, nbf = now and
+            exp = now + ttl: what `serve` with AUTH_MODE=jwt (and Kong's jwt plugin) accept.
+            Use it as `Authorization: Bearer <token>`.
+            """
+    )
+
+    @Option(help: "The user's UUID (the token's sub).")
+    var sub: String
+
+    @Option(help: "Comma-separated roles, e.g. moderator.")
+    var roles: String = ""
+
+    @Option(help: "Lifetime: a number of seconds, or with a unit: 90s, 15m, 1h, 7d.")
+    var ttl: String = "1h"
+
+    func run() async throws {
+        let configuration = try loadConfiguration()
+        guard let subject = UUID(uuidString: sub) else {
+            throw ValidationError("--sub must be a UUID")
+        }
+        guard let lifetime = Self.seconds(ttl), lifetime > 0 else {
+            throw ValidationError("--ttl must be like 3600, 90s, 15m, 1h or 7d")
+        }
+        guard case .hmacSecret(let secret) = configuration.jwtKey else {
+            throw ValidationError("JWT_SECRET must be set to mint a token (a public key cannot sign)")
+        }
+        let roleList = roles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let token = try await JWTVerifier.mint(
+            secret: secret, subject: subject, roles: roleList, issuer: configuration.jwtIssuer,
+            audience: configuration.jwtAudience, lifetime: lifetime
+        )
+        print(token)
+    }
+
+    static func seconds(_ text: String) -> TimeInterval? {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        if let unit = text.last, let factor = units[unit], let value = Double(text.dropLast()) { return value * factor }
+        return Double(text)
     }
 }
 

@@ -24,7 +24,7 @@ import Testing
             configuration: .init(url: "postgres://messages@127.0.0.1:1/messages", poolSize: 1, connectTimeout: .seconds(1)),
             logger: Logger(label: "test")
         )
-        let app = Application(router: buildRouter(store: PostgresMessageStore(client: client), configuration: .init()))
+        let app = Application(router: buildRouter(store: PostgresMessageStore(client: client), authenticator: .userHeader, configuration: .init()))
         try await app.test(.router) { client in
             let api = APIClient(client: client)
             #expect(try await api.send(.get, "/health/live").status == .ok)
@@ -80,7 +80,9 @@ import Testing
         ("LOG_LEVEL", "loud", "invalid LOG_LEVEL: must be one of trace, debug, info, notice, warning, error, critical (got \"loud\")"),
         ("INF326_API_ENABLED", "maybe", "invalid INF326_API_ENABLED: must be true or false (got \"maybe\")"),
         ("MAX_CONTENT_LENGTH", "0", "invalid MAX_CONTENT_LENGTH: must be an integer 1...20000 (got \"0\")"),
-        ("AUTH_MODE", "none", "invalid AUTH_MODE: must be one of header (got \"none\")"),
+        ("AUTH_MODE", "none", "invalid AUTH_MODE: must be one of jwt, header (got \"none\")"),
+        ("JWT_SECRET", "short", "invalid JWT_SECRET: must be at least 32 bytes"),
+        ("JWT_PUBLIC_KEY_FILE", "/nonexistent.pem", "invalid JWT_PUBLIC_KEY_FILE: must name a readable PEM public key file"),
     ])
     func badConfigurationNamesTheVariable(variable: String, value: String, message: String) {
         #expect(throws: ConfigurationError.self) { try ServiceConfiguration(environment: [variable: value]) }
@@ -93,13 +95,26 @@ import Testing
 
     @Test func configurationReadsTheEnvironment() throws {
         let configuration = try ServiceConfiguration(environment: [
-            "PORT": "9000", "REDIS_URL": "", "MAX_CONTENT_LENGTH": "100", "PG_POOL_SIZE": "4", "INF326_API_ENABLED": "false",
+            "AUTH_MODE": "header", "PORT": "9000", "REDIS_URL": "", "MAX_CONTENT_LENGTH": "100", "PG_POOL_SIZE": "4", "INF326_API_ENABLED": "false",
         ])
         #expect(configuration.port == 9000)
         #expect(configuration.redisURL == nil)
         #expect(configuration.limits.maxContentLength == 100)
         #expect(configuration.postgresPoolSize == 4)
         #expect(configuration.inf326Enabled == false)
-        #expect(try ServiceConfiguration(environment: [:]) == ServiceConfiguration())
+        #expect(configuration.authMode == .header)
+        let jwt = try ServiceConfiguration(environment: ["JWT_SECRET": String(repeating: "s", count: 32), "JWT_ISSUER": "me"])
+        #expect(jwt.authMode == .jwt)
+        #expect(jwt.jwtKey == .hmacSecret(String(repeating: "s", count: 32)))
+        #expect(jwt.jwtIssuer == "me")
+        #expect(jwt.jwtAudience == "messages-api")
+    }
+
+    @Test func jwtModeIsTheDefaultAndServingNeedsAKey() async throws {
+        let configuration = try ServiceConfiguration(environment: [:])
+        #expect(configuration.authMode == .jwt)
+        await #expect(throws: ConfigurationError(variable: "JWT_SECRET", problem: "AUTH_MODE=jwt needs JWT_SECRET or JWT_PUBLIC_KEY_FILE")) {
+            try await makeAuthenticator(configuration)
+        }
     }
 }

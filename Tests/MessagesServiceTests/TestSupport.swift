@@ -64,11 +64,12 @@ struct APIClient {
 /// Runs `body` against the service wired as in production, on the shared test database.
 func withService(
     configuration: ServiceConfiguration = ServiceConfiguration(),
+    authenticator: Authenticator = .userHeader,
     _ body: @escaping @Sendable (APIClient, PostgresMessageStore) async throws -> Void
 ) async throws {
     let client = try await TestDatabase.shared.migratedClient()
     let store = PostgresMessageStore(client: client)
-    let app = Application(router: buildRouter(store: store, configuration: configuration))
+    let app = Application(router: buildRouter(store: store, authenticator: authenticator, configuration: configuration))
     try await app.test(.router) { client in
         try await body(APIClient(client: client), store)
     }

@@ -14,10 +14,13 @@ public func postgresConfiguration(_ configuration: ServiceConfiguration) -> Post
 }
 
 /// Builds the whole service: the one place where its parts are wired together.
-public func buildApplication(configuration: ServiceConfiguration, logger: Logger) -> some ApplicationProtocol {
+public func buildApplication(configuration: ServiceConfiguration, logger: Logger) async throws
+    -> some ApplicationProtocol
+{
+    let authenticator = try await makeAuthenticator(configuration)
     let postgres = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
     let store = PostgresMessageStore(client: postgres)
-    let router = buildRouter(store: store, configuration: configuration)
+    let router = buildRouter(store: store, authenticator: authenticator, configuration: configuration)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
@@ -27,17 +30,38 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
 }
 
 /// The routes of every API, behind the request-id and error middleware.
-public func buildRouter(store: some MessageStore, configuration: ServiceConfiguration) -> Router<AppRequestContext> {
+public func buildRouter(
+    store: some MessageStore, authenticator: Authenticator, configuration: ServiceConfiguration
+) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorMiddleware())
     HealthController(store: store).addRoutes(to: router)
-    MessagesController(store: store, limits: configuration.limits).addRoutes(to: router)
+    MessagesController(store: store, limits: configuration.limits, authenticator: authenticator).addRoutes(to: router)
     if configuration.inf326Enabled {
         ThreadsController(store: store, limits: configuration.limits).addRoutes(to: router)
     }
     OpenAPIController().addRoutes(to: router)
     return router
+}
+
+/// The v1 authenticator `AUTH_MODE` asks for. Checked here, when serving, so that `migrate` and
+/// other commands need no key.
+public func makeAuthenticator(_ configuration: ServiceConfiguration) async throws -> Authenticator {
+    switch configuration.authMode {
+    case .header:
+        return .userHeader
+    case .jwt:
+        guard let key = configuration.jwtKey else {
+            throw ConfigurationError(variable: "JWT_SECRET", problem: "AUTH_MODE=jwt needs JWT_SECRET or JWT_PUBLIC_KEY_FILE")
+        }
+        let expectations = JWTVerifier.Expectations(issuer: configuration.jwtIssuer, audience: configuration.jwtAudience)
+        do {
+            return .jwt(try await JWTVerifier(key: key, expectations: expectations))
+        } catch {
+            throw ConfigurationError(variable: "JWT_PUBLIC_KEY_FILE", problem: "is not an RSA or P-256 public key")
+        }
+    }
 }
 
 /// Keeps the Postgres pool open while the server runs and closes it after the server stopped.

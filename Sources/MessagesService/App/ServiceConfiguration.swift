@@ -15,6 +15,8 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 public struct ServiceConfiguration: Sendable, Equatable {
     /// How clients prove who they are.
     public enum AuthMode: String, Sendable {
+        /// Verify `Authorization: Bearer` JWTs (HS256 with `JWT_SECRET`, RS256/ES256 with `JWT_PUBLIC_KEY_FILE`).
+        case jwt
         /// Trust `X-User-Id`: only behind a gateway that sets it.
         case header
     }
@@ -30,7 +32,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/%2F"
     public var host = "0.0.0.0"
     public var port = 8080
-    public var authMode = AuthMode.header
+    public var authMode = AuthMode.jwt
+    /// The JWT verification key: a secret (HS256) or a PEM public key (RS256/ES256).
+    public var jwtKey: JWTVerifier.Key?
+    public var jwtIssuer = "messages-service"
+    public var jwtAudience = "messages-api"
     public var logLevel = Logger.Level.info
     public var logFormat = LogFormat.json
     public var limits = MessageLimits()
@@ -59,6 +65,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         host = try reader.string("HOST") ?? host
         port = try reader.integer("PORT", in: 1...65535) ?? port
         authMode = try reader.choice("AUTH_MODE", AuthMode.self) ?? authMode
+        jwtIssuer = try reader.string("JWT_ISSUER") ?? jwtIssuer
+        jwtAudience = try reader.string("JWT_AUDIENCE") ?? jwtAudience
+        jwtKey = try Self.jwtKey(reader)
         logLevel = try reader.choice("LOG_LEVEL", Logger.Level.self) ?? logLevel
         logFormat = try reader.choice("LOG_FORMAT", LogFormat.self) ?? logFormat
         limits = MessageLimits(maxContentLength: try reader.integer("MAX_CONTENT_LENGTH", in: 1...20000) ?? 4000)
@@ -69,6 +78,30 @@ public struct ServiceConfiguration: Sendable, Equatable {
             .milliseconds($0)
         } ?? postgresStatementTimeout
         inf326Enabled = try reader.boolean("INF326_API_ENABLED") ?? inf326Enabled
+    }
+}
+
+extension ServiceConfiguration {
+    /// `JWT_SECRET` (at least 32 bytes) or the PEM in `JWT_PUBLIC_KEY_FILE`, not both.
+    fileprivate static func jwtKey(_ reader: EnvironmentReader) throws(ConfigurationError) -> JWTVerifier.Key? {
+        let secret = try reader.string("JWT_SECRET")
+        let keyFile = try reader.string("JWT_PUBLIC_KEY_FILE")
+        switch (secret, keyFile) {
+        case (nil, nil):
+            return nil
+        case (.some, .some):
+            throw ConfigurationError(variable: "JWT_SECRET", problem: "set JWT_SECRET or JWT_PUBLIC_KEY_FILE, not both")
+        case (let secret?, nil):
+            guard secret.utf8.count >= 32 else {
+                throw ConfigurationError(variable: "JWT_SECRET", problem: "must be at least 32 bytes")
+            }
+            return .hmacSecret(secret)
+        case (nil, let path?):
+            guard let pem = try? String(contentsOfFile: path, encoding: .utf8), pem.contains("PUBLIC KEY") else {
+                throw ConfigurationError(variable: "JWT_PUBLIC_KEY_FILE", problem: "must name a readable PEM public key file")
+            }
+            return .publicKeyPEM(pem)
+        }
     }
 }
 

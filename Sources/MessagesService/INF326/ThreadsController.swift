@@ -121,7 +121,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         let userID = try Self.userID(request)
         let current = try await storeCall { try await store.message(id: messageID, channelID: threadID) }
         guard !current.isDeleted else { throw Self.notFound }
-        _ = try await storeCall { try await store.delete(id: messageID, channelID: threadID, by: userID) }
+        _ = try await storeCall { try await store.delete(id: messageID, channelID: threadID, by: userID, asModerator: false) }
         return Response(status: .noContent)
     }
 

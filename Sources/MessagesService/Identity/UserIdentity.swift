@@ -1,14 +1,18 @@
 import Foundation
 import Hummingbird
 
-/// Who is calling. Until JWT verification lands, the service trusts `X-User-Id`, which is only safe
-/// behind a gateway that sets it (`AUTH_MODE=header`).
+/// Who is calling.
 public struct UserIdentity: Sendable, Equatable {
     /// The user's id.
     public let userID: UUID
+    /// Roles from the token, e.g. `moderator`.
+    public var roles: Set<String> = []
 
-    /// The caller named by `X-User-Id`, or 401 when it is missing or not a UUID.
-    static func from(_ request: Request) throws -> UserIdentity {
+    /// True when the caller may delete other users' messages.
+    public var isModerator: Bool { roles.contains("moderator") }
+
+    /// The caller named by `X-User-Id` (INF326 clients, `AUTH_MODE=header`), or 401.
+    static func fromUserHeader(_ request: Request) throws -> UserIdentity {
         guard let header = request.headers[.userID] else {
             throw APIError.unauthenticated("X-User-Id header is required")
         }

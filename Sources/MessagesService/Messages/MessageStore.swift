@@ -84,7 +84,7 @@ public enum MessageStoreError: Error, Equatable {
     case messageNotFound
     /// The parent of a reply is not a live root message of this channel.
     case parentNotFound
-    /// Only the author may do this.
+    /// Only the author (or, for deletes, a moderator) may do this.
     case notAuthor
     /// `If-Match` named another version than the current one.
     case versionMismatch(current: Int64)
@@ -110,8 +110,9 @@ public protocol MessageStore: Sendable {
     func lastSeq(createdBefore timestamp: String, channelID: UUID) async throws -> Int64?
     /// Edits a message's content or attachments, keeping the old state in its history.
     func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> Message
-    /// Soft-deletes a message; deleting a deleted message changes nothing. Returns the tombstone.
-    func delete(id: UUID, channelID: UUID, by userID: UUID) async throws -> Message
+    /// Soft-deletes a message, by its author or a moderator; deleting a deleted message changes
+    /// nothing. Returns the tombstone.
+    func delete(id: UUID, channelID: UUID, by userID: UUID, asModerator: Bool) async throws -> Message
     /// The earlier states of a message, oldest first.
     func history(id: UUID, channelID: UUID) async throws -> [MessageRevision]
     /// True when the store can answer right now.

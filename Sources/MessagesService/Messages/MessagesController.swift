@@ -6,11 +6,13 @@ import Hummingbird
 struct MessagesController<Store: MessageStore>: Sendable {
     let store: Store
     let limits: MessageLimits
+    let authenticator: Authenticator
     private var validator: MessageValidator { MessageValidator(limits: limits) }
 
-    init(store: Store, limits: MessageLimits) {
+    init(store: Store, limits: MessageLimits, authenticator: Authenticator) {
         self.store = store
         self.limits = limits
+        self.authenticator = authenticator
     }
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -26,7 +28,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let user = try UserIdentity.from(request)
+        let user = try await authenticator.authenticate(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let body = try await Self.decodeBody(CreateMessageBody.self, request)
         let new = try Self.validated {
@@ -51,13 +53,13 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        _ = try UserIdentity.from(request)
+        _ = try await authenticator.authenticate(request)
         let channelID = try Self.pathUUID("channel_id", context)
         return try await page(request, channelID: channelID, scope: .timeline)
     }
 
     @Sendable func replies(_ request: Request, context: AppRequestContext) async throws -> Response {
-        _ = try UserIdentity.from(request)
+        _ = try await authenticator.authenticate(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let rootID = try Self.pathUUID("message_id", context)
         guard try await Self.storeCall({ try await store.seq(ofMessage: rootID, channelID: channelID) }) != nil else {
@@ -67,7 +69,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
-        _ = try UserIdentity.from(request)
+        _ = try await authenticator.authenticate(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let messageID = try Self.pathUUID("message_id", context)
         let message = try await Self.storeCall { try await store.message(id: messageID, channelID: channelID) }
@@ -75,7 +77,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func edit(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let user = try UserIdentity.from(request)
+        let user = try await authenticator.authenticate(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let messageID = try Self.pathUUID("message_id", context)
         let expectedVersion = try Self.ifMatchVersion(request)
@@ -97,15 +99,15 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let user = try UserIdentity.from(request)
+        let user = try await authenticator.authenticate(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let messageID = try Self.pathUUID("message_id", context)
-        _ = try await Self.storeCall { try await store.delete(id: messageID, channelID: channelID, by: user.userID) }
+        _ = try await Self.storeCall { try await store.delete(id: messageID, channelID: channelID, by: user.userID, asModerator: user.isModerator) }
         return Response(status: .noContent)
     }
 
     @Sendable func history(_ request: Request, context: AppRequestContext) async throws -> Response {
-        _ = try UserIdentity.from(request)
+        _ = try await authenticator.authenticate(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let messageID = try Self.pathUUID("message_id", context)
         let revisions = try await Self.storeCall { try await store.history(id: messageID, channelID: channelID) }
@@ -215,7 +217,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
         switch error {
         case .messageNotFound: .notFound("message not found in this channel")
         case .parentNotFound: .invalidArgument("parent_id names no live root message of this channel")
-        case .notAuthor: .permissionDenied("only the author may change this message")
+        case .notAuthor: .permissionDenied("only the author may edit this message, and only the author or a moderator delete it")
         case .versionMismatch(let current):
             APIError(
                 status: .preconditionFailed, code: "failed_precondition",

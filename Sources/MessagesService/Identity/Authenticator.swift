@@ -1,0 +1,52 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Establishes who calls the v1 API, as `AUTH_MODE` says.
+public struct Authenticator: Sendable {
+    enum Mode: Sendable {
+        /// Trust `X-User-Id`: only behind a gateway that sets it.
+        case userHeader
+        /// Verify `Authorization: Bearer` tokens.
+        case jwt(JWTVerifier)
+    }
+
+    let mode: Mode
+
+    /// Trusts `X-User-Id`.
+    public static let userHeader = Authenticator(mode: .userHeader)
+
+    /// Verifies bearer tokens.
+    public static func jwt(_ verifier: JWTVerifier) -> Authenticator {
+        Authenticator(mode: .jwt(verifier))
+    }
+
+    /// The caller, or 401 with `WWW-Authenticate`.
+    func authenticate(_ request: Request) async throws -> UserIdentity {
+        switch mode {
+        case .userHeader:
+            return try UserIdentity.fromUserHeader(request)
+        case .jwt(let verifier):
+            guard let authorization = request.headers[.authorization] else {
+                throw Self.unauthorized("an Authorization: Bearer token is required", error: nil)
+            }
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                throw Self.unauthorized("the Authorization header must be 'Bearer <token>'", error: "invalid_request")
+            }
+            do {
+                return try await verifier.verify(String(parts[1]).trimmingCharacters(in: .whitespaces))
+            } catch let rejection as JWTVerifier.Rejection {
+                throw Self.unauthorized(rejection.reason, error: "invalid_token")
+            }
+        }
+    }
+
+    private static func unauthorized(_ message: String, error: String?) -> APIError {
+        var challenge = #"Bearer realm="messages-service""#
+        if let error { challenge += #", error="\#(error)", error_description="\#(message)""# }
+        var apiError = APIError.unauthenticated(message)
+        apiError.headers[.wwwAuthenticate] = challenge
+        return apiError
+    }
+}
