@@ -29,9 +29,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let configuration = try loadConfiguration()
         let logger = bootstrapLogging(configuration)
-        logger.info("starting", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)"])
         do {
             let app = try await buildApplication(configuration: configuration, logger: logger)
+            logger.info("starting", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)"])
             try await app.runService()
         } catch let error as ConfigurationError {
             FileHandle.standardError.write(Data("messages-service: \(error)\n".utf8))

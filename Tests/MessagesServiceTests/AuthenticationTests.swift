@@ -12,30 +12,18 @@ import Testing
     let bob = UUID()
     let expectations = JWTVerifier.Expectations(issuer: "messages-service", audience: "messages-api")
 
-    /// Claims as an issuer writes them, including wrong ones.
-    struct TestClaims: JWTPayload {
-        var sub: SubjectClaim
-        var exp: ExpirationClaim
-        var nbf: NotBeforeClaim?
-        var iss: IssuerClaim
-        var aud: AudienceClaim
-        var roles: [String]?
-
-        func verify(using algorithm: some JWTAlgorithm) async throws {}
-    }
-
     func claims(
         _ user: UUID, expires: TimeInterval = 3600, notBefore: TimeInterval = 0, issuer: String = "messages-service",
         audience: String = "messages-api", roles: [String]? = nil
-    ) -> TestClaims {
-        TestClaims(
+    ) -> JWTVerifier.Claims {
+        JWTVerifier.Claims(
             sub: .init(value: user.uuidString.lowercased()), exp: .init(value: Date().addingTimeInterval(expires)),
             nbf: .init(value: Date().addingTimeInterval(notBefore)), iss: .init(value: issuer),
             aud: .init(value: [audience]), roles: roles
         )
     }
 
-    func hs256(_ claims: TestClaims, secret: String = Self.secret) async throws -> String {
+    func hs256(_ claims: JWTVerifier.Claims, secret: String = Self.secret) async throws -> String {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         return try await keys.sign(claims)
@@ -78,8 +66,7 @@ import Testing
         let wrongAudience = try await hs256(claims(alice, audience: "other-api"))
         let valid = try await hs256(claims(alice))
         let parts = valid.split(separator: ".")
-        let noneHeader = Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64EncodedString()
-            .replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        let noneHeader = Base64URL.encode(Data(#"{"alg":"none","typ":"JWT"}"#.utf8))
         let algNone = "\(noneHeader).\(parts[1])."
         let cases: [(String, String)] = [
             (forged, "token signature or format is invalid"),

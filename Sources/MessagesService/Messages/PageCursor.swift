@@ -10,10 +10,7 @@ struct PageCursor: Equatable {
     private static let prefix = "s1:"
 
     var encoded: String {
-        Data((Self.prefix + String(seq)).utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Base64URL.encode(Data((Self.prefix + String(seq)).utf8))
     }
 
     init(seq: Int64) {
@@ -23,9 +20,7 @@ struct PageCursor: Equatable {
     /// Reads a cursor this service made, or returns nil.
     init?(encoded: String) {
         guard encoded.utf8.count <= 64 else { return nil }
-        var base64 = encoded.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
+        guard let data = Base64URL.decode(encoded), let text = String(data: data, encoding: .utf8),
             text.hasPrefix(Self.prefix), let seq = Int64(text.dropFirst(Self.prefix.count)), seq >= 0
         else { return nil }
         self.seq = seq
