@@ -94,11 +94,11 @@ public struct PostgresMessageStore: MessageStore {
                 return MessagePage(items: items, hasBefore: more, hasAfter: false, channel: state)
             case .before(let seq):
                 let (items, more) = try await older(than: seq, count: limit)
-                let hasAfter = try await Self.exists(filter, after: items.last?.seq ?? seq - 1, channelID, parentID, session)
+                let hasAfter = try await newer(than: items.last?.seq ?? seq - 1, count: 0).more
                 return MessagePage(items: items, hasBefore: more, hasAfter: hasAfter, channel: state)
             case .after(let seq):
                 let (items, more) = try await newer(than: seq, count: limit)
-                let hasBefore = try await Self.exists(filter, before: items.first?.seq ?? seq + 1, channelID, parentID, session)
+                let hasBefore = try await older(than: items.first?.seq ?? seq + 1, count: 0).more
                 return MessagePage(items: items, hasBefore: hasBefore, hasAfter: more, channel: state)
             case .around(let seq):
                 let olderCount = limit / 2
@@ -215,18 +215,6 @@ public struct PostgresMessageStore: MessageStore {
             throw MessageStoreError.messageNotFound
         }
         return try message(from: row)
-    }
-
-    private static func exists(
-        _ filter: String, after seq: Int64, _ channelID: UUID, _ parentID: UUID?, _ session: PostgresSession
-    ) async throws -> Bool {
-        try await !session.query(SQL.selectNewer(filter), [channelID, parentID, seq, 1]).isEmpty
-    }
-
-    private static func exists(
-        _ filter: String, before seq: Int64, _ channelID: UUID, _ parentID: UUID?, _ session: PostgresSession
-    ) async throws -> Bool {
-        try await !session.query(SQL.selectOlder(filter), [channelID, parentID, seq, 1]).isEmpty
     }
 
     private static func filter(of scope: MessageScope) -> String {
