@@ -24,7 +24,7 @@ import Testing
             configuration: .init(url: "postgres://messages@127.0.0.1:1/messages", poolSize: 1, connectTimeout: .seconds(1)),
             logger: Logger(label: "test")
         )
-        let app = Application(router: buildRouter(store: PostgresMessageStore(client: client), authenticator: .userHeader, configuration: .init()))
+        let app = Application(router: buildRouter(store: PostgresMessageStore(client: client), timeline: nil, authenticator: .userHeader, configuration: .init()))
         try await app.test(.router) { client in
             let api = APIClient(client: client)
             #expect(try await api.send(.get, "/health/live").status == .ok)
@@ -98,7 +98,7 @@ import Testing
             "AUTH_MODE": "header", "PORT": "9000", "REDIS_URL": "", "MAX_CONTENT_LENGTH": "100", "PG_POOL_SIZE": "4", "INF326_API_ENABLED": "false",
         ])
         #expect(configuration.port == 9000)
-        #expect(configuration.redisURL == nil)
+        #expect(configuration.redis == nil)
         #expect(configuration.limits.maxContentLength == 100)
         #expect(configuration.postgresPoolSize == 4)
         #expect(configuration.inf326Enabled == false)

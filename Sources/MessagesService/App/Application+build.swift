@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import Postgres
+import Redis
 import ServiceLifecycle
 
 /// The Postgres pool settings the configuration asks for.
@@ -13,6 +14,17 @@ public func postgresConfiguration(_ configuration: ServiceConfiguration) -> Post
     )
 }
 
+/// The Redis pool settings the configuration asks for.
+public func redisConfiguration(_ configuration: ServiceConfiguration, endpoint: RedisEndpoint) -> RedisClient.Configuration {
+    RedisClient.Configuration(
+        endpoint: endpoint,
+        poolSize: configuration.redisPoolSize,
+        connectTimeout: configuration.redisConnectTimeout,
+        commandTimeout: configuration.redisCommandTimeout,
+        acquireTimeout: configuration.redisCommandTimeout
+    )
+}
+
 /// Builds the whole service: the one place where its parts are wired together.
 public func buildApplication(configuration: ServiceConfiguration, logger: Logger) async throws
     -> some ApplicationProtocol
@@ -20,26 +32,43 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     let authenticator = try await makeAuthenticator(configuration)
     let postgres = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
     let store = PostgresMessageStore(client: postgres)
-    let router = buildRouter(store: store, authenticator: authenticator, configuration: configuration)
+    var services: [any Service] = [CloseOnShutdown { await postgres.shutdown() }]
+    let router: Router<AppRequestContext>
+    if let endpoint = configuration.redis {
+        let redis = RedisClient(configuration: redisConfiguration(configuration, endpoint: endpoint), logger: logger)
+        services.append(CloseOnShutdown { await redis.shutdown() })
+        let timeline = TimelineCache(
+            redis: redis, store: store, configuration: configuration.timelineCache,
+            breaker: CircuitBreaker(configuration: configuration.redisBreaker), logger: logger
+        )
+        router = buildRouter(
+            store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline,
+            authenticator: authenticator, configuration: configuration
+        )
+    } else {
+        router = buildRouter(store: store, timeline: nil, authenticator: authenticator, configuration: configuration)
+    }
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
-        services: [PostgresClientService(client: postgres)],
+        services: services,
         logger: logger
     )
 }
 
-/// The routes of every API, behind the request-id and error middleware.
-public func buildRouter(
-    store: some MessageStore, authenticator: Authenticator, configuration: ServiceConfiguration
+/// The routes of every API, behind the request-id and error middleware. With a timeline cache,
+/// `store` must apply its writes to it (`WriteThroughStore`).
+func buildRouter(
+    store: some MessageStore, timeline: TimelineCache?, authenticator: Authenticator, configuration: ServiceConfiguration
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorMiddleware())
-    HealthController(store: store).addRoutes(to: router)
-    MessagesController(store: store, limits: configuration.limits, authenticator: authenticator).addRoutes(to: router)
+    HealthController(store: store, timeline: timeline).addRoutes(to: router)
+    MessagesController(store: store, timeline: timeline, limits: configuration.limits, authenticator: authenticator)
+        .addRoutes(to: router)
     if configuration.inf326Enabled {
-        ThreadsController(store: store, limits: configuration.limits).addRoutes(to: router)
+        ThreadsController(store: store, timeline: timeline, limits: configuration.limits).addRoutes(to: router)
     }
     OpenAPIController().addRoutes(to: router)
     return router
@@ -64,12 +93,12 @@ public func makeAuthenticator(_ configuration: ServiceConfiguration) async throw
     }
 }
 
-/// Keeps the Postgres pool open while the server runs and closes it after the server stopped.
-struct PostgresClientService: Service {
-    let client: PostgresClient
+/// Keeps a client open while the server runs and closes it once the server stopped.
+struct CloseOnShutdown: Service {
+    let close: @Sendable () async -> Void
 
     func run() async throws {
         try? await gracefulShutdown()
-        await client.shutdown()
+        await close()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Redis
 
 /// A configuration variable with a bad value; the process stops and prints this.
 public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
@@ -27,8 +28,17 @@ public struct ServiceConfiguration: Sendable, Equatable {
     }
 
     public var databaseURL = "postgres://messages@127.0.0.1:5432/messages"
-    /// Nil disables the timeline cache.
-    public var redisURL: String? = "redis://127.0.0.1:6379/0"
+    /// The Redis of the timeline cache; nil (`REDIS_URL=` empty) disables the cache.
+    public var redis: RedisEndpoint? = RedisEndpoint(host: "127.0.0.1")
+    /// Connections (and threads for blocking hiredis calls) in the Redis pool.
+    public var redisPoolSize = 8
+    public var redisConnectTimeout = Duration.milliseconds(500)
+    /// How long one Redis call may block before it counts as failed (the cache is then bypassed).
+    public var redisCommandTimeout = Duration.milliseconds(250)
+    /// When the cache stops calling Redis, and for how long.
+    var redisBreaker = CircuitBreaker.Configuration()
+    /// Entries per cached timeline and how long an idle one stays.
+    var timelineCache = TimelineCache.Configuration()
     public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/%2F"
     public var host = "0.0.0.0"
     public var port = 8080
@@ -57,10 +67,21 @@ public struct ServiceConfiguration: Sendable, Equatable {
         let reader = EnvironmentReader(environment: environment)
         databaseURL = try reader.url("DATABASE_URL", schemes: ["postgres", "postgresql"]) ?? databaseURL
         if environment["REDIS_URL"] == "" {
-            redisURL = nil
-        } else {
-            redisURL = try reader.url("REDIS_URL", schemes: ["redis"]) ?? redisURL
+            redis = nil
+        } else if let url = try reader.url("REDIS_URL", schemes: ["redis"]) {
+            do {
+                redis = try RedisEndpoint(url: url)
+            } catch {
+                throw ConfigurationError(variable: "REDIS_URL", problem: error.message)
+            }
         }
+        redisPoolSize = try reader.integer("REDIS_POOL_SIZE", in: 1...256) ?? redisPoolSize
+        redisConnectTimeout = try reader.milliseconds("REDIS_CONNECT_TIMEOUT_MS", in: 1...60_000) ?? redisConnectTimeout
+        redisCommandTimeout = try reader.milliseconds("REDIS_COMMAND_TIMEOUT_MS", in: 1...60_000) ?? redisCommandTimeout
+        redisBreaker.failureThreshold = try reader.integer("REDIS_BREAKER_FAILURES", in: 1...10_000)
+            ?? redisBreaker.failureThreshold
+        redisBreaker.openDuration = try reader.milliseconds("REDIS_BREAKER_OPEN_MS", in: 1...3_600_000)
+            ?? redisBreaker.openDuration
         amqpURL = try reader.url("AMQP_URL", schemes: ["amqp"]) ?? amqpURL
         host = try reader.string("HOST") ?? host
         port = try reader.integer("PORT", in: 1...65535) ?? port
@@ -72,12 +93,17 @@ public struct ServiceConfiguration: Sendable, Equatable {
         logFormat = try reader.choice("LOG_FORMAT", LogFormat.self) ?? logFormat
         limits = MessageLimits(maxContentLength: try reader.integer("MAX_CONTENT_LENGTH", in: 1...20000) ?? 4000)
         postgresPoolSize = try reader.integer("PG_POOL_SIZE", in: 1...256) ?? postgresPoolSize
-        postgresPoolTimeout = try reader.integer("PG_POOL_TIMEOUT_MS", in: 1...600_000).map { .milliseconds($0) }
-            ?? postgresPoolTimeout
-        postgresStatementTimeout = try reader.integer("PG_STATEMENT_TIMEOUT_MS", in: 1...3_600_000).map {
-            .milliseconds($0)
-        } ?? postgresStatementTimeout
+        postgresPoolTimeout = try reader.milliseconds("PG_POOL_TIMEOUT_MS", in: 1...600_000) ?? postgresPoolTimeout
+        postgresStatementTimeout = try reader.milliseconds("PG_STATEMENT_TIMEOUT_MS", in: 1...3_600_000)
+            ?? postgresStatementTimeout
         inf326Enabled = try reader.boolean("INF326_API_ENABLED") ?? inf326Enabled
+        // A page must fit in the cached window, or the newest page could never be a hit.
+        let largestPage = max(limits.maxPageSize, limits.maxINF326PageSize)
+        timelineCache.capacity = try reader.integer("TIMELINE_CACHE_SIZE", in: largestPage...100_000)
+            ?? timelineCache.capacity
+        timelineCache.timeToLive = try reader.integer("TIMELINE_CACHE_TTL_SECONDS", in: 1...2_592_000).map {
+            .seconds($0)
+        } ?? timelineCache.timeToLive
     }
 }
 
@@ -123,6 +149,10 @@ struct EnvironmentReader {
             )
         }
         return value
+    }
+
+    func milliseconds(_ name: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Duration? {
+        try integer(name, in: range).map { .milliseconds($0) }
     }
 
     func boolean(_ name: String) throws(ConfigurationError) -> Bool? {

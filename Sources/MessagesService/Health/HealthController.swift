@@ -3,16 +3,21 @@ import Hummingbird
 /// `/health/live` (the process answers) and `/health/ready` (Postgres is reachable).
 ///
 /// Liveness never looks at a dependency: restarting a pod cannot fix a database outage, and
-/// doing so would turn an outage into a crash loop.
+/// doing so would turn an outage into a crash loop. Readiness needs Postgres only: without Redis
+/// the service still answers every request, so the cache is reported (`degraded` while its
+/// breaker is not closed), never a reason to take the pod out of service.
 struct HealthController<Store: MessageStore>: Sendable {
     let store: Store
+    let timeline: TimelineCache?
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("health/live") { _, _ in try JSONResponse.make(["status": "ok"]) }
         router.get("health/ready") { _, _ in
             let reachable = await store.isReachable()
+            var checks = ["postgres": reachable ? "ok" : "unavailable"]
+            checks["redis"] = timeline.map { $0.breakerState == .closed ? "ok" : "degraded" } ?? "disabled"
             return try JSONResponse.make(
-                HealthBody(status: reachable ? "ready" : "unavailable", checks: ["postgres": reachable ? "ok" : "unavailable"]),
+                HealthBody(status: reachable ? "ready" : "unavailable", checks: checks),
                 status: reachable ? .ok : .serviceUnavailable
             )
         }

@@ -11,11 +11,14 @@ import Postgres
 /// One deliberate tightening: only the author may edit or delete (403).
 struct ThreadsController<Store: MessageStore>: Sendable {
     let store: Store
+    /// Answers the newest page when set; nil reads every page from the store.
+    let timeline: TimelineCache?
     let limits: MessageLimits
     private var validator: MessageValidator { MessageValidator(limits: limits) }
 
-    init(store: Store, limits: MessageLimits) {
+    init(store: Store, timeline: TimelineCache?, limits: MessageLimits) {
         self.store = store
+        self.timeline = timeline
         self.limits = limits
     }
 
@@ -54,38 +57,41 @@ struct ThreadsController<Store: MessageStore>: Sendable {
             channelID: threadID, authorID: try Self.userID(request), type: type, content: content,
             attachments: attachments, parentID: nil, idempotencyKey: nil
         )
-        guard case .created(let message) = try await storeCall({ try await store.create(authored) }) else {
+        guard case .created(let write) = try await storeCall({ try await store.create(authored) }) else {
             throw INF326Error(status: .internalServerError, detail: "Internal Server Error")
         }
-        return try JSONResponse.make(ThreadMessageBody(message), status: .created)
+        return try JSONResponse.make(ThreadMessageBody(write.message), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let threadID = try Self.pathUUID("thread_id", context)
         let limit = try Self.limit(request.uri.queryParameters.get("limit"), limits: limits)
-        var position = PagePosition.newest
-        if let cursor = request.uri.queryParameters.get("cursor") {
-            guard let parsed = INF326Cursor(cursor) else {
-                throw INF326Error(status: .badRequest, detail: "Invalid cursor")
+        guard let cursor = request.uri.queryParameters.get("cursor") else {
+            if let timeline {
+                let page = try await timeline.newestThreadPage(channelID: threadID, limit: limit)
+                return JSONResponse.make(bytes: page.body, headers: [.cacheStatus: page.status.rawValue])
             }
-            if let seq = try await storeCall({ try await store.seq(ofMessage: parsed.messageID, channelID: threadID) }) {
-                position = .before(seq: seq)
-            } else if let seq = try await lastSeq(createdBefore: parsed.createdAt, threadID: threadID) {
-                position = .before(seq: seq + 1)
-            } else {
-                return try JSONResponse.make(ThreadPageBody(items: [], nextCursor: nil, hasMore: false))
-            }
+            return try await page(threadID: threadID, position: .newest, limit: limit)
         }
+        guard let parsed = INF326Cursor(cursor) else {
+            throw INF326Error(status: .badRequest, detail: "Invalid cursor")
+        }
+        if let seq = try await storeCall({ try await store.seq(ofMessage: parsed.messageID, channelID: threadID) }) {
+            return try await page(threadID: threadID, position: .before(seq: seq), limit: limit)
+        } else if let seq = try await lastSeq(createdBefore: parsed.createdAt, threadID: threadID) {
+            return try await page(threadID: threadID, position: .before(seq: seq + 1), limit: limit)
+        }
+        let empty = PageJSON.thread(newestFirst: [], nextCursor: nil, hasMore: false)
+        return JSONResponse.make(bytes: empty, headers: [.cacheStatus: TimelineCache.Status.bypass.rawValue])
+    }
+
+    /// A page read from the store, past the cache.
+    private func page(threadID: UUID, position: PagePosition, limit: Int) async throws -> Response {
         let page = try await storeCall {
             try await store.page(channelID: threadID, scope: .liveTimeline, position: position, limit: limit)
         }
-        let newestFirst = page.items.reversed().map(ThreadMessageBody.init)
-        let nextCursor = page.items.first.map { INF326Cursor.make(createdAt: $0.createdAt, id: $0.id) }
-        var headers: HTTPFields = [:]
-        headers[.cacheStatus] = "bypass"
-        return try JSONResponse.make(
-            ThreadPageBody(items: newestFirst, nextCursor: nextCursor, hasMore: newestFirst.count == limit),
-            headers: headers
+        return JSONResponse.make(
+            bytes: try PageJSON.thread(page: page, limit: limit), headers: [.cacheStatus: TimelineCache.Status.bypass.rawValue]
         )
     }
 
@@ -109,7 +115,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
             return try JSONResponse.make(ThreadMessageBody(current))
         }
         let message = try await storeCall {
-            try await store.edit(id: messageID, channelID: threadID, by: userID, edit)
+            try await store.edit(id: messageID, channelID: threadID, by: userID, edit).message
         }
         return try JSONResponse.make(ThreadMessageBody(message))
     }
@@ -241,26 +247,6 @@ struct ThreadMessageBody: Encodable {
         try container.encode(message.attachments.map(\.path), forKey: .paths)
         try container.encode(message.createdAt, forKey: .created_at)
         try container.encode(message.editedAt, forKey: .updated_at)
-    }
-}
-
-/// An INF326 page: newest first.
-struct ThreadPageBody: Encodable {
-    let items: [ThreadMessageBody]
-    let nextCursor: String?
-    let hasMore: Bool
-
-    enum CodingKeys: String, CodingKey {
-        case items
-        case nextCursor = "next_cursor"
-        case hasMore = "has_more"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(items, forKey: .items)
-        try container.encode(nextCursor, forKey: .nextCursor)
-        try container.encode(hasMore, forKey: .hasMore)
     }
 }
 

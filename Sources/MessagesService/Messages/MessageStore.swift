@@ -20,10 +20,20 @@ public struct MessageEdit: Sendable, Equatable {
     public var expectedVersion: Int64?
 }
 
+/// What one committed write changed: what the timeline cache and change feeds need to follow it.
+public struct MessageWrite: Sendable, Equatable {
+    /// The message as stored after the write.
+    public var message: Message
+    /// The root message whose reply count a new reply changed (and whose `version` moved with it).
+    public var parent: Message?
+    /// The channel's counters right after the write; nil when the write changed nothing.
+    public var channel: ChannelState?
+}
+
 /// The result of a create.
 public enum CreateOutcome: Sendable, Equatable {
     /// A new message was stored.
-    case created(Message)
+    case created(MessageWrite)
     /// The idempotency key named an earlier create with the same request: here is its message.
     case replayed(Message)
 }
@@ -109,10 +119,10 @@ public protocol MessageStore: Sendable {
     /// that name a message this service never stored.
     func lastSeq(createdBefore timestamp: String, channelID: UUID) async throws -> Int64?
     /// Edits a message's content or attachments, keeping the old state in its history.
-    func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> Message
+    func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> MessageWrite
     /// Soft-deletes a message, by its author or a moderator; deleting a deleted message changes
-    /// nothing. Returns the tombstone.
-    func delete(id: UUID, channelID: UUID, by userID: UUID, asModerator: Bool) async throws -> Message
+    /// nothing (`channel` is then nil). The write's message is the tombstone.
+    func delete(id: UUID, channelID: UUID, by userID: UUID, asModerator: Bool) async throws -> MessageWrite
     /// The earlier states of a message, oldest first.
     func history(id: UUID, channelID: UUID) async throws -> [MessageRevision]
     /// True when the store can answer right now.

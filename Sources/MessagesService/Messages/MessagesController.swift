@@ -5,12 +5,15 @@ import Hummingbird
 /// The v1 messages API: `/v1/channels/{channel_id}/messages...`.
 struct MessagesController<Store: MessageStore>: Sendable {
     let store: Store
+    /// Answers the newest page of a timeline when set; nil reads every page from the store.
+    let timeline: TimelineCache?
     let limits: MessageLimits
     let authenticator: Authenticator
     private var validator: MessageValidator { MessageValidator(limits: limits) }
 
-    init(store: Store, limits: MessageLimits, authenticator: Authenticator) {
+    init(store: Store, timeline: TimelineCache?, limits: MessageLimits, authenticator: Authenticator) {
         self.store = store
+        self.timeline = timeline
         self.limits = limits
         self.authenticator = authenticator
     }
@@ -41,7 +44,8 @@ struct MessagesController<Store: MessageStore>: Sendable {
             )
         }
         switch try await Self.storeCall({ try await store.create(new) }) {
-        case .created(let message):
+        case .created(let write):
+            let message = write.message
             var headers = Self.etag(message)
             headers[.location] = "/v1/channels/\(channelID.lowercased)/messages/\(message.id.lowercased)"
             return try JSONResponse.make(MessageBody(message: message), status: .created, headers: headers)
@@ -93,7 +97,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
             )
         }
         let message = try await Self.storeCall {
-            try await store.edit(id: messageID, channelID: channelID, by: user.userID, edit)
+            try await store.edit(id: messageID, channelID: channelID, by: user.userID, edit).message
         }
         return try JSONResponse.make(MessageBody(message: message), headers: Self.etag(message))
     }
@@ -132,12 +136,17 @@ struct MessagesController<Store: MessageStore>: Sendable {
             default: .around(seq: seq)
             }
         }
+        if let timeline, scope == .timeline, position == .newest {
+            let page = try await timeline.newestPage(channelID: channelID, limit: limit)
+            return JSONResponse.make(bytes: page.body, headers: [.cacheStatus: page.status.rawValue])
+        }
         let page = try await Self.storeCall {
             try await store.page(channelID: channelID, scope: scope, position: position, limit: limit)
         }
-        var headers: HTTPFields = [:]
-        headers[.cacheStatus] = "bypass"
-        return try JSONResponse.make(PageBody(page: page, position: position), headers: headers)
+        return JSONResponse.make(
+            bytes: try PageJSON.v1(page: page, position: position),
+            headers: [.cacheStatus: TimelineCache.Status.bypass.rawValue]
+        )
     }
 
     /// A message id or a cursor, as a `seq`.
@@ -227,51 +236,6 @@ struct MessagesController<Store: MessageStore>: Sendable {
         case .idempotencyKeyReused: .conflict("the idempotency key was already used with a different request")
         case .messageDeleted: .conflict("the message is deleted")
         }
-    }
-}
-
-/// The v1 JSON of a page.
-struct PageBody: Encodable {
-    let page: MessagePage
-    let position: PagePosition
-
-    enum CodingKeys: String, CodingKey { case items, page, channel }
-
-    private struct Cursors: Encodable {
-        let before: String?
-        let after: String?
-        let has_before: Bool
-        let has_after: Bool
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(before, forKey: .before)
-            try container.encode(after, forKey: .after)
-            try container.encode(has_before, forKey: .has_before)
-            try container.encode(has_after, forKey: .has_after)
-        }
-
-        enum CodingKeys: String, CodingKey { case before, after, has_before, has_after }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(page.items.map(MessageBody.init), forKey: .items)
-        // An empty page keeps the position it was asked for, so a client can keep polling it.
-        let (beforeSeq, afterSeq): (Int64?, Int64?) =
-            switch position {
-            case .newest: (nil, nil)
-            case .before(let seq): (seq, seq - 1)
-            case .after(let seq): (seq + 1, seq)
-            case .around(let seq): (seq, seq - 1)
-            }
-        let cursors = Cursors(
-            before: (page.items.first?.seq ?? beforeSeq).map { PageCursor(seq: $0).encoded },
-            after: (page.items.last?.seq ?? afterSeq).map { PageCursor(seq: $0).encoded },
-            has_before: page.hasBefore, has_after: page.hasAfter
-        )
-        try container.encode(cursors, forKey: .page)
-        try container.encode(["last_seq": page.channel.lastSeq, "version": page.channel.version], forKey: .channel)
     }
 }
 

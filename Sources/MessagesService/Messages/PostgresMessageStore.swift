@@ -33,6 +33,7 @@ public struct PostgresMessageStore: MessageStore {
         do {
             return try await client.withTransaction { session in
                 let counters = try await session.query(SQL.bumpChannelForCreate, [new.channelID]).first!
+                let channel = ChannelState(lastSeq: try counters.decode("last_seq"), version: try counters.decode("version"))
                 // The channel row lock is held from here on: a concurrent create with the same key
                 // has either committed, and is found now, or waits behind this transaction.
                 if let key = new.idempotencyKey,
@@ -40,21 +41,23 @@ public struct PostgresMessageStore: MessageStore {
                 {
                     throw RollBackAnswering(message: earlier)
                 }
+                var parent: Message?
                 if let parentID = new.parentID {
-                    let parent = try await session.query(SQL.countReply, [new.channelID, parentID])
-                    guard !parent.isEmpty else { throw MessageStoreError.parentNotFound }
+                    // The root's reply count is part of its JSON: it changes with this version.
+                    let rows = try await session.query(SQL.addReplyToParent, [new.channelID, parentID, channel.version])
+                    guard let row = rows.first else { throw MessageStoreError.parentNotFound }
+                    parent = try Self.message(from: row)
                 }
                 let rows = try await session.query(
                     SQL.insertMessage,
                     [
-                        UUID.v7(), new.channelID, try counters.decode("last_seq", as: Int64.self),
-                        try counters.decode("version", as: Int64.self), new.authorID, new.parentID,
+                        UUID.v7(), new.channelID, channel.lastSeq, channel.version, new.authorID, new.parentID,
                         new.type?.rawValue, new.content, try JSONText.encode(new.attachments),
                         Mentions.extract(from: new.content), new.idempotencyKey,
                         new.idempotencyKey == nil ? nil : requestHash,
                     ]
                 )
-                return .created(try Self.message(from: rows.first!))
+                return .created(MessageWrite(message: try Self.message(from: rows.first!), parent: parent, channel: channel))
             }
         } catch let found as RollBackAnswering {
             return try Self.replay(found.message, requestHash: requestHash)
@@ -117,9 +120,9 @@ public struct PostgresMessageStore: MessageStore {
         try await client.query(SQL.selectLastSeqBefore, [channelID, timestamp]).first?.decodeIfPresent("seq")
     }
 
-    public func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> Message {
+    public func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> MessageWrite {
         try await client.withTransaction { session in
-            let version: Int64 = try await Self.bumpChannelVersion(channelID, on: session)
+            let channel = try await Self.bumpChannelVersion(channelID, on: session)
             let current = try await Self.lockedMessage(id: id, channelID: channelID, on: session)
             guard current.authorID == userID else { throw MessageStoreError.notAuthor }
             guard !current.isDeleted else { throw MessageStoreError.messageDeleted }
@@ -134,29 +137,29 @@ public struct PostgresMessageStore: MessageStore {
             let rows = try await session.query(
                 SQL.updateMessage,
                 [
-                    channelID, id, version, content, try JSONText.encode(edit.attachments ?? current.attachments),
+                    channelID, id, channel.version, content, try JSONText.encode(edit.attachments ?? current.attachments),
                     Mentions.extract(from: content),
                 ]
             )
-            return try Self.message(from: rows.first!)
+            return MessageWrite(message: try Self.message(from: rows.first!), channel: channel)
         }
     }
 
-    public func delete(id: UUID, channelID: UUID, by userID: UUID, asModerator: Bool) async throws -> Message {
+    public func delete(id: UUID, channelID: UUID, by userID: UUID, asModerator: Bool) async throws -> MessageWrite {
         do {
             return try await client.withTransaction { session in
-                let version: Int64 = try await Self.bumpChannelVersion(channelID, on: session)
+                let channel = try await Self.bumpChannelVersion(channelID, on: session)
                 let current = try await Self.lockedMessage(id: id, channelID: channelID, on: session)
                 guard current.authorID == userID || asModerator else { throw MessageStoreError.notAuthor }
                 // Deleting twice changes nothing: roll back the version bump and answer the tombstone.
                 guard !current.isDeleted else { throw RollBackAnswering(message: current) }
                 // The text is gone for everyone, including from the edit history.
                 try await session.execute(SQL.deleteRevisions, [channelID, id])
-                let rows = try await session.query(SQL.tombstoneMessage, [channelID, id, version, userID])
-                return try Self.message(from: rows.first!)
+                let rows = try await session.query(SQL.tombstoneMessage, [channelID, id, channel.version, userID])
+                return MessageWrite(message: try Self.message(from: rows.first!), channel: channel)
             }
         } catch let unchanged as RollBackAnswering {
-            return unchanged.message
+            return MessageWrite(message: unchanged.message)
         }
     }
 
@@ -203,11 +206,11 @@ public struct PostgresMessageStore: MessageStore {
         return try rows.first.map(message(from:))
     }
 
-    private static func bumpChannelVersion(_ channelID: UUID, on session: PostgresSession) async throws -> Int64 {
+    private static func bumpChannelVersion(_ channelID: UUID, on session: PostgresSession) async throws -> ChannelState {
         guard let row = try await session.query(SQL.bumpChannelVersion, [channelID]).first else {
             throw MessageStoreError.messageNotFound
         }
-        return try row.decode("version")
+        return ChannelState(lastSeq: try row.decode("last_seq"), version: try row.decode("version"))
     }
 
     private static func lockedMessage(id: UUID, channelID: UUID, on session: PostgresSession) async throws -> Message {
@@ -286,13 +289,13 @@ enum SQL {
         """
 
     static let bumpChannelVersion = """
-        UPDATE channels SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING version
+        UPDATE channels SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING last_seq, version
         """
 
-    static let countReply = """
-        UPDATE messages SET reply_count = reply_count + 1, last_reply_at = clock_timestamp()
+    static let addReplyToParent = """
+        UPDATE messages SET reply_count = reply_count + 1, last_reply_at = clock_timestamp(), version = $3
         WHERE channel_id = $1 AND id = $2 AND parent_id IS NULL AND deleted_at IS NULL
-        RETURNING id
+        RETURNING \(messageColumns)
         """
 
     // clock_timestamp(), not now(): it is read after the channel lock, so created_at grows with seq.

@@ -1,4 +1,5 @@
 import CLibPQ
+import Pooling
 
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ import Darwin
 /// `@unchecked Sendable` because libpq connections must never be used by two threads at once: the
 /// pool lends each connection to one caller at a time and every call runs on one thread-pool
 /// thread for its whole duration, so no two threads ever touch `handle` together.
-final class PostgresConnection: @unchecked Sendable {
+final class PostgresConnection: PooledConnection, @unchecked Sendable {
     private var handle: OpaquePointer?
 
     private init(handle: OpaquePointer) {
@@ -60,10 +61,10 @@ final class PostgresConnection: @unchecked Sendable {
         return PQstatus(handle) == CONNECTION_OK
     }
 
-    /// True when the connection is outside any transaction, as the pool expects to get it back.
-    var isIdle: Bool {
+    /// True when the connection is usable and outside any transaction, as the pool expects it back.
+    var isReusable: Bool {
         guard let handle else { return false }
-        return PQtransactionStatus(handle) == PQTRANS_IDLE
+        return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
     }
 
     /// Runs one statement with text-format parameters `$1...` (blocking) and copies the result out.

@@ -1,5 +1,7 @@
 import Logging
 import NIOPosix
+@_exported import struct Pooling.PoolStatistics
+import Pooling
 
 /// A bounded pool of libpq connections whose blocking calls run on a dedicated thread pool, never
 /// on the caller's thread or an event loop.
@@ -43,7 +45,7 @@ public final class PostgresClient: Sendable {
 
     private let configuration: Configuration
     private let threadPool: NIOThreadPool
-    private let pool: ConnectionPool
+    private let pool: ConnectionPool<PostgresConnection>
     private let logger: Logger
 
     /// Creates the client; connections are opened lazily, on first use.
@@ -56,27 +58,22 @@ public final class PostgresClient: Sendable {
         let settings = Self.connectionSettings(configuration)
         let url = configuration.url
         let threadPool = self.threadPool
-        self.pool = ConnectionPool(
-            capacity: configuration.poolSize,
-            acquireTimeout: configuration.acquireTimeout,
-            open: { try await threadPool.runIfActive { try PostgresConnection.connect(url: url, settings: settings) } },
-            logger: logger
-        )
+        self.pool = ConnectionPool(capacity: configuration.poolSize, acquireTimeout: configuration.acquireTimeout, logger: logger) {
+            try await threadPool.runIfActive { try PostgresConnection.connect(url: url, settings: settings) }
+        }
     }
 
     /// Leases a connection for the duration of `body`.
     public func withConnection<Result: Sendable>(
         _ body: (PostgresSession) async throws -> Result
     ) async throws -> Result {
-        let connection = try await pool.acquire()
-        let session = PostgresSession(connection: connection, threadPool: threadPool)
+        let threadPool = self.threadPool
         do {
-            let result = try await body(session)
-            await pool.release(connection)
-            return result
-        } catch {
-            await pool.release(connection)
-            throw error
+            return try await pool.withConnection { connection in
+                try await body(PostgresSession(connection: connection, threadPool: threadPool))
+            }
+        } catch let error as PoolError {
+            throw PostgresError(code: error == .timeout ? .poolTimeout : .poolClosed)
         }
     }
 

@@ -1,5 +1,24 @@
 import Logging
 
+/// A connection a `ConnectionPool` can lend. One caller at a time uses it; the pool guarantees that.
+public protocol PooledConnection: AnyObject, Sendable {
+    /// False once the connection broke. The pool then closes it, and its idle siblings too.
+    var isUsable: Bool { get }
+    /// True when the connection can go to the next caller as it is (usable, no open transaction,
+    /// no unread reply).
+    var isReusable: Bool { get }
+    /// Closes the connection; called once, by the pool.
+    func close()
+}
+
+/// Why a pool lent no connection.
+public enum PoolError: Error, Sendable, Equatable {
+    /// Every connection stayed leased for longer than the acquire timeout.
+    case timeout
+    /// The pool was closed.
+    case closed
+}
+
 /// How busy a pool is.
 public struct PoolStatistics: Sendable, Equatable {
     /// Connections leased right now.
@@ -12,11 +31,12 @@ public struct PoolStatistics: Sendable, Equatable {
     public var timeouts: Int
 }
 
-/// The bookkeeping of `PostgresClient`: which connections are idle, who waits for one, and how many
-/// may exist. Opening connections happens outside the actor, in the slot a caller reserved.
-actor ConnectionPool {
+/// The bookkeeping of a bounded connection pool: which connections are idle, who waits for one, and
+/// how many may exist. Opening connections happens outside the actor, in the slot a caller reserved,
+/// so a slow connect never blocks the pool.
+public actor ConnectionPool<Connection: PooledConnection> {
     private enum Grant {
-        case connection(PostgresConnection)
+        case connection(Connection)
         case openSlot
     }
 
@@ -27,10 +47,10 @@ actor ConnectionPool {
 
     private let capacity: Int
     private let acquireTimeout: Duration
-    private let open: @Sendable () async throws -> PostgresConnection
+    private let open: @Sendable () async throws -> Connection
     private let logger: Logger
 
-    private var idle: [PostgresConnection] = []
+    private var idle: [Connection] = []
     /// Connections open or being opened, leased or idle.
     private var slotsTaken = 0
     private var waiters: [Waiter] = []
@@ -38,21 +58,24 @@ actor ConnectionPool {
     private var timeouts = 0
     private var closed = false
 
-    init(
+    /// Creates an empty pool; `open` makes a connection when a caller needs one and a slot is free.
+    public init(
         capacity: Int,
         acquireTimeout: Duration,
-        open: @escaping @Sendable () async throws -> PostgresConnection,
-        logger: Logger
+        logger: Logger,
+        open: @escaping @Sendable () async throws -> Connection
     ) {
+        precondition(capacity > 0, "a pool needs room for one connection")
         self.capacity = capacity
         self.acquireTimeout = acquireTimeout
         self.open = open
         self.logger = logger
     }
 
-    /// Returns a usable connection, opening one in a free slot or waiting for a release.
-    func acquire() async throws -> PostgresConnection {
-        guard !closed else { throw PostgresError(code: .poolClosed) }
+    /// Returns a usable connection, opening one in a free slot or waiting for a release; throws
+    /// `PoolError` or the error of `open`.
+    public func acquire() async throws -> Connection {
+        guard !closed else { throw PoolError.closed }
         let grant: Grant
         if let connection = idle.popLast() {
             grant = .connection(connection)
@@ -70,15 +93,15 @@ actor ConnectionPool {
                 return try await open()
             } catch {
                 giveBackSlot()
-                logger.warning("postgres connect failed", metadata: ["error": "\(error)"])
+                logger.warning("connect failed", metadata: ["error": "\(error)"])
                 throw error
             }
         }
     }
 
-    /// Takes a connection back; a broken one, or one left inside a transaction, is closed instead.
-    func release(_ connection: PostgresConnection) {
-        guard !closed, connection.isUsable, connection.isIdle else {
+    /// Takes a connection back; one that is not reusable is closed instead.
+    public func release(_ connection: Connection) {
+        guard !closed, connection.isReusable else {
             // A connection that broke usually means the server restarted: its idle siblings are
             // dead too, and dropping them now spares the next callers one failure each.
             let siblings = connection.isUsable ? [] : idle
@@ -96,18 +119,35 @@ actor ConnectionPool {
         }
     }
 
-    func statistics() -> PoolStatistics {
+    /// Runs `body` with a leased connection and always gives it back. `body` runs off the actor,
+    /// so callers never wait for each other's calls.
+    public nonisolated func withConnection<Result: Sendable>(
+        _ body: (Connection) async throws -> Result
+    ) async throws -> Result {
+        let connection = try await acquire()
+        do {
+            let result = try await body(connection)
+            await release(connection)
+            return result
+        } catch {
+            await release(connection)
+            throw error
+        }
+    }
+
+    public func statistics() -> PoolStatistics {
         PoolStatistics(inUse: slotsTaken - idle.count, idle: idle.count, waiting: waiters.count, timeouts: timeouts)
     }
 
-    func close() {
+    /// Closes the idle connections and fails the waiters; leased ones close when they come back.
+    public func close() {
         closed = true
         idle.forEach { $0.close() }
         slotsTaken -= idle.count
         idle.removeAll()
         let pending = waiters
         waiters.removeAll()
-        pending.forEach { $0.continuation.resume(throwing: PostgresError(code: .poolClosed)) }
+        pending.forEach { $0.continuation.resume(throwing: PoolError.closed) }
     }
 
     /// A freed slot goes to the first waiter, who opens a new connection in it.
@@ -135,6 +175,6 @@ actor ConnectionPool {
     private func expire(waiter id: UInt64) {
         guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
         timeouts += 1
-        waiters.remove(at: index).continuation.resume(throwing: PostgresError(code: .poolTimeout))
+        waiters.remove(at: index).continuation.resume(throwing: PoolError.timeout)
     }
 }

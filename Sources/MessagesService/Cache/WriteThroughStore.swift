@@ -1,0 +1,50 @@
+import Foundation
+
+/// A store that applies every committed write to the timeline cache before it answers, so that a
+/// client reads its own write from the cache, and the cache never waits for a TTL to learn of it.
+struct WriteThroughStore<Base: MessageStore>: MessageStore {
+    let base: Base
+    let timeline: TimelineCache
+
+    func create(_ message: NewMessage) async throws -> CreateOutcome {
+        let outcome = try await base.create(message)
+        if case .created(let write) = outcome { await timeline.apply(write) }
+        return outcome
+    }
+
+    func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> MessageWrite {
+        let write = try await base.edit(id: id, channelID: channelID, by: userID, edit)
+        await timeline.apply(write)
+        return write
+    }
+
+    func delete(id: UUID, channelID: UUID, by userID: UUID, asModerator: Bool) async throws -> MessageWrite {
+        let write = try await base.delete(id: id, channelID: channelID, by: userID, asModerator: asModerator)
+        await timeline.apply(write)
+        return write
+    }
+
+    func message(id: UUID, channelID: UUID) async throws -> Message {
+        try await base.message(id: id, channelID: channelID)
+    }
+
+    func page(channelID: UUID, scope: MessageScope, position: PagePosition, limit: Int) async throws -> MessagePage {
+        try await base.page(channelID: channelID, scope: scope, position: position, limit: limit)
+    }
+
+    func seq(ofMessage id: UUID, channelID: UUID) async throws -> Int64? {
+        try await base.seq(ofMessage: id, channelID: channelID)
+    }
+
+    func lastSeq(createdBefore timestamp: String, channelID: UUID) async throws -> Int64? {
+        try await base.lastSeq(createdBefore: timestamp, channelID: channelID)
+    }
+
+    func history(id: UUID, channelID: UUID) async throws -> [MessageRevision] {
+        try await base.history(id: id, channelID: channelID)
+    }
+
+    func isReachable() async -> Bool {
+        await base.isReachable()
+    }
+}

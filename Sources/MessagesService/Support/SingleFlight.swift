@@ -1,0 +1,21 @@
+import NIOConcurrencyHelpers
+
+/// Runs one operation per key at a time: callers that ask for a key already being worked on wait
+/// for that run's result instead of starting their own (e.g. concurrent cache misses of a channel
+/// share one database query).
+final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private let running = NIOLockedValueBox([Key: Task<Value, any Error>]())
+
+    func run(_ key: Key, _ operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let task = running.withLockedValue { running in
+            if let task = running[key] { return task }
+            let task = Task {
+                defer { _ = self.running.withLockedValue { $0.removeValue(forKey: key) } }
+                return try await operation()
+            }
+            running[key] = task
+            return task
+        }
+        return try await task.value
+    }
+}

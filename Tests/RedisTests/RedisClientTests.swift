@@ -1,0 +1,154 @@
+import Foundation
+import Logging
+import Redis
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Redis client against the real server `make test` starts (`REDIS_URL`).
+@Suite struct RedisClientTests {
+    static let url = ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+
+    init() {
+        // hiredis writes with plain write(): a closed socket must not kill the test process.
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    func client(commandTimeout: Duration = .milliseconds(500), poolSize: Int = 2) throws -> RedisClient {
+        let configuration = RedisClient.Configuration(
+            endpoint: try RedisEndpoint(url: Self.url), poolSize: poolSize, commandTimeout: commandTimeout,
+            acquireTimeout: .seconds(2)
+        )
+        return RedisClient(configuration: configuration, logger: Logger(label: "test"))
+    }
+
+    func key(_ name: String) -> String { "test:\(UUID().uuidString):\(name)" }
+
+    @Test func commandsAreBinarySafe() async throws {
+        let redis = try client()
+        let key = key("binary")
+        let value: [UInt8] = [0, 13, 10, 255, 36, 42, 0]
+        #expect(try await redis.send("SET", key, value) == .status("OK"))
+        #expect(try await redis.send("GET", key) == .bulk(value))
+        #expect(try await redis.send("STRLEN", key) == .integer(7))
+        #expect(try await redis.send("GET", key + ":missing") == .null)
+        #expect(try await redis.send("DEL", key) == .integer(1))
+        await redis.shutdown()
+    }
+
+    @Test func pipelineAnswersInOrderAndKeepsErrorRepliesAsValues() async throws {
+        let redis = try client()
+        let key = key("pipeline")
+        let replies = try await redis.pipeline([
+            RedisCommand("RPUSH", key, "a", "b", "c"),
+            RedisCommand("INCR", key),  // wrong type: an error reply, not a failure of the batch
+            RedisCommand("LRANGE", key, 0, -1),
+            RedisCommand("DEL", key),
+        ])
+        #expect(replies.count == 4)
+        #expect(replies[0] == .integer(3))
+        guard case .error(let message) = replies[1] else {
+            Issue.record("expected an error reply, got \(replies[1])")
+            return
+        }
+        #expect(message.hasPrefix("WRONGTYPE"))
+        #expect(replies[2] == .array([.bulk(Array("a".utf8)), .bulk(Array("b".utf8)), .bulk(Array("c".utf8))]))
+        #expect(replies[3] == .integer(1))
+        await redis.shutdown()
+    }
+
+    @Test func errorReplyThrowsATypedError() async throws {
+        let redis = try client()
+        let error = await #expect(throws: RedisError.self) { try await redis.send("NO-SUCH-COMMAND") }
+        #expect(error?.code == .server)
+        #expect(error?.message.contains("unknown command") == true)
+        // The connection stays usable after an error reply.
+        #expect(try await redis.send("PING") == .status("PONG"))
+        await redis.shutdown()
+    }
+
+    @Test func scriptsRunBySHAAndAreReloadedAfterAFlush() async throws {
+        let redis = try client(poolSize: 1)
+        let script = RedisScript("return {KEYS[1], ARGV[1], tonumber(ARGV[2]) * 2}")
+        #expect(script.sha1.count == 40)
+        let expected = RedisValue.array([.bulk(Array("k".utf8)), .bulk(Array("v".utf8)), .integer(42)])
+        #expect(try await redis.evaluate(script, keys: ["k"], arguments: ["v", 21]) == expected)
+        // The server's SHA matches ours, so EVALSHA finds what SCRIPT LOAD stored.
+        #expect(try await redis.send("SCRIPT", "LOAD", script.source).string == script.sha1)
+        try await redis.send("SCRIPT", "FLUSH")
+        #expect(try await redis.evaluate(script, keys: ["k"], arguments: ["v", 21]) == expected)
+        let failing = RedisScript("return redis.call('NO-SUCH-COMMAND')")
+        let error = await #expect(throws: RedisError.self) { try await redis.evaluate(failing, keys: [], arguments: []) }
+        #expect(error?.code == .server)
+        await redis.shutdown()
+    }
+
+    @Test func aCommandSlowerThanTheTimeoutFailsAndTheNextCallReconnects() async throws {
+        let redis = try client(commandTimeout: .milliseconds(200), poolSize: 1)
+        let started = ContinuousClock.now
+        let error = await #expect(throws: RedisError.self) { try await redis.send("BLPOP", key("empty"), 2) }
+        #expect(error?.code == .timeout)
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(try await redis.send("PING") == .status("PONG"))
+        await redis.shutdown()
+    }
+
+    @Test func killedConnectionsAreReplaced() async throws {
+        let redis = try client(poolSize: 1)
+        let admin = try client(poolSize: 1)
+        let name = "victim-\(UUID().uuidString)"
+        try await redis.send("CLIENT", "SETNAME", name)
+        let id = try #require(try await redis.send("CLIENT", "ID").integer)
+        try await admin.send("CLIENT", "KILL", "ID", id)
+        // The first call finds the connection closed; the next one opens a new connection.
+        let first = try? await redis.send("PING")
+        #expect(first == nil || first == .status("PONG"))
+        #expect(try await redis.send("PING") == .status("PONG"))
+        #expect(try await redis.send("CLIENT", "GETNAME") != .bulk(Array(name.utf8)))
+        await admin.shutdown()
+        await redis.shutdown()
+    }
+
+    @Test func unreachableServerIsAConnectionError() async throws {
+        let configuration = RedisClient.Configuration(endpoint: RedisEndpoint(host: "127.0.0.1", port: 1), poolSize: 1)
+        let redis = RedisClient(configuration: configuration, logger: Logger(label: "test"))
+        let error = await #expect(throws: RedisError.self) { try await redis.send("PING") }
+        #expect(error?.code == .connectionFailed)
+        await redis.shutdown()
+    }
+
+    @Test func poolBoundsConcurrentCallers() async throws {
+        let redis = RedisClient(
+            configuration: .init(endpoint: try RedisEndpoint(url: Self.url), poolSize: 2, acquireTimeout: .seconds(5)),
+            logger: Logger(label: "test")
+        )
+        let key = key("counter")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<50 { group.addTask { try await redis.send("INCR", key) } }
+            try await group.waitForAll()
+        }
+        #expect(try await redis.send("GET", key).integer == 50)
+        let statistics = await redis.statistics()
+        #expect(statistics.inUse + statistics.idle <= 2)
+        try await redis.send("DEL", key)
+        await redis.shutdown()
+        let closed = await #expect(throws: RedisError.self) { try await redis.send("PING") }
+        #expect(closed?.code == .poolClosed)
+    }
+
+    @Test(arguments: [
+        ("redis://127.0.0.1:6380/2", RedisEndpoint(host: "127.0.0.1", port: 6380, database: 2)),
+        ("redis://:s%40cret@cache", RedisEndpoint(host: "cache", password: "s@cret")),
+        ("redis://app:pw@cache:7000", RedisEndpoint(host: "cache", port: 7000, username: "app", password: "pw")),
+    ])
+    func endpointsParse(url: String, expected: RedisEndpoint) throws {
+        #expect(try RedisEndpoint(url: url) == expected)
+    }
+
+    @Test(arguments: ["http://cache", "redis://", "redis://cache/x", "not a url"])
+    func badEndpointsAreRefused(url: String) {
+        #expect(throws: RedisError.self) { try RedisEndpoint(url: url) }
+    }
+}
