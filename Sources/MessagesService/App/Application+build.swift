@@ -38,9 +38,11 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         let redis = RedisClient(configuration: redisConfiguration(configuration, endpoint: endpoint), logger: logger)
         services.append(CloseOnShutdown { await redis.shutdown() })
         let timeline = TimelineCache(
-            redis: redis, store: store, configuration: configuration.timelineCache,
+            redis: redis, configuration: configuration.timelineCache,
             breaker: CircuitBreaker(configuration: configuration.redisBreaker), logger: logger
-        )
+        ) { channelID, scope, limit in
+            try await store.page(channelID: channelID, scope: scope, position: .newest, limit: limit)
+        }
         router = buildRouter(
             store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline,
             authenticator: authenticator, configuration: configuration

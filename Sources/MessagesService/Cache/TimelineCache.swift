@@ -11,9 +11,13 @@ import Redis
 /// query), and answer from Postgres when Redis is down: Redis can make reads faster, never make
 /// them fail. Writers apply every committed change (`apply`) in one round trip. While Redis fails,
 /// a circuit breaker stops calling it; writes it could not apply mark their channel stale, and the
-/// stale channels are deleted from Redis before it is used again, so it never answers with a
-/// timeline that missed a write. (A process that dies between its commit and its write-through
-/// leaves the channel stale for at most the TTL.)
+/// stale channels are deleted from Redis before this process uses it again. A fill holds a lease
+/// (a token in the timeline's meta): a deletion or another fill in between voids it, so a fill read
+/// before a lost write can never mark the timeline filled.
+///
+/// Known bounds: a process that dies between its commit and its write-through, or whose write
+/// failed while another replica keeps reading, leaves the channel stale for at most the TTL (or
+/// until this process reaches Redis again).
 final class TimelineCache: Sendable {
     struct Configuration: Sendable, Equatable {
         /// Entries kept per channel; at least the largest page.
@@ -50,20 +54,27 @@ final class TimelineCache: Sendable {
         let isComplete: Bool
     }
 
+    /// Reads the newest page of a scope from the store, past the cache: fills and bypasses use it.
+    typealias NewestPages = @Sendable (_ channelID: UUID, _ scope: MessageScope, _ limit: Int) async throws -> MessagePage
+
     private let redis: RedisClient
-    private let store: any MessageStore
+    private let newestPages: NewestPages
     private let configuration: Configuration
     private let breaker: CircuitBreaker
     private let logger: Logger
     private let fills = SingleFlight<UUID, Fill>()
+    /// Channels whose writes may be missing from Redis, to delete there before the next call.
     private let staleChannels = NIOLockedValueBox(Set<UUID>())
     private let counters = NIOLockedValueBox(Statistics())
     /// Stale channels remembered at most; past that, they expire with the TTL.
     private static let staleLimit = 10_000
 
-    init(redis: RedisClient, store: any MessageStore, configuration: Configuration, breaker: CircuitBreaker, logger: Logger) {
+    init(
+        redis: RedisClient, configuration: Configuration, breaker: CircuitBreaker, logger: Logger,
+        newestPages: @escaping NewestPages
+    ) {
         self.redis = redis
-        self.store = store
+        self.newestPages = newestPages
         self.configuration = configuration
         self.breaker = breaker
         self.logger = logger
@@ -75,44 +86,61 @@ final class TimelineCache: Sendable {
     // MARK: - Reads
 
     /// What Redis holds for a channel.
-    private enum Lookup {
+    fileprivate enum Lookup {
         /// A filled timeline: its meta and its newest entries, newest first.
         case found(TimelineMeta, [TimelineEntry])
         case notCached
-        /// Redis failed, or the breaker is open.
+        /// Redis failed, the breaker is open, or the timeline holds what this version cannot read.
         case unavailable
     }
 
     /// The newest v1 page of a channel's timeline (tombstones included).
     func newestPage(channelID: UUID, limit: Int) async throws -> Page {
-        switch await lookup(channelID: channelID, count: limit + 1, live: false) {
-        case .found(let meta, let newestFirst) where newestFirst.count > limit || meta.isComplete:
-            return answer(.hit, v1Page(ascending: newestFirst.reversed(), channel: meta.channel, isComplete: meta.isComplete, limit: limit))
-        case .unavailable:
-            let page = try await store.page(channelID: channelID, scope: .timeline, position: .newest, limit: limit)
-            return answer(.bypass, try PageJSON.v1(page: page, position: .newest))
-        case .found, .notCached:
-            let fill = try await fill(channelID: channelID)
-            return answer(.miss, v1Page(ascending: fill.entries, channel: fill.channel, isComplete: fill.isComplete, limit: limit))
+        func answers(_ lookup: Lookup) -> ByteBuffer? {
+            // `limit` entries of a trimmed window also answer: older ones exist, has_before is true.
+            guard case .found(let meta, let newestFirst) = lookup, newestFirst.count >= limit || meta.isComplete else {
+                return nil
+            }
+            return v1Page(ascending: newestFirst.reversed(), channel: meta.channel, isComplete: meta.isComplete, limit: limit)
         }
+        let lookup = await lookup(channelID: channelID, count: limit + 1, live: false)
+        if let body = answers(lookup) { return answer(.hit, body) }
+        guard case .notCached = lookup else {
+            let page = try await newestPages(channelID, .timeline, limit)
+            return answer(lookup.isUnavailable ? .bypass : .miss, try PageJSON.v1(page: page, position: .newest))
+        }
+        let (fill, joined) = try await fill(channelID: channelID)
+        // A fill joined midway may have read Postgres before this caller's own last write; Redis
+        // has both by now.
+        if joined, let body = answers(await self.lookup(channelID: channelID, count: limit + 1, live: false)) {
+            return answer(.miss, body)
+        }
+        return answer(.miss, v1Page(ascending: fill.entries, channel: fill.channel, isComplete: fill.isComplete, limit: limit))
     }
 
     /// The newest INF326 page of a channel: live root messages, newest first.
     func newestThreadPage(channelID: UUID, limit: Int) async throws -> Page {
-        switch await lookup(channelID: channelID, count: limit, live: true) {
-        case .found(let meta, let newestFirst) where newestFirst.count == limit || meta.isComplete:
-            return answer(.hit, threadPage(newestFirst: newestFirst, limit: limit))
-        case .unavailable:
-            return answer(.bypass, try await threadPageFromStore(channelID: channelID, limit: limit))
-        case .found, .notCached:
-            let fill = try await fill(channelID: channelID)
-            let live = Array(fill.entries.reversed().lazy.filter { !$0.isDeleted }.prefix(limit))
-            // Tombstones can crowd live messages out of the cached window: then ask Postgres.
-            guard live.count == limit || fill.isComplete else {
-                return answer(.miss, try await threadPageFromStore(channelID: channelID, limit: limit))
+        func answers(_ lookup: Lookup) -> ByteBuffer? {
+            guard case .found(let meta, let newestFirst) = lookup, newestFirst.count == limit || meta.isComplete else {
+                return nil
             }
-            return answer(.miss, threadPage(newestFirst: live, limit: limit))
+            return threadPage(newestFirst: newestFirst, limit: limit)
         }
+        let lookup = await lookup(channelID: channelID, count: limit, live: true)
+        if let body = answers(lookup) { return answer(.hit, body) }
+        // Cached, but tombstones crowd live messages out of the window: only Postgres has the page.
+        guard case .notCached = lookup else {
+            return answer(lookup.isUnavailable ? .bypass : .miss, try await threadPageFromStore(channelID: channelID, limit: limit))
+        }
+        let (fill, joined) = try await fill(channelID: channelID)
+        if joined, let body = answers(await self.lookup(channelID: channelID, count: limit, live: true)) {
+            return answer(.miss, body)
+        }
+        let live = Array(fill.entries.reversed().lazy.filter { !$0.isDeleted }.prefix(limit))
+        guard live.count == limit || fill.isComplete else {
+            return answer(.miss, try await threadPageFromStore(channelID: channelID, limit: limit))
+        }
+        return answer(.miss, threadPage(newestFirst: live, limit: limit))
     }
 
     // MARK: - Writes
@@ -127,16 +155,33 @@ final class TimelineCache: Sendable {
             // Replies are not in the timeline; the root whose reply count they changed is.
             let changed = [write.message, write.parent].compactMap { $0 }.filter { $0.parentID == nil }
             let entries = try changed.map { try TimelineEntry(message: $0, encoder: encoder) }
-            try await merge(entries, channelID: channelID, channel: channel, fill: nil)
+            try await merge(entries, channelID: channelID, channel: channel, lease: nil)
         } catch {
-            markStale(channelID, because: error)
+            markStale(channelID)
+        }
+    }
+
+    /// Forgets the channel's cached timeline before Redis is used again: for writes whose outcome
+    /// is unknown (the connection broke around COMMIT) and writes that could not be applied.
+    func markStale(_ channelID: UUID) {
+        let remembered = staleChannels.withLockedValue { stale in
+            guard stale.count < Self.staleLimit else { return false }
+            stale.insert(channelID)
+            return true
+        }
+        if !remembered {
+            logger.error(
+                "too many stale timelines to remember; they expire with the TTL",
+                metadata: [LogKey.channelID: "\(channelID.lowercased)"]
+            )
         }
     }
 
     // MARK: - Redis
 
+    /// The format is in the key: entries written by another release are never read as this one's.
     private static func key(_ channelID: UUID) -> String {
-        "timeline:" + channelID.lowercased
+        "timeline:v1:" + channelID.lowercased
     }
 
     private func lookup(channelID: UUID, count: Int, live: Bool) async -> Lookup {
@@ -146,24 +191,32 @@ final class TimelineCache: Sendable {
                     TimelineScripts.newest, keys: [Self.key(channelID)], arguments: [count, live ? "live" : "all"]
                 )
             }
-            guard let parts = reply.array, parts.count == 2, let metaBytes = parts[0].bytes,
-                let meta = TimelineMeta(member: metaBytes), let members = parts[1].array
-            else { return .notCached }
+            guard let parts = reply.array, parts.count == 2 else { return .notCached }
+            guard let meta = parts[0].bytes.flatMap(TimelineMeta.init(member:)), let members = parts[1].array else {
+                return .unavailable
+            }
             let entries = members.compactMap { $0.bytes.flatMap(TimelineEntry.init(member:)) }
-            // An entry this version cannot read (a newer release wrote it): let a fill replace it.
-            guard entries.count == members.count else { return .notCached }
+            guard entries.count == members.count else { return .unavailable }
             return .found(meta, entries)
         } catch {
             return .unavailable
         }
     }
 
-    /// Reads the newest `capacity` messages from Postgres and merges them into Redis (best effort);
-    /// concurrent callers for one channel share one read.
-    private func fill(channelID: UUID) async throws -> Fill {
+    /// Reads the newest `capacity` messages from Postgres and merges them into Redis under a lease
+    /// (best effort). Concurrent callers for one channel share one read; `joined` tells a caller
+    /// that it did not start the read.
+    private func fill(channelID: UUID) async throws -> (value: Fill, joined: Bool) {
         let capacity = configuration.capacity
         return try await fills.run(channelID) { [self] in
-            let page = try await store.page(channelID: channelID, scope: .timeline, position: .newest, limit: capacity)
+            let lease = Self.newLease()
+            let leased = (try? await callRedis {
+                try await self.redis.evaluate(
+                    TimelineScripts.lease, keys: [Self.key(channelID)],
+                    arguments: [lease, Int(configuration.timeToLive.components.seconds)]
+                )
+            }) != nil
+            let page = try await newestPages(channelID, .timeline, capacity)
             count(\.fills)
             let encoder = JSONResponse.encoder
             let fill = Fill(
@@ -171,19 +224,22 @@ final class TimelineCache: Sendable {
                 channel: page.channel, isComplete: !page.hasBefore
             )
             // A channel with no message yet is not cached: unknown ids must not fill Redis.
-            if page.channel.version > 0 {
-                try? await merge(fill.entries, channelID: channelID, channel: page.channel, fill: fill.isComplete)
+            if leased, page.channel.version > 0 {
+                try? await merge(fill.entries, channelID: channelID, channel: page.channel, lease: (lease, fill.isComplete))
             }
             return fill
         }
     }
 
-    /// Runs the merge script; `fill` is the completeness a fill read, nil for a write-through.
-    private func merge(_ entries: [TimelineEntry], channelID: UUID, channel: ChannelState, fill isComplete: Bool?) async throws {
+    /// Runs the merge script: a write-through without `lease`, or a fill with its lease and the
+    /// completeness it read.
+    private func merge(
+        _ entries: [TimelineEntry], channelID: UUID, channel: ChannelState, lease: (token: String, isComplete: Bool)?
+    ) async throws {
         var arguments: [any RedisArgument] = [
             configuration.capacity, Int(configuration.timeToLive.components.seconds),
             TimelineEntry.digits(channel.version, 19), TimelineEntry.digits(channel.lastSeq, 19),
-            isComplete == nil ? "write" : "fill", isComplete == false ? "0" : "1",
+            lease == nil ? "write" : "fill", lease?.isComplete == false ? "0" : "1", lease?.token ?? "",
         ]
         arguments += entries.map(\.member)
         try await callRedis {
@@ -191,16 +247,12 @@ final class TimelineCache: Sendable {
         }
     }
 
-    /// Calls Redis through the breaker, after deleting the timelines of channels whose writes
-    /// could not be applied, so that no stale timeline is read or extended.
+    /// Calls Redis through the breaker, after deleting the timelines of stale channels, so that no
+    /// stale timeline is read or extended.
     private func callRedis<T>(_ operation: () async throws -> T) async throws -> T {
         try await breaker.run(isFailure: Self.isOutage) {
-            let stale = staleChannels.withLockedValue { $0 }
-            if !stale.isEmpty {
-                try await redis.send(RedisCommand("DEL", stale.map(Self.key)))
-                staleChannels.withLockedValue { $0.subtract(stale) }
-            }
             do {
+                try await deleteStaleTimelines()
                 return try await operation()
             } catch {
                 count(\.errors)
@@ -210,14 +262,19 @@ final class TimelineCache: Sendable {
         }
     }
 
-    private func markStale(_ channelID: UUID, because error: any Error) {
-        let remembered = staleChannels.withLockedValue { stale in
-            guard stale.count < Self.staleLimit else { return false }
-            stale.insert(channelID)
-            return true
+    /// Takes the stale channels out of the set before deleting them, so that a channel marked
+    /// stale meanwhile stays marked; puts them back when the deletion fails.
+    private func deleteStaleTimelines() async throws {
+        let stale = staleChannels.withLockedValue { stale in
+            defer { stale.removeAll() }
+            return stale
         }
-        if !remembered {
-            logger.error("too many stale timelines to remember; they expire with the TTL", metadata: [LogKey.channelID: "\(channelID.lowercased)"])
+        guard !stale.isEmpty else { return }
+        do {
+            try await redis.send(RedisCommand("DEL", stale.map(Self.key)))
+        } catch {
+            staleChannels.withLockedValue { $0.formUnion(stale) }
+            throw error
         }
     }
 
@@ -225,6 +282,11 @@ final class TimelineCache: Sendable {
     private static func isOutage(_ error: any Error) -> Bool {
         guard let error = error as? RedisError else { return true }
         return error.code != .server && error.code != .unexpectedReply
+    }
+
+    /// 16 hex digits, the width the meta keeps for it.
+    private static func newLease() -> String {
+        String(format: "%016llx", UInt64.random(in: 1...UInt64.max))
     }
 
     // MARK: - Responses
@@ -251,11 +313,18 @@ final class TimelineCache: Sendable {
     }
 
     private func threadPageFromStore(channelID: UUID, limit: Int) async throws -> ByteBuffer {
-        let page = try await store.page(channelID: channelID, scope: .liveTimeline, position: .newest, limit: limit)
+        let page = try await newestPages(channelID, .liveTimeline, limit)
         return try PageJSON.thread(page: page, limit: limit)
     }
 
     private func count(_ counter: WritableKeyPath<Statistics, Int>) {
         counters.withLockedValue { $0[keyPath: counter] += 1 }
+    }
+}
+
+extension TimelineCache.Lookup {
+    fileprivate var isUnavailable: Bool {
+        if case .unavailable = self { return true }
+        return false
     }
 }

@@ -69,18 +69,20 @@ struct TimelineEntry: Equatable {
 /// The state a cached timeline carries besides its entries, kept as the member of score 0 in the
 /// same sorted set, so that the entries and what they mean can only expire or be evicted together.
 ///
-///     M | filled 0/1 | complete 0/1 | channel version (19 digits) | channel last_seq (19 digits)
+///     M | filled 0/1 | complete 0/1 | channel version (19 digits) | channel last_seq (19 digits) | lease (16)
 ///
 /// `filled`: a fill from Postgres landed, so the set holds the channel's newest entries (writers
 /// that find no set start one with filled 0, which readers ignore). `complete`: the set holds every
-/// root message of the channel, so nothing older exists.
+/// root message of the channel, so nothing older exists. `lease`: the token of the fill under way;
+/// a fill whose token is gone when it finishes (the set was deleted, or another fill began) lands
+/// nothing.
 struct TimelineMeta: Equatable {
     let isFilled: Bool
     let isComplete: Bool
     let channel: ChannelState
 
     init?(member: [UInt8]) {
-        guard member.count == 41, member[0] == UInt8(ascii: "M"),
+        guard member.count == 57, member[0] == UInt8(ascii: "M"),
             let version = Int64(String(decoding: member[3..<22], as: UTF8.self)),
             let lastSeq = Int64(String(decoding: member[22..<41], as: UTF8.self))
         else { return nil }

@@ -7,21 +7,36 @@ struct WriteThroughStore<Base: MessageStore>: MessageStore {
     let timeline: TimelineCache
 
     func create(_ message: NewMessage) async throws -> CreateOutcome {
-        let outcome = try await base.create(message)
+        let outcome = try await writing(in: message.channelID) { try await base.create(message) }
         if case .created(let write) = outcome { await timeline.apply(write) }
         return outcome
     }
 
     func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> MessageWrite {
-        let write = try await base.edit(id: id, channelID: channelID, by: userID, edit)
+        let write = try await writing(in: channelID) { try await base.edit(id: id, channelID: channelID, by: userID, edit) }
         await timeline.apply(write)
         return write
     }
 
     func delete(id: UUID, channelID: UUID, by userID: UUID, asModerator: Bool) async throws -> MessageWrite {
-        let write = try await base.delete(id: id, channelID: channelID, by: userID, asModerator: asModerator)
+        let write = try await writing(in: channelID) {
+            try await base.delete(id: id, channelID: channelID, by: userID, asModerator: asModerator)
+        }
         await timeline.apply(write)
         return write
+    }
+
+    /// A write that failed for another reason than a refusal (say, the connection broke around
+    /// COMMIT) may have committed: the cached timeline can no longer be trusted.
+    private func writing<T>(in channelID: UUID, _ write: () async throws -> T) async throws -> T {
+        do {
+            return try await write()
+        } catch let refusal as MessageStoreError {
+            throw refusal
+        } catch {
+            timeline.markStale(channelID)
+            throw error
+        }
     }
 
     func message(id: UUID, channelID: UUID) async throws -> Message {

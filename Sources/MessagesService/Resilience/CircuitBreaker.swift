@@ -5,7 +5,9 @@ import NIOConcurrencyHelpers
 ///
 /// closed: calls pass; `failureThreshold` failures in a row open it. open: calls are refused at
 /// once for `openDuration`. half-open: one trial call passes; its success closes the breaker, its
-/// failure opens it again for another `openDuration`.
+/// failure opens it again for another `openDuration`. Each state change starts a new generation,
+/// and only calls let through in the current one count: a slow call from before cannot close an
+/// open breaker or free a second trial.
 final class CircuitBreaker: Sendable {
     struct Configuration: Sendable, Equatable {
         var failureThreshold = 5
@@ -25,9 +27,18 @@ final class CircuitBreaker: Sendable {
 
     private struct Status {
         var state = State.closed
+        var generation: UInt64 = 0
         var consecutiveFailures = 0
         var openedAt = ContinuousClock.now
         var trialInFlight = false
+
+        mutating func enter(_ state: State) {
+            self.state = state
+            generation &+= 1
+            consecutiveFailures = 0
+            trialInFlight = false
+            if state == .open { openedAt = .now }
+        }
     }
 
     private let configuration: Configuration
@@ -45,51 +56,50 @@ final class CircuitBreaker: Sendable {
         isFailure: (any Error) -> Bool = { _ in true },
         _ operation: () async throws -> T
     ) async throws -> T {
-        guard permit() else { throw OpenError() }
+        guard let generation = permit() else { throw OpenError() }
         do {
             let result = try await operation()
-            recordSuccess()
+            record(success: true, generation: generation)
             return result
         } catch {
-            if isFailure(error) { recordFailure() } else { recordSuccess() }
+            record(success: !isFailure(error), generation: generation)
             throw error
         }
     }
 
-    /// True when a call may go ahead now (in half-open, only the one trial call).
-    func permit() -> Bool {
+    /// The generation a call may go ahead in now, or nil (in half-open, only the one trial call).
+    private func permit() -> UInt64? {
         status.withLockedValue { status in
             switch status.state {
             case .closed:
-                return true
+                return status.generation
             case .open:
-                guard ContinuousClock.now - status.openedAt >= configuration.openDuration else { return false }
-                status.state = .halfOpen
+                guard ContinuousClock.now - status.openedAt >= configuration.openDuration else { return nil }
+                status.enter(.halfOpen)
                 status.trialInFlight = true
-                return true
+                return status.generation
             case .halfOpen:
-                guard !status.trialInFlight else { return false }
+                guard !status.trialInFlight else { return nil }
                 status.trialInFlight = true
-                return true
+                return status.generation
             }
         }
     }
 
-    func recordSuccess() {
+    private func record(success: Bool, generation: UInt64) {
         status.withLockedValue { status in
-            status.state = .closed
-            status.consecutiveFailures = 0
-            status.trialInFlight = false
-        }
-    }
-
-    func recordFailure() {
-        status.withLockedValue { status in
+            guard generation == status.generation else { return }
+            if success {
+                if status.state == .closed {
+                    status.consecutiveFailures = 0
+                } else {
+                    status.enter(.closed)
+                }
+                return
+            }
             status.consecutiveFailures += 1
-            status.trialInFlight = false
             if status.state == .halfOpen || status.consecutiveFailures >= configuration.failureThreshold {
-                status.state = .open
-                status.openedAt = .now
+                status.enter(.open)
             }
         }
     }

@@ -1,0 +1,141 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Postgres
+import Redis
+import Testing
+
+@testable import MessagesService
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Redis `make test` starts (`REDIS_URL`).
+enum TestRedis {
+    static var endpoint: RedisEndpoint {
+        try! RedisEndpoint(url: ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379/0")
+    }
+}
+
+/// The service with a timeline cache, and beside it the same service without one on the same
+/// database: what the cache answers must equal, byte for byte, what Postgres answers.
+struct CachedService: Sendable {
+    let api: APIClient
+    /// Reads every page from Postgres.
+    let reference: APIClient
+    let timeline: TimelineCache
+    let store: PostgresMessageStore
+}
+
+struct CacheSettings {
+    var endpoint = TestRedis.endpoint
+    var capacity = 200
+    var breaker = CircuitBreaker.Configuration()
+    var commandTimeout = Duration.milliseconds(250)
+    /// Makes every store read this much slower, so that concurrent misses surely overlap.
+    var storeDelay: Duration?
+}
+
+func withCachedService(
+    _ settings: CacheSettings = CacheSettings(),
+    _ body: @escaping @Sendable (CachedService) async throws -> Void
+) async throws {
+    signal(SIGPIPE, SIG_IGN)
+    let client = try await TestDatabase.shared.migratedClient()
+    let store = PostgresMessageStore(client: client)
+    let redis = RedisClient(
+        configuration: .init(
+            endpoint: settings.endpoint, poolSize: 4, connectTimeout: settings.commandTimeout,
+            commandTimeout: settings.commandTimeout, acquireTimeout: settings.commandTimeout
+        ),
+        logger: Logger(label: "test")
+    )
+    let delay = settings.storeDelay
+    let timeline = TimelineCache(
+        redis: redis, configuration: .init(capacity: settings.capacity, timeToLive: .seconds(600)),
+        breaker: CircuitBreaker(configuration: settings.breaker), logger: Logger(label: "test")
+    ) { channelID, scope, limit in
+        if let delay { try await Task.sleep(for: delay) }
+        return try await store.page(channelID: channelID, scope: scope, position: .newest, limit: limit)
+    }
+    let configuration = ServiceConfiguration()
+    let cached = Application(
+        router: buildRouter(
+            store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, authenticator: .userHeader,
+            configuration: configuration
+        )
+    )
+    let reference = Application(
+        router: buildRouter(store: store, timeline: nil, authenticator: .userHeader, configuration: configuration)
+    )
+    do {
+        try await cached.test(.router) { cachedClient in
+            try await reference.test(.router) { referenceClient in
+                try await body(
+                    CachedService(
+                        api: APIClient(client: cachedClient), reference: APIClient(client: referenceClient),
+                        timeline: timeline, store: store
+                    )
+                )
+            }
+        }
+    } catch {
+        await redis.shutdown()
+        throw error
+    }
+    await redis.shutdown()
+}
+
+/// A private redis-server that a test may stop, pause and restart without disturbing the others.
+final class RedisServerProcess: @unchecked Sendable {
+    let port = Int.random(in: 20_000..<30_000)
+    private var process: Process?
+
+    var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
+
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--loglevel", "warning",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        let probe = RedisClient(configuration: .init(endpoint: endpoint, poolSize: 1), logger: Logger(label: "probe"))
+        defer { Task { await probe.shutdown() } }
+        for _ in 0..<100 {
+            if (try? await probe.send("PING")) == .status("PONG") { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RedisError(code: .connectionFailed, message: "redis-server on port \(port) did not start")
+    }
+
+    /// Kills the server and waits until it is gone. (Not `waitUntilExit`: off the main thread it
+    /// spins on a run loop that has no source to wake it.)
+    func stop() async {
+        guard let process else { return }
+        self.process = nil
+        kill(process.processIdentifier, SIGKILL)
+        for _ in 0..<200 where process.isRunning {
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+    }
+
+    /// Freezes the server: connections stay open and every call times out.
+    func pause() {
+        if let process { kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    func resume() {
+        if let process { kill(process.processIdentifier, SIGCONT) }
+    }
+
+    deinit {
+        if let process { kill(process.processIdentifier, SIGKILL) }
+    }
+}
