@@ -59,7 +59,10 @@ INTERNAL_PATHS = ["/health/live", "/health/ready", "/health", "/metrics", "/open
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 EXPECTED_CORS_HEADERS = {"Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-ID", "X-User-Id"}
-EXPECTED_CORS_EXPOSED = {"ETag", "Location", "X-Request-ID", "X-Cache", "Idempotent-Replayed", "Retry-After"}
+EXPECTED_CORS_EXPOSED = {
+    "ETag", "Location", "X-Request-ID", "X-Cache", "Idempotent-Replayed", "Retry-After",
+    "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+}
 EXPECTED_EGRESS = {(5432, "TCP"), (6379, "TCP"), (5672, "TCP"), (53, "UDP"), (53, "TCP")}
 SERVICE_DRAIN_SECONDS = 30
 

@@ -26,6 +26,7 @@ struct CachedService: Sendable {
     /// Reads every page from Postgres.
     let reference: APIClient
     let timeline: TimelineCache
+    let rateLimiter: RateLimiter?
     let store: PostgresMessageStore
 }
 
@@ -36,6 +37,8 @@ struct CacheSettings {
     var commandTimeout = Duration.milliseconds(250)
     /// Makes every store read this much slower, so that concurrent misses surely overlap.
     var storeDelay: Duration?
+    /// A per-user rate limit on the same Redis, when set.
+    var rateLimit: RateLimiter.Configuration?
 }
 
 func withCachedService(
@@ -53,9 +56,13 @@ func withCachedService(
         logger: Logger(label: "test")
     )
     let delay = settings.storeDelay
+    let breaker = CircuitBreaker(configuration: settings.breaker)
+    let rateLimiter = settings.rateLimit.map {
+        RateLimiter(redis: redis, configuration: $0, breaker: breaker, logger: Logger(label: "test"))
+    }
     let timeline = TimelineCache(
         redis: redis, configuration: .init(capacity: settings.capacity, timeToLive: .seconds(600)),
-        breaker: CircuitBreaker(configuration: settings.breaker), logger: Logger(label: "test")
+        breaker: breaker, logger: Logger(label: "test")
     ) { channelID, scope, limit in
         if let delay { try await Task.sleep(for: delay) }
         return try await store.page(channelID: channelID, scope: scope, position: .newest, limit: limit)
@@ -63,12 +70,12 @@ func withCachedService(
     let configuration = ServiceConfiguration()
     let cached = Application(
         router: buildRouter(
-            store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, authenticator: .userHeader,
-            configuration: configuration
+            store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, rateLimiter: rateLimiter,
+            authenticator: .userHeader, configuration: configuration
         )
     )
     let reference = Application(
-        router: buildRouter(store: store, timeline: nil, authenticator: .userHeader, configuration: configuration)
+        router: buildRouter(store: store, timeline: nil, rateLimiter: nil, authenticator: .userHeader, configuration: configuration)
     )
     do {
         try await cached.test(.router) { cachedClient in
@@ -76,7 +83,7 @@ func withCachedService(
                 try await body(
                     CachedService(
                         api: APIClient(client: cachedClient), reference: APIClient(client: referenceClient),
-                        timeline: timeline, store: store
+                        timeline: timeline, rateLimiter: rateLimiter, store: store
                     )
                 )
             }

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Postgres
+import Redis
 import Testing
 
 @testable import MessagesService
@@ -24,7 +25,7 @@ import Testing
             configuration: .init(url: "postgres://messages@127.0.0.1:1/messages", poolSize: 1, connectTimeout: .seconds(1)),
             logger: Logger(label: "test")
         )
-        let app = Application(router: buildRouter(store: PostgresMessageStore(client: client), timeline: nil, authenticator: .userHeader, configuration: .init()))
+        let app = Application(router: buildRouter(store: PostgresMessageStore(client: client), timeline: nil, rateLimiter: nil, authenticator: .userHeader, configuration: .init()))
         try await app.test(.router) { client in
             let api = APIClient(client: client)
             #expect(try await api.send(.get, "/health/live").status == .ok)
@@ -83,6 +84,9 @@ import Testing
         ("AUTH_MODE", "none", "invalid AUTH_MODE: must be one of jwt, header (got \"none\")"),
         ("JWT_SECRET", "short", "invalid JWT_SECRET: must be at least 32 bytes"),
         ("JWT_PUBLIC_KEY_FILE", "/nonexistent.pem", "invalid JWT_PUBLIC_KEY_FILE: must name a readable PEM public key file"),
+        ("REDIS_URL", "redis://cache/x", "invalid REDIS_URL: the database must be a number, e.g. /0"),
+        ("TIMELINE_CACHE_SIZE", "50", "invalid TIMELINE_CACHE_SIZE: must be an integer 200...100000 (got \"50\")"),
+        ("RATE_LIMIT_RPS", "-1", "invalid RATE_LIMIT_RPS: must be an integer 0...1000000 (got \"-1\")"),
     ])
     func badConfigurationNamesTheVariable(variable: String, value: String, message: String) {
         #expect(throws: ConfigurationError.self) { try ServiceConfiguration(environment: [variable: value]) }
@@ -108,6 +112,15 @@ import Testing
         #expect(jwt.jwtKey == .hmacSecret(String(repeating: "s", count: 32)))
         #expect(jwt.jwtIssuer == "me")
         #expect(jwt.jwtAudience == "messages-api")
+        let redis = try ServiceConfiguration(environment: [
+            "REDIS_URL": "redis://:pw@cache:6380/1", "TIMELINE_CACHE_SIZE": "500", "TIMELINE_CACHE_TTL_SECONDS": "60",
+            "REDIS_COMMAND_TIMEOUT_MS": "50", "REDIS_BREAKER_FAILURES": "3", "RATE_LIMIT_RPS": "0", "RATE_LIMIT_BURST": "9",
+        ])
+        #expect(redis.redis == RedisEndpoint(host: "cache", port: 6380, password: "pw", database: 1))
+        #expect(redis.timelineCache == TimelineCache.Configuration(capacity: 500, timeToLive: .seconds(60)))
+        #expect(redis.redisCommandTimeout == .milliseconds(50))
+        #expect(redis.redisBreaker.failureThreshold == 3)
+        #expect(redis.rateLimit == RateLimiter.Configuration(rate: 0, burst: 9))
     }
 
     @Test func jwtModeIsTheDefaultAndServingNeedsAKey() async throws {

@@ -37,18 +37,24 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     if let endpoint = configuration.redis {
         let redis = RedisClient(configuration: redisConfiguration(configuration, endpoint: endpoint), logger: logger)
         services.append(CloseOnShutdown { await redis.shutdown() })
+        // One Redis, one breaker: when it fails, the cache and the rate limit both stop asking it.
+        let breaker = CircuitBreaker(configuration: configuration.redisBreaker)
         let timeline = TimelineCache(
-            redis: redis, configuration: configuration.timelineCache,
-            breaker: CircuitBreaker(configuration: configuration.redisBreaker), logger: logger
+            redis: redis, configuration: configuration.timelineCache, breaker: breaker, logger: logger
         ) { channelID, scope, limit in
             try await store.page(channelID: channelID, scope: scope, position: .newest, limit: limit)
         }
+        let rateLimiter = configuration.rateLimit.rate > 0
+            ? RateLimiter(redis: redis, configuration: configuration.rateLimit, breaker: breaker, logger: logger) : nil
         router = buildRouter(
-            store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline,
+            store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, rateLimiter: rateLimiter,
             authenticator: authenticator, configuration: configuration
         )
     } else {
-        router = buildRouter(store: store, timeline: nil, authenticator: authenticator, configuration: configuration)
+        logger.notice("REDIS_URL is empty: no timeline cache, no rate limit")
+        router = buildRouter(
+            store: store, timeline: nil, rateLimiter: nil, authenticator: authenticator, configuration: configuration
+        )
     }
     return Application(
         router: router,
@@ -61,16 +67,20 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
 /// The routes of every API, behind the request-id and error middleware. With a timeline cache,
 /// `store` must apply its writes to it (`WriteThroughStore`).
 func buildRouter(
-    store: some MessageStore, timeline: TimelineCache?, authenticator: Authenticator, configuration: ServiceConfiguration
+    store: some MessageStore, timeline: TimelineCache?, rateLimiter: RateLimiter?, authenticator: Authenticator,
+    configuration: ServiceConfiguration
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorMiddleware())
     HealthController(store: store, timeline: timeline).addRoutes(to: router)
-    MessagesController(store: store, timeline: timeline, limits: configuration.limits, authenticator: authenticator)
-        .addRoutes(to: router)
+    MessagesController(
+        store: store, timeline: timeline, limits: configuration.limits, authenticator: authenticator,
+        rateLimiter: rateLimiter
+    ).addRoutes(to: router)
     if configuration.inf326Enabled {
-        ThreadsController(store: store, timeline: timeline, limits: configuration.limits).addRoutes(to: router)
+        ThreadsController(store: store, timeline: timeline, rateLimiter: rateLimiter, limits: configuration.limits)
+            .addRoutes(to: router)
     }
     OpenAPIController().addRoutes(to: router)
     return router

@@ -39,6 +39,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     var redisBreaker = CircuitBreaker.Configuration()
     /// Entries per cached timeline and how long an idle one stays.
     var timelineCache = TimelineCache.Configuration()
+    /// The per-user token bucket (in Redis); rate 0 disables it.
+    var rateLimit = RateLimiter.Configuration()
     public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/%2F"
     public var host = "0.0.0.0"
     public var port = 8080
@@ -101,6 +103,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         let largestPage = max(limits.maxPageSize, limits.maxINF326PageSize)
         timelineCache.capacity = try reader.integer("TIMELINE_CACHE_SIZE", in: largestPage...100_000)
             ?? timelineCache.capacity
+        rateLimit.rate = try reader.integer("RATE_LIMIT_RPS", in: 0...1_000_000) ?? rateLimit.rate
+        rateLimit.burst = try reader.integer("RATE_LIMIT_BURST", in: 1...1_000_000) ?? rateLimit.burst
         timelineCache.timeToLive = try reader.integer("TIMELINE_CACHE_TTL_SECONDS", in: 1...2_592_000).map {
             .seconds($0)
         } ?? timelineCache.timeToLive

@@ -36,6 +36,15 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             apiError = APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         case is NIOTooManyBytesError:
             apiError = .payloadTooLarge("request body is larger than \(MessageLimits.maxBodyBytes) bytes")
+        case let error as RateLimitExceeded:
+            apiError = APIError(
+                status: .tooManyRequests, code: "resource_exhausted",
+                message: "too many requests; retry in \(error.retryAfterSeconds) s",
+                headers: [
+                    .retryAfter: String(error.retryAfterSeconds), .rateLimitLimit: String(error.limit),
+                    .rateLimitRemaining: "0", .rateLimitReset: String(error.retryAfterSeconds),
+                ]
+            )
         case let error as PostgresError where error.isUnavailable:
             apiError = .unavailable("the message store is unavailable; retry later")
         default:

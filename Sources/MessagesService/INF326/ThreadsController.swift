@@ -13,12 +13,15 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     let store: Store
     /// Answers the newest page when set; nil reads every page from the store.
     let timeline: TimelineCache?
+    /// Limits each user's writes when set.
+    let rateLimiter: RateLimiter?
     let limits: MessageLimits
     private var validator: MessageValidator { MessageValidator(limits: limits) }
 
-    init(store: Store, timeline: TimelineCache?, limits: MessageLimits) {
+    init(store: Store, timeline: TimelineCache?, rateLimiter: RateLimiter?, limits: MessageLimits) {
         self.store = store
         self.timeline = timeline
+        self.rateLimiter = rateLimiter
         self.limits = limits
     }
 
@@ -54,7 +57,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
             )
         }
         let authored = NewMessage(
-            channelID: threadID, authorID: try Self.userID(request), type: type, content: content,
+            channelID: threadID, authorID: try await writer(request), type: type, content: content,
             attachments: attachments, parentID: nil, idempotencyKey: nil
         )
         guard case .created(let write) = try await storeCall({ try await store.create(authored) }) else {
@@ -107,7 +110,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
                 expectedVersion: nil
             )
         }
-        let userID = try Self.userID(request)
+        let userID = try await writer(request)
         let current = try await storeCall { try await store.message(id: messageID, channelID: threadID) }
         guard !current.isDeleted else { throw Self.notFound }
         guard edit.content != nil || edit.attachments != nil else {
@@ -124,7 +127,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         let threadID = try Self.pathUUID("thread_id", context)
         let messageID = try Self.pathUUID("message_id", context)
         try Self.requireUserHeader(request)
-        let userID = try Self.userID(request)
+        let userID = try await writer(request)
         let current = try await storeCall { try await store.message(id: messageID, channelID: threadID) }
         guard !current.isDeleted else { throw Self.notFound }
         _ = try await storeCall { try await store.delete(id: messageID, channelID: threadID, by: userID, asModerator: false) }
@@ -184,6 +187,13 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         guard request.headers[.userID] != nil else {
             throw INF326Error.unprocessable(type: "missing", loc: ["header", "X-User-Id"], msg: "Field required", input: nil)
         }
+    }
+
+    /// The writing user (`X-User-Id`), after their rate limit.
+    func writer(_ request: Request) async throws -> UUID {
+        let userID = try Self.userID(request)
+        try await rateLimiter?.admit(userID)
+        return userID
     }
 
     static func userID(_ request: Request) throws -> UUID {

@@ -9,13 +9,19 @@ struct MessagesController<Store: MessageStore>: Sendable {
     let timeline: TimelineCache?
     let limits: MessageLimits
     let authenticator: Authenticator
+    /// Limits each user's requests when set.
+    let rateLimiter: RateLimiter?
     private var validator: MessageValidator { MessageValidator(limits: limits) }
 
-    init(store: Store, timeline: TimelineCache?, limits: MessageLimits, authenticator: Authenticator) {
+    init(
+        store: Store, timeline: TimelineCache?, limits: MessageLimits, authenticator: Authenticator,
+        rateLimiter: RateLimiter?
+    ) {
         self.store = store
         self.timeline = timeline
         self.limits = limits
         self.authenticator = authenticator
+        self.rateLimiter = rateLimiter
     }
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -31,7 +37,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let user = try await authenticator.authenticate(request)
+        let user = try await caller(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let body = try await Self.decodeBody(CreateMessageBody.self, request)
         let new = try Self.validated {
@@ -57,13 +63,13 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        _ = try await authenticator.authenticate(request)
+        _ = try await caller(request)
         let channelID = try Self.pathUUID("channel_id", context)
         return try await page(request, channelID: channelID, scope: .timeline)
     }
 
     @Sendable func replies(_ request: Request, context: AppRequestContext) async throws -> Response {
-        _ = try await authenticator.authenticate(request)
+        _ = try await caller(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let rootID = try Self.pathUUID("message_id", context)
         guard try await Self.storeCall({ try await store.seq(ofMessage: rootID, channelID: channelID) }) != nil else {
@@ -73,7 +79,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
-        _ = try await authenticator.authenticate(request)
+        _ = try await caller(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let messageID = try Self.pathUUID("message_id", context)
         let message = try await Self.storeCall { try await store.message(id: messageID, channelID: channelID) }
@@ -81,7 +87,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func edit(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let user = try await authenticator.authenticate(request)
+        let user = try await caller(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let messageID = try Self.pathUUID("message_id", context)
         let expectedVersion = try Self.ifMatchVersion(request)
@@ -103,7 +109,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let user = try await authenticator.authenticate(request)
+        let user = try await caller(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let messageID = try Self.pathUUID("message_id", context)
         _ = try await Self.storeCall { try await store.delete(id: messageID, channelID: channelID, by: user.userID, asModerator: user.isModerator) }
@@ -111,7 +117,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func history(_ request: Request, context: AppRequestContext) async throws -> Response {
-        _ = try await authenticator.authenticate(request)
+        _ = try await caller(request)
         let channelID = try Self.pathUUID("channel_id", context)
         let messageID = try Self.pathUUID("message_id", context)
         let revisions = try await Self.storeCall { try await store.history(id: messageID, channelID: channelID) }
@@ -162,6 +168,13 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     // MARK: - Request helpers
+
+    /// Who calls, once authenticated and within their rate limit.
+    private func caller(_ request: Request) async throws -> UserIdentity {
+        let user = try await authenticator.authenticate(request)
+        try await rateLimiter?.admit(user.userID)
+        return user
+    }
 
     static func limit(_ raw: String?, default defaultLimit: Int, max: Int) throws -> Int {
         guard let raw else { return defaultLimit }

@@ -1,0 +1,65 @@
+import Foundation
+import HTTPTypes
+import Redis
+import Testing
+
+@testable import MessagesService
+
+/// The per-user token bucket in Redis.
+@Suite struct RateLimitTests {
+    func v1(_ channel: UUID) -> String {
+        "/v1/channels/\(channel.uuidString.lowercased())/messages"
+    }
+
+    @Test func aUserOverTheLimitGets429ThenRecovers() async throws {
+        var settings = CacheSettings()
+        settings.rateLimit = .init(rate: 5, burst: 3)
+        try await withCachedService(settings) { service in
+            let user = UUID()
+            let other = UUID()
+            let channel = UUID()
+            for _ in 0..<3 {
+                #expect(try await service.api.send(.get, v1(channel), user: user).status == .ok)
+            }
+            let limited = try await service.api.send(.post, v1(channel), user: user, json: #"{"content":"too many"}"#)
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.headers[.retryAfter] == "1")
+            #expect(limited.headers[.rateLimitLimit] == "3")
+            #expect(limited.headers[.rateLimitRemaining] == "0")
+            #expect(limited.headers[.rateLimitReset] == "1")
+            #expect((limited.json["error"] as? [String: Any])?["code"] as? String == "resource_exhausted")
+            // The refused write changed nothing.
+            #expect(try await service.reference.send(.get, v1(channel), user: other).items.isEmpty)
+            // Another user has a bucket of their own.
+            #expect(try await service.api.send(.get, v1(channel), user: other).status == .ok)
+            // INF326 writes count against the same bucket and answer in that API's style.
+            let legacy = try await service.api.send(
+                .post, "/threads/\(channel.uuidString.lowercased())/messages", user: user, json: #"{"content":"x"}"#
+            )
+            #expect(legacy.status == .tooManyRequests)
+            #expect(legacy.json["detail"] is String)
+            // A token comes back every 200 ms.
+            try await Task.sleep(for: .milliseconds(450))
+            #expect(try await service.api.send(.post, v1(channel), user: user, json: #"{"content":"later"}"#).status == .created)
+            let statistics = try #require(service.rateLimiter?.statistics)
+            #expect(statistics.limited == 2)
+            #expect(statistics.failedOpen == 0)
+        }
+    }
+
+    @Test func redisUnavailableLetsRequestsThrough() async throws {
+        var settings = CacheSettings()
+        settings.endpoint = RedisEndpoint(host: "127.0.0.1", port: 1)
+        settings.rateLimit = .init(rate: 1, burst: 1)
+        try await withCachedService(settings) { service in
+            let user = UUID()
+            let channel = UUID()
+            for _ in 0..<5 {
+                let reply = try await service.api.send(.get, v1(channel), user: user)
+                #expect(reply.status == .ok)
+                #expect(reply.headers[.cacheStatus] == "bypass")
+            }
+            #expect(service.rateLimiter?.statistics.failedOpen == 5)
+        }
+    }
+}
