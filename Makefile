@@ -49,6 +49,7 @@ token: $(DEV_JWT_SECRET_FILE)
 test: services
 	$(SWIFT) build --build-tests
 	tools/run-tests.sh
+	tools/schemathesis.sh
 
 ## Check the deployment files offline (Kong, Kubernetes, compose).
 validate:

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs schemathesis against the live service and its own OpenAPI spec: every operation of both
+# APIs, with generated valid and invalid input. Fails on any 5xx and on any response that does not
+# conform to the spec (status code, content type, headers, body schema).
+#
+# Expects the servers of `make services` and a built debug binary (make test provides both).
+# Starts the service on SCHEMATHESIS_PORT (18080) with AUTH_MODE=header and no rate limit (the
+# fuzzer sends thousands of requests as one user), and stops it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PORT=${SCHEMATHESIS_PORT:-18080}
+VENV="$ROOT/.local/schemathesis-venv"
+BINARY="$ROOT/.build/debug/messages-service"
+SPEC="$ROOT/Sources/MessagesService/Resources/openapi.yaml"
+log() { echo "[schemathesis] $*"; }
+
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  log "installing python3-venv"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 python3-venv >/dev/null
+fi
+stamp="$VENV/.requirements"
+if ! cmp -s tools/schemathesis-requirements.txt "$stamp" 2>/dev/null; then
+  log "creating $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q -r tools/schemathesis-requirements.txt
+  cp tools/schemathesis-requirements.txt "$stamp"
+fi
+
+"$BINARY" migrate >/dev/null
+server_log=$(mktemp)
+AUTH_MODE=header PORT=$PORT RATE_LIMIT_RPS=0 LOG_LEVEL=error "$BINARY" serve >"$server_log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$server_log"' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$PORT/health/ready" >/dev/null || { cat "$server_log"; exit 1; }
+
+log "fuzzing http://127.0.0.1:$PORT with $SPEC"
+status=0
+"$VENV/bin/schemathesis" run "$SPEC" --url "http://127.0.0.1:$PORT" \
+  -H "X-User-Id: 3f0c3a9e-8d0e-4c1e-9b1a-2f6f0d1c0a11" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --max-examples 25 --seed 1 --workers 2 --request-timeout 10 --no-color || status=$?
+if ! kill -0 "$server" 2>/dev/null; then
+  log "the service died during the run"
+  cat "$server_log"
+  exit 1
+fi
+exit "$status"
