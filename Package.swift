@@ -26,7 +26,10 @@ let package = Package(
 
         .target(
             name: "Pooling",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .target(
             name: "Postgres",

@@ -1,5 +1,4 @@
 import Logging
-import NIOPosix
 import Pooling
 
 @_exported import struct Pooling.PoolStatistics
@@ -38,24 +37,18 @@ public final class RedisClient: Sendable {
         }
     }
 
-    private let threadPool: NIOThreadPool
-    private let pool: ConnectionPool<RedisConnection>
+    private let pool: BlockingConnectionPool<RedisConnection>
 
     /// Creates the client; connections open lazily, on first use.
     public init(configuration: Configuration, logger: Logger) {
         precondition(configuration.poolSize > 0, "poolSize must be positive")
-        let threadPool = NIOThreadPool(numberOfThreads: configuration.poolSize)
-        threadPool.start()
-        self.threadPool = threadPool
-        self.pool = ConnectionPool(
+        self.pool = BlockingConnectionPool(
             capacity: configuration.poolSize, acquireTimeout: configuration.acquireTimeout, logger: logger
         ) {
-            try await threadPool.runIfActive {
-                try RedisConnection.connect(
-                    to: configuration.endpoint, connectTimeout: configuration.connectTimeout,
-                    commandTimeout: configuration.commandTimeout
-                )
-            }
+            try RedisConnection.connect(
+                to: configuration.endpoint, connectTimeout: configuration.connectTimeout,
+                commandTimeout: configuration.commandTimeout
+            )
         }
     }
 
@@ -77,9 +70,7 @@ public final class RedisClient: Sendable {
     /// one command is its `.error` value and does not stop the others.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
-        return try await withConnection { connection in
-            try await self.threadPool.runIfActive { try connection.pipeline(commands) }
-        }
+        return try await withConnection { lease in try await lease.run { try $0.pipeline(commands) } }
     }
 
     /// Runs a script by its SHA; when the server does not know it (first use, restart, flush) it is
@@ -88,8 +79,8 @@ public final class RedisClient: Sendable {
         -> RedisValue
     {
         let run = RedisCommand("EVALSHA", [script.sha1, keys.count] + keys + arguments)
-        let reply = try await withConnection { connection in
-            try await self.threadPool.runIfActive { () throws -> RedisValue in
+        let reply = try await withConnection { lease in
+            try await lease.run { connection throws -> RedisValue in
                 let first = try connection.pipeline([run])[0]
                 guard case .error(let message) = first, message.hasPrefix("NOSCRIPT") else { return first }
                 return try connection.pipeline([RedisCommand("SCRIPT", "LOAD", script.source), run])[1]
@@ -106,12 +97,11 @@ public final class RedisClient: Sendable {
 
     /// Closes every connection and stops the thread pool; later calls throw `poolClosed`.
     public func shutdown() async {
-        await pool.close()
-        try? await threadPool.shutdownGracefully()
+        await pool.shutdown()
     }
 
     private func withConnection<Result: Sendable>(
-        _ body: (RedisConnection) async throws -> Result
+        _ body: (BlockingConnectionPool<RedisConnection>.Lease) async throws -> Result
     ) async throws -> Result {
         do {
             return try await pool.withConnection(body)

@@ -249,6 +249,7 @@ final class TimelineCache: Sendable {
 
     /// Calls Redis through the breaker, after deleting the timelines of stale channels, so that no
     /// stale timeline is read or extended.
+    @discardableResult
     private func callRedis<T>(_ operation: () async throws -> T) async throws -> T {
         try await breaker.run(isFailure: Self.isOutage) {
             do {

@@ -61,8 +61,17 @@ struct TimelineEntry: Equatable {
         return String(repeating: "0", count: max(0, width - text.count)) + text
     }
 
-    private static func number(_ bytes: ArraySlice<UInt8>) -> Int64? {
-        Int64(String(decoding: bytes, as: UTF8.self))
+    /// Reads ASCII digits in place: this runs for every entry of every cache hit.
+    static func number(_ bytes: ArraySlice<UInt8>) -> Int64? {
+        guard !bytes.isEmpty else { return nil }
+        var value: Int64 = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (shifted, overflow) = value.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            value = shifted + Int64(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 }
 
@@ -83,8 +92,7 @@ struct TimelineMeta: Equatable {
 
     init?(member: [UInt8]) {
         guard member.count == 57, member[0] == UInt8(ascii: "M"),
-            let version = Int64(String(decoding: member[3..<22], as: UTF8.self)),
-            let lastSeq = Int64(String(decoding: member[22..<41], as: UTF8.self))
+            let version = TimelineEntry.number(member[3..<22]), let lastSeq = TimelineEntry.number(member[22..<41])
         else { return nil }
         isFilled = member[1] == UInt8(ascii: "1")
         isComplete = member[2] == UInt8(ascii: "1")

@@ -58,7 +58,8 @@ enum PageJSON {
         buffer.reserveCapacity(items.reduce(120) { $0 + $1.count + 1 })
         buffer.writeString(#"{"has_more":\#(hasMore),"items":"#)
         writeArray(items, to: &buffer)
-        buffer.writeString(#","next_cursor":\#(nextCursor.map(string) ?? "null")}"#)
+        // An INF326 cursor is an RFC 3339 time, `|` and a UUID: it needs no escaping.
+        buffer.writeString(#","next_cursor":\#(nextCursor.map { "\"\($0)\"" } ?? "null")}"#)
         return buffer
     }
 
@@ -82,10 +83,5 @@ enum PageJSON {
     /// A v1 cursor is base64url: it needs no escaping.
     private static func cursor(_ seq: Int64?) -> String {
         seq.map { "\"\(PageCursor(seq: $0).encoded)\"" } ?? "null"
-    }
-
-    /// Any text as a JSON string, escaped as `JSONResponse` escapes it.
-    private static func string(_ text: String) -> String {
-        (try? JSONResponse.encoder.encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 }

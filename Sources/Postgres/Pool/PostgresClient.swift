@@ -1,5 +1,4 @@
 import Logging
-import NIOPosix
 @_exported import struct Pooling.PoolStatistics
 import Pooling
 
@@ -43,23 +42,17 @@ public final class PostgresClient: Sendable {
         }
     }
 
-    private let configuration: Configuration
-    private let threadPool: NIOThreadPool
-    private let pool: ConnectionPool<PostgresConnection>
-    private let logger: Logger
+    private let pool: BlockingConnectionPool<PostgresConnection>
 
     /// Creates the client; connections are opened lazily, on first use.
     public init(configuration: Configuration, logger: Logger) {
         precondition(configuration.poolSize > 0, "poolSize must be positive")
-        self.configuration = configuration
-        self.logger = logger
-        self.threadPool = NIOThreadPool(numberOfThreads: configuration.poolSize)
-        self.threadPool.start()
         let settings = Self.connectionSettings(configuration)
         let url = configuration.url
-        let threadPool = self.threadPool
-        self.pool = ConnectionPool(capacity: configuration.poolSize, acquireTimeout: configuration.acquireTimeout, logger: logger) {
-            try await threadPool.runIfActive { try PostgresConnection.connect(url: url, settings: settings) }
+        self.pool = BlockingConnectionPool(
+            capacity: configuration.poolSize, acquireTimeout: configuration.acquireTimeout, logger: logger
+        ) {
+            try PostgresConnection.connect(url: url, settings: settings)
         }
     }
 
@@ -67,11 +60,8 @@ public final class PostgresClient: Sendable {
     public func withConnection<Result: Sendable>(
         _ body: (PostgresSession) async throws -> Result
     ) async throws -> Result {
-        let threadPool = self.threadPool
         do {
-            return try await pool.withConnection { connection in
-                try await body(PostgresSession(connection: connection, threadPool: threadPool))
-            }
+            return try await pool.withConnection { try await body(PostgresSession(lease: $0)) }
         } catch let error as PoolError {
             throw PostgresError(code: error == .timeout ? .poolTimeout : .poolClosed)
         }
@@ -110,8 +100,7 @@ public final class PostgresClient: Sendable {
 
     /// Closes every connection and stops the thread pool; later calls throw `poolClosed`.
     public func shutdown() async {
-        await pool.close()
-        try? await threadPool.shutdownGracefully()
+        await pool.shutdown()
     }
 
     private static func connectionSettings(_ configuration: Configuration) -> [(String, String)] {
@@ -134,21 +123,18 @@ public final class PostgresClient: Sendable {
 
 /// A connection leased from `PostgresClient`; valid only inside the closure that received it.
 public struct PostgresSession: Sendable {
-    let connection: PostgresConnection
-    let threadPool: NIOThreadPool
+    let lease: BlockingConnectionPool<PostgresConnection>.Lease
 
     /// Runs one statement with parameters `$1, $2, ...` and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
         let texts = parameters.map(\.postgresText)
-        let connection = self.connection
-        return try await threadPool.runIfActive { try connection.execute(sql, texts) }
+        return try await lease.run { try $0.execute(sql, texts) }
     }
 
     /// Runs a script of several statements without parameters, such as a migration.
     public func executeScript(_ sql: String) async throws {
-        let connection = self.connection
-        try await threadPool.runIfActive { try connection.executeScript(sql) }
+        try await lease.run { try $0.executeScript(sql) }
     }
 
     /// Runs a statement that returns no rows.
