@@ -41,11 +41,13 @@ done
 curl -fsS "http://127.0.0.1:$PORT/health/ready" >/dev/null || { cat "$server_log"; exit 1; }
 
 log "fuzzing http://127.0.0.1:$PORT with $SPEC"
+# One worker: with several threads, hypothesis parses lambda sources concurrently and CPython 3.11
+# (before 3.11.8) fails that with "AST constructor recursion depth mismatch" (a CI run hit it).
 status=0
 "$VENV/bin/schemathesis" run "$SPEC" --url "http://127.0.0.1:$PORT" \
   -H "X-User-Id: 3f0c3a9e-8d0e-4c1e-9b1a-2f6f0d1c0a11" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-  --max-examples 25 --seed 1 --workers 2 --request-timeout 10 --no-color || status=$?
+  --max-examples 25 --seed 1 --workers 1 --request-timeout 10 --no-color || status=$?
 if ! kill -0 "$server" 2>/dev/null; then
   log "the service died during the run"
   cat "$server_log"
