@@ -140,6 +140,11 @@ import Testing
             let big = #"{"content":"\#(String(repeating: "x", count: 70_000))"}"#
             let reply = try await api.send(.post, path(channel), user: alice, json: big)
             #expect(reply.status == .contentTooLarge)
+            #expect((reply.json["error"] as? [String: Any])?["code"] as? String == "payload_too_large")
+            #expect(reply.errorMessage == "request body is larger than 65536 bytes")
+            let inf326 = try await api.send(.post, "/threads/\(channel)/messages", user: alice, json: big)
+            #expect(inf326.status == .contentTooLarge)
+            #expect(inf326.json["detail"] as? String == "request body is larger than 65536 bytes")
             #expect(try await api.send(.get, path(channel), user: alice).items.isEmpty)
         }
     }

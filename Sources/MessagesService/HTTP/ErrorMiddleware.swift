@@ -27,7 +27,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The response an error stands for.
     static func map(_ error: any Error, path: String) -> any HTTPResponseError {
         let isINF326 = path.hasPrefix("/threads")
-        if let error = error as? HTTPResponseError, !(error is HTTPError) {
+        // Hummingbird's own errors (HTTPError, and NIOTooManyBytesError whose response is an empty
+        // 413) are rewritten below into the JSON error of the API; ours answer for themselves.
+        if let error = error as? HTTPResponseError, !(error is HTTPError), !(error is NIOTooManyBytesError) {
             return error
         }
         let apiError: APIError
