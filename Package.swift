@@ -51,8 +51,18 @@ let package = Package(
             ]
         ),
         .target(
+            name: "AMQP",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "MessagesService",
             dependencies: [
+                "AMQP",
                 "Postgres",
                 "Redis",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -80,6 +90,10 @@ let package = Package(
         .testTarget(
             name: "RedisTests",
             dependencies: ["Redis"]
+        ),
+        .testTarget(
+            name: "AMQPTests",
+            dependencies: ["AMQP"]
         ),
         .testTarget(
             name: "MessagesServiceTests",

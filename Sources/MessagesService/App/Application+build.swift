@@ -1,3 +1,4 @@
+import AMQP
 import Hummingbird
 import Logging
 import Postgres
@@ -25,6 +26,20 @@ public func redisConfiguration(_ configuration: ServiceConfiguration, endpoint: 
     )
 }
 
+/// The RabbitMQ client settings the configuration asks for.
+func amqpConfiguration(_ configuration: ServiceConfiguration, endpoint: AMQPEndpoint) -> AMQPClient.Configuration {
+    AMQPClient.Configuration(
+        endpoint: endpoint,
+        connection: AMQPConnection.Options(
+            heartbeat: configuration.amqpHeartbeat, connectTimeout: configuration.amqpConnectTimeout,
+            rpcTimeout: configuration.amqpConfirmTimeout,
+            // A batch publishes each row once, and new messages once more for the legacy queue.
+            maxInFlight: 2 * configuration.outbox.batchSize
+        ),
+        reconnect: configuration.outbox.retry
+    )
+}
+
 /// Builds the whole service: the one place where its parts are wired together.
 public func buildApplication(configuration: ServiceConfiguration, logger: Logger) async throws
     -> some ApplicationProtocol
@@ -33,6 +48,20 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     let postgres = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
     let store = PostgresMessageStore(client: postgres)
     var services: [any Service] = [CloseOnShutdown { await postgres.shutdown() }]
+    var relay: OutboxRelay?
+    if let endpoint = configuration.amqp {
+        let legacyQueue = configuration.outbox.legacyQueue
+        let amqp = AMQPClient(configuration: amqpConfiguration(configuration, endpoint: endpoint), logger: logger) {
+            try OutboxRelay.declareTopology(on: $0, legacyQueue: legacyQueue)
+        }
+        let outboxRelay = OutboxRelay(
+            postgres: postgresConfiguration(configuration), amqp: amqp, configuration: configuration.outbox, logger: logger
+        )
+        services.append(outboxRelay)
+        relay = outboxRelay
+    } else {
+        logger.notice("AMQP_URL is empty: no outbox relay in this pod; events wait in the outbox for one that has it")
+    }
     let router: Router<AppRequestContext>
     if let endpoint = configuration.redis {
         let redis = RedisClient(configuration: redisConfiguration(configuration, endpoint: endpoint), logger: logger)
@@ -48,12 +77,13 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
             ? RateLimiter(redis: redis, configuration: configuration.rateLimit, breaker: breaker, logger: logger) : nil
         router = buildRouter(
             store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, rateLimiter: rateLimiter,
-            authenticator: authenticator, configuration: configuration
+            relay: relay, authenticator: authenticator, configuration: configuration
         )
     } else {
         logger.notice("REDIS_URL is empty: no timeline cache, no rate limit")
         router = buildRouter(
-            store: store, timeline: nil, rateLimiter: nil, authenticator: authenticator, configuration: configuration
+            store: store, timeline: nil, rateLimiter: nil, relay: relay, authenticator: authenticator,
+            configuration: configuration
         )
     }
     return Application(
@@ -67,13 +97,13 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
 /// The routes of every API, behind the request-id and error middleware. With a timeline cache,
 /// `store` must apply its writes to it (`WriteThroughStore`).
 func buildRouter(
-    store: some MessageStore, timeline: TimelineCache?, rateLimiter: RateLimiter?, authenticator: Authenticator,
-    configuration: ServiceConfiguration
+    store: some MessageStore, timeline: TimelineCache?, rateLimiter: RateLimiter?, relay: OutboxRelay? = nil,
+    authenticator: Authenticator, configuration: ServiceConfiguration
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorMiddleware())
-    HealthController(store: store, timeline: timeline).addRoutes(to: router)
+    HealthController(store: store, timeline: timeline, relay: relay).addRoutes(to: router)
     MessagesController(
         store: store, timeline: timeline, limits: configuration.limits, authenticator: authenticator,
         rateLimiter: rateLimiter

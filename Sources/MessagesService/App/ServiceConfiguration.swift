@@ -1,3 +1,4 @@
+import AMQP
 import Foundation
 import Logging
 import Redis
@@ -41,7 +42,15 @@ public struct ServiceConfiguration: Sendable, Equatable {
     var timelineCache = TimelineCache.Configuration()
     /// The per-user token bucket (in Redis); rate 0 disables it.
     var rateLimit = RateLimiter.Configuration()
-    public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    /// The RabbitMQ events are published to; nil (`AMQP_URL=` empty) runs no relay in this pod
+    /// (events then wait in the outbox for a pod that has one).
+    public var amqp: AMQPEndpoint? = AMQPEndpoint(host: "127.0.0.1")
+    public var amqpConnectTimeout = Duration.milliseconds(3000)
+    /// How long the relay waits for the broker's confirms of one batch before it retries it.
+    public var amqpConfirmTimeout = Duration.milliseconds(5000)
+    public var amqpHeartbeat = Duration.seconds(30)
+    /// Rows per relay round and events per publish batch, the LEGACY_QUEUE and the poll interval.
+    var outbox = OutboxRelay.Configuration()
     public var host = "0.0.0.0"
     public var port = 8080
     public var authMode = AuthMode.jwt
@@ -84,7 +93,25 @@ public struct ServiceConfiguration: Sendable, Equatable {
             ?? redisBreaker.failureThreshold
         redisBreaker.openDuration = try reader.milliseconds("REDIS_BREAKER_OPEN_MS", in: 1...3_600_000)
             ?? redisBreaker.openDuration
-        amqpURL = try reader.url("AMQP_URL", schemes: ["amqp"]) ?? amqpURL
+        if environment["AMQP_URL"] == "" {
+            amqp = nil
+        } else if let url = try reader.url("AMQP_URL", schemes: ["amqp"]) {
+            do {
+                amqp = try AMQPEndpoint(url: url)
+            } catch {
+                throw ConfigurationError(variable: "AMQP_URL", problem: (error as? AMQPError)?.message ?? "\(error)")
+            }
+        }
+        amqpConnectTimeout = try reader.milliseconds("AMQP_CONNECT_TIMEOUT_MS", in: 1...60_000) ?? amqpConnectTimeout
+        amqpConfirmTimeout = try reader.milliseconds("AMQP_CONFIRM_TIMEOUT_MS", in: 1...600_000) ?? amqpConfirmTimeout
+        amqpHeartbeat = try reader.integer("AMQP_HEARTBEAT_SECONDS", in: 0...3600).map { .seconds($0) } ?? amqpHeartbeat
+        outbox.batchSize = try reader.integer("OUTBOX_BATCH_SIZE", in: 1...1000) ?? outbox.batchSize
+        outbox.pollInterval = try reader.milliseconds("OUTBOX_POLL_MS", in: 10...60_000) ?? outbox.pollInterval
+        // Empty like unset: no legacy queue.
+        outbox.legacyQueue = environment["LEGACY_QUEUE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let queue = outbox.legacyQueue, queue.utf8.count > 255 || queue.hasPrefix("amq.") {
+            throw ConfigurationError(variable: "LEGACY_QUEUE", problem: "must be a queue name of at most 255 bytes, not amq.*")
+        }
         host = try reader.string("HOST") ?? host
         port = try reader.integer("PORT", in: 1...65535) ?? port
         authMode = try reader.choice("AUTH_MODE", AuthMode.self) ?? authMode

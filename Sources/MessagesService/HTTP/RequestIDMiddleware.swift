@@ -13,7 +13,7 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
         let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
         var context = context
         context.logger[metadataKey: LogKey.requestID] = .string(requestID)
-        var response = try await next(request, context)
+        var response = try await RequestCorrelation.$requestID.withValue(requestID) { try await next(request, context) }
         response.headers[.requestID] = requestID
         return response
     }

@@ -5,10 +5,12 @@ import Hummingbird
 /// Liveness never looks at a dependency: restarting a pod cannot fix a database outage, and
 /// doing so would turn an outage into a crash loop. Readiness needs Postgres only: without Redis
 /// the service still answers every request, so the cache is reported (`degraded` while its
-/// breaker is not closed), never a reason to take the pod out of service.
+/// breaker is not closed), never a reason to take the pod out of service; so is RabbitMQ, whose
+/// outage only delays events (they wait in the outbox).
 struct HealthController<Store: MessageStore>: Sendable {
     let store: Store
     let timeline: TimelineCache?
+    let relay: OutboxRelay?
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("health/live") { _, _ in try JSONResponse.make(["status": "ok"]) }
@@ -16,11 +18,22 @@ struct HealthController<Store: MessageStore>: Sendable {
             let reachable = await store.isReachable()
             var checks = ["postgres": reachable ? "ok" : "unavailable"]
             checks["redis"] = timeline.map { $0.breakerState == .closed ? "ok" : "degraded" } ?? "disabled"
+            checks["rabbitmq"] = relay.map(Self.rabbitMQCheck) ?? "disabled"
             return try JSONResponse.make(
                 HealthBody(status: reachable ? "ready" : "unavailable", checks: checks),
                 status: reachable ? .ok : .serviceUnavailable
             )
         }
+    }
+}
+
+extension HealthController {
+    /// `standby` while another pod's relay publishes; `degraded` while the broker is unreachable
+    /// (events wait in the outbox, requests are unaffected).
+    static func rabbitMQCheck(_ relay: OutboxRelay) -> String {
+        let statistics = relay.statistics
+        guard statistics.isActive else { return "standby" }
+        return statistics.brokerReachable ? "ok" : "degraded"
     }
 }
 

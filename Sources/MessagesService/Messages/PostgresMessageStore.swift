@@ -57,7 +57,9 @@ public struct PostgresMessageStore: MessageStore {
                         new.idempotencyKey == nil ? nil : requestHash,
                     ]
                 )
-                return .created(MessageWrite(message: try Self.message(from: rows.first!), parent: parent, channel: channel))
+                let message = try Self.message(from: rows.first!)
+                try await Self.record(MessageEvent(.created, of: message, by: new.authorID), on: session)
+                return .created(MessageWrite(message: message, parent: parent, channel: channel))
             }
         } catch let found as RollBackAnswering {
             return try Self.replay(found.message, requestHash: requestHash)
@@ -141,7 +143,9 @@ public struct PostgresMessageStore: MessageStore {
                     Mentions.extract(from: content),
                 ]
             )
-            return MessageWrite(message: try Self.message(from: rows.first!), channel: channel)
+            let message = try Self.message(from: rows.first!)
+            try await Self.record(MessageEvent(.updated, of: message, by: userID), on: session)
+            return MessageWrite(message: message, channel: channel)
         }
     }
 
@@ -156,7 +160,9 @@ public struct PostgresMessageStore: MessageStore {
                 // The text is gone for everyone, including from the edit history.
                 try await session.execute(SQL.deleteRevisions, [channelID, id])
                 let rows = try await session.query(SQL.tombstoneMessage, [channelID, id, channel.version, userID])
-                return MessageWrite(message: try Self.message(from: rows.first!), channel: channel)
+                let message = try Self.message(from: rows.first!)
+                try await Self.record(MessageEvent(.deleted, of: message, by: userID), on: session)
+                return MessageWrite(message: message, channel: channel)
             }
         } catch let unchanged as RollBackAnswering {
             return MessageWrite(message: unchanged.message)
@@ -193,6 +199,18 @@ public struct PostgresMessageStore: MessageStore {
     }
 
     // MARK: - Helpers
+
+    /// Writes the event of a change into the outbox, inside the change's transaction, so the event
+    /// exists exactly when the change does; the relay is woken when the transaction commits.
+    private static func record(_ event: MessageEvent, on session: PostgresSession) async throws {
+        try await session.execute(
+            SQL.insertOutboxEvent,
+            [
+                event.id, event.message.channelID, event.kind.rawValue, try event.payload(), try event.legacyPayload(),
+                RequestCorrelation.requestID,
+            ]
+        )
+    }
 
     private static func replay(_ earlier: Message, requestHash: String) throws -> CreateOutcome {
         guard earlier.requestHash == requestHash else { throw MessageStoreError.idempotencyKeyReused }
@@ -307,6 +325,15 @@ enum SQL {
         """
 
     static let selectMessage = "SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND id = $2"
+
+    /// NOTIFY is delivered at COMMIT, and only then: a rolled-back change wakes nobody.
+    static let insertOutboxEvent = """
+        WITH event AS (
+            INSERT INTO outbox (event_id, channel_id, routing_key, payload, legacy_payload, correlation_id)
+            VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6) RETURNING id
+        )
+        SELECT pg_notify('\(OutboxRelay.notificationChannel)', '') FROM event
+        """
 
     static let selectMessageForUpdate = "\(selectMessage) FOR UPDATE"
 

@@ -66,6 +66,27 @@ enum Migrations {
                     PRIMARY KEY (message_id, emoji, user_id)
                 );
                 """
-        )
+        ),
+        Migration(
+            version: 2, name: "outbox",
+            sql: """
+                -- Events written in the transaction of the change they describe, published by the
+                -- relay and deleted once the broker confirmed them. id orders them: the writers of
+                -- one channel are serialized by its row lock, so per channel id follows seq/version.
+                CREATE TABLE outbox (
+                    id bigserial PRIMARY KEY,
+                    event_id uuid NOT NULL UNIQUE,
+                    channel_id uuid NOT NULL,
+                    routing_key text NOT NULL,
+                    payload jsonb NOT NULL,
+                    -- The INF326 message JSON, for the LEGACY_QUEUE consumers (message.created only).
+                    legacy_payload jsonb NULL,
+                    correlation_id text NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    attempts integer NOT NULL DEFAULT 0,
+                    last_error text NULL
+                );
+                """
+        ),
     ]
 }

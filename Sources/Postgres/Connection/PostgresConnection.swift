@@ -86,6 +86,33 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
         _ = try Self.rows(of: result, connection: handle)
     }
 
+    /// Waits up to `timeout` (blocking) for notifications on the channels this connection LISTENs
+    /// to, and returns their channel names; empty when none came.
+    func waitForNotifications(timeout: Duration) throws -> [String] {
+        guard let handle else { throw PostgresError(code: .connectionLost, serverMessage: "connection is closed") }
+        var channels = Self.takeNotifications(handle)
+        guard channels.isEmpty else { return channels }
+        let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        guard socket.fd >= 0 else { throw PostgresError(code: .connectionLost, serverMessage: "connection has no socket") }
+        if poll(&socket, 1, Int32(clamping: milliseconds)) > 0 {
+            guard PQconsumeInput(handle) == 1 else {
+                throw PostgresError(code: .connectionLost, serverMessage: String(cString: PQerrorMessage(handle)))
+            }
+            channels = Self.takeNotifications(handle)
+        }
+        return channels
+    }
+
+    private static func takeNotifications(_ handle: OpaquePointer) -> [String] {
+        var channels: [String] = []
+        while let notification = PQnotifies(handle) {
+            channels.append(String(cString: notification.pointee.relname))
+            PQfreemem(notification)
+        }
+        return channels
+    }
+
     /// Closes the connection; safe to call more than once.
     func close() {
         if let handle { PQfinish(handle) }

@@ -103,7 +103,7 @@ public final class PostgresClient: Sendable {
         await pool.shutdown()
     }
 
-    private static func connectionSettings(_ configuration: Configuration) -> [(String, String)] {
+    static func connectionSettings(_ configuration: Configuration) -> [(String, String)] {
         let connectSeconds = max(1, Int(configuration.connectTimeout.components.seconds))
         let statementMilliseconds = configuration.statementTimeout.components.seconds * 1000
             + configuration.statementTimeout.components.attoseconds / 1_000_000_000_000_000

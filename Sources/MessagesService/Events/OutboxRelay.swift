@@ -1,0 +1,244 @@
+import AMQP
+import Logging
+import NIOConcurrencyHelpers
+import Postgres
+import ServiceLifecycle
+
+/// Publishes the outbox to RabbitMQ in order and deletes each row once the broker confirmed it.
+///
+/// Every pod runs one relay; one at a time is active: the one holding a Postgres advisory lock on
+/// its own connection. When that pod dies its connection closes, Postgres releases the lock, and
+/// the relay of another pod, which asks for the lock every `lockRetryInterval`, takes over. The
+/// active relay is woken by the `NOTIFY` each outbox row sends at commit, and also polls every
+/// `pollInterval` in case a notification was missed.
+///
+/// Delivery is at least once: a row is deleted only after its publish was acked; a nack, a lost
+/// connection or a confirm timeout keeps the rows, which are published again after a backoff.
+/// Consumers deduplicate on `message_id` (the event id).
+final class OutboxRelay: Service {
+    static let notificationChannel = "messages_outbox"
+    /// The advisory lock every pod's relay asks for ("msgsoutb" in ASCII).
+    static let lockKey: Int64 = 0x6d73_6773_6f75_7462
+    static let exchange = "messages.events"
+    static let unroutedExchange = "messages.unrouted"
+    static let unroutedQueue = "messages.unrouted"
+    static let legacyExchange = "messages.legacy"
+
+    struct Configuration: Sendable, Equatable {
+        /// Rows read and published per round; also the bound on unconfirmed publishes.
+        var batchSize = 100
+        var pollInterval: Duration = .seconds(1)
+        var lockRetryInterval: Duration = .seconds(2)
+        var confirmTimeout: Duration = .seconds(5)
+        /// The delay after a failed round, growing with consecutive failures.
+        var retry = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        /// A durable queue that gets the INF326 message JSON of every new message, if set.
+        var legacyQueue: String?
+    }
+
+    /// What the relay of this pod is doing, for readiness and metrics.
+    struct Statistics: Sendable, Equatable {
+        /// True while this pod holds the lock and publishes.
+        var isActive = false
+        /// False after a failed publish or broker check, true again after a successful one.
+        var brokerReachable = true
+        var publishedEvents = 0
+        var publishFailures = 0
+        var nackedEvents = 0
+    }
+
+    private let postgres: PostgresClient.Configuration
+    private let amqp: AMQPClient
+    private let configuration: Configuration
+    private let logger: Logger
+    private let state = NIOLockedValueBox(Statistics())
+
+    init(postgres: PostgresClient.Configuration, amqp: AMQPClient, configuration: Configuration, logger: Logger) {
+        self.postgres = postgres
+        self.amqp = amqp
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    var statistics: Statistics {
+        state.withLockedValue { $0 }
+    }
+
+    /// Declares what the relay publishes to, on every new broker connection: the durable topic
+    /// exchange, its alternate exchange and queue (so an event no queue is bound to is kept), and
+    /// the legacy queue; then enables publisher confirms.
+    static func declareTopology(on connection: AMQPConnection, legacyQueue: String?) throws {
+        try connection.declareExchange(unroutedExchange, type: "fanout")
+        try connection.declareQueue(unroutedQueue)
+        try connection.bindQueue(unroutedQueue, exchange: unroutedExchange, routingKey: "")
+        try connection.declareExchange(exchange, type: "topic", arguments: ["alternate-exchange": .string(unroutedExchange)])
+        if let legacyQueue {
+            try connection.declareExchange(legacyExchange, type: "direct")
+            try connection.declareQueue(legacyQueue)
+            try connection.bindQueue(legacyQueue, exchange: legacyExchange, routingKey: MessageEvent.Kind.created.rawValue)
+        }
+        try connection.enableConfirms()
+    }
+
+    func run() async throws {
+        while !isStopping {
+            do {
+                let session = try await PostgresDedicatedConnection.connect(postgres)
+                do {
+                    try await lead(on: session)
+                } catch {
+                    await session.close()
+                    throw error
+                }
+                await session.close()
+            } catch {
+                logger.warning("outbox relay lost its Postgres connection", metadata: ["error": "\(error)"])
+                await pause(configuration.lockRetryInterval)
+            }
+        }
+        await amqp.shutdown()
+    }
+
+    private var isStopping: Bool {
+        Task.isShuttingDownGracefully || Task.isCancelled
+    }
+
+    /// Waits for the lock, then publishes until shutdown; throws when the connection fails.
+    private func lead(on session: PostgresDedicatedConnection) async throws {
+        while !isStopping {
+            let rows = try await session.query("SELECT pg_try_advisory_lock($1) AS acquired", [Self.lockKey])
+            if try rows.first?.decode("acquired") == true { break }
+            await pause(configuration.lockRetryInterval)
+        }
+        guard !isStopping else { return }
+        try await session.query("LISTEN \(Self.notificationChannel)")
+        state.withLockedValue { $0.isActive = true }
+        defer { state.withLockedValue { $0.isActive = false } }
+        logger.info("outbox relay is active")
+        var failures = 0
+        while !isStopping {
+            let round = try await publishBatch(on: session)
+            if round.failed {
+                failures += 1
+                await pause(configuration.retry.delay(attempt: failures))
+                continue
+            }
+            failures = 0
+            if round.published < configuration.batchSize {
+                // Caught up: sleep until a commit notifies or the poll interval passes.
+                _ = try await session.waitForNotifications(timeout: configuration.pollInterval)
+                await checkBroker()
+            }
+        }
+        logger.info("outbox relay stopped")
+    }
+
+    private struct Round {
+        var published = 0
+        var failed = false
+    }
+
+    /// Publishes the oldest rows with confirms and deletes the confirmed prefix.
+    private func publishBatch(on session: PostgresDedicatedConnection) async throws -> Round {
+        let rows = try await session.query(Self.selectBatch, [configuration.batchSize])
+        guard !rows.isEmpty else { return Round() }
+        var messages: [AMQPOutgoingMessage] = []
+        var rowOfMessage: [Int] = []
+        for (index, row) in rows.rows.enumerated() {
+            let routingKey: String = try row.decode("routing_key")
+            let properties = AMQPProperties(
+                contentType: "application/json", persistent: true, messageID: try row.decode("event_id"),
+                type: routingKey, timestamp: try row.decode("created_epoch"), correlationID: try row.decodeIfPresent("correlation_id")
+            )
+            messages.append(
+                AMQPOutgoingMessage(
+                    exchange: Self.exchange, routingKey: routingKey, body: Array(try row.decode("payload", as: String.self).utf8),
+                    properties: properties
+                )
+            )
+            rowOfMessage.append(index)
+            if configuration.legacyQueue != nil, let legacy: String = try row.decodeIfPresent("legacy_payload") {
+                messages.append(
+                    AMQPOutgoingMessage(exchange: Self.legacyExchange, routingKey: routingKey, body: Array(legacy.utf8), properties: properties)
+                )
+                rowOfMessage.append(index)
+            }
+        }
+        let ids: [Int64] = try rows.rows.map { try $0.decode("id") }
+        let confirmations: [AMQPConfirmation]
+        do {
+            let (batch, timeout) = (messages, configuration.confirmTimeout)
+            confirmations = try await amqp.withConnection { try $0.publish(batch, timeout: timeout) }
+        } catch {
+            try await session.query(Self.recordFailure, [Self.array(ids), "\(error)"])
+            state.withLockedValue {
+                $0.publishFailures += 1
+                $0.brokerReachable = false
+            }
+            logger.warning(
+                "publishing outbox events failed; they stay in the outbox",
+                metadata: ["error": "\(error)", "outbox.batch": "\(ids.count)"]
+            )
+            return Round(failed: true)
+        }
+        // A row is done once all its publishes were acked. Only the done prefix is deleted: a row
+        // after a nack is published again after it, which keeps each channel's events in order
+        // for consumers that deduplicate on message_id.
+        var nacked = Set<Int>()
+        for (index, confirmation) in confirmations.enumerated() where confirmation == .nack {
+            nacked.insert(rowOfMessage[index])
+        }
+        let done = nacked.min() ?? ids.count
+        if done > 0 {
+            try await session.query(Self.deleteRows, [Self.array(Array(ids[..<done]))])
+        }
+        if done < ids.count {
+            try await session.query(Self.recordFailure, [Self.array(Array(ids[done...])), "nacked by the broker"])
+        }
+        state.withLockedValue {
+            $0.publishedEvents += done
+            $0.nackedEvents += nacked.count
+            $0.brokerReachable = true
+            if done < ids.count { $0.publishFailures += 1 }
+        }
+        if done < ids.count {
+            logger.warning("the broker nacked outbox events; they will be published again", metadata: ["outbox.nacked": "\(nacked.count)"])
+        }
+        return Round(published: done, failed: done < ids.count)
+    }
+
+    /// While idle, keeps the broker connection alive (rabbitmq-c only services heartbeats inside
+    /// its calls) and learns whether the broker is reachable.
+    private func checkBroker() async {
+        do {
+            try await amqp.withConnection { try $0.serviceHeartbeat() }
+            state.withLockedValue { $0.brokerReachable = true }
+        } catch {
+            state.withLockedValue { $0.brokerReachable = false }
+        }
+    }
+
+    /// Sleeps for `duration`, or less when the service is shutting down.
+    private func pause(_ duration: Duration) async {
+        let end = ContinuousClock.now + duration
+        while !isStopping, ContinuousClock.now < end {
+            try? await Task.sleep(for: min(.milliseconds(100), end - .now))
+        }
+    }
+
+    private static func array(_ ids: [Int64]) -> String {
+        "{" + ids.map(String.init).joined(separator: ",") + "}"
+    }
+
+    static let selectBatch = """
+        SELECT id, event_id, routing_key, payload::text AS payload, legacy_payload::text AS legacy_payload,
+            correlation_id, extract(epoch FROM created_at)::bigint AS created_epoch
+        FROM outbox ORDER BY id LIMIT $1
+        """
+
+    static let deleteRows = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+
+    static let recordFailure = """
+        UPDATE outbox SET attempts = attempts + 1, last_error = left($2, 500) WHERE id = ANY($1::bigint[])
+        """
+}

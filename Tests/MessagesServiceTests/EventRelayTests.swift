@@ -1,0 +1,231 @@
+import AMQP
+import Foundation
+import HTTPTypes
+import NIOConcurrencyHelpers
+import Postgres
+import Testing
+
+@testable import MessagesService
+
+/// Events through the outbox and the relay to the real RabbitMQ. Serialized: relays compete for one
+/// advisory lock, so two tests' relays would take turns.
+@Suite(.serialized) struct EventRelayTests {
+    let alice = UUID()
+    let moderator = UUID()
+
+    func path(_ channel: UUID) -> String { "/v1/channels/\(channel)/messages" }
+
+    func outboxRows(of channels: [UUID]) async throws -> Int {
+        let client = try await TestDatabase.shared.migratedClient()
+        let rows = try await client.query(
+            "SELECT count(*) AS n FROM outbox WHERE channel_id = ANY($1::uuid[])", [channels]
+        )
+        return try rows.first!.decode("n")
+    }
+
+    @Test func everyChangeYieldsExactlyOneEventWithTheDocumentedFieldsInOrderPerChannel() async throws {
+        let consumer = try TestConsumer(pattern: "message.*")
+        try await consumer.start()
+        let channels = [UUID(), UUID()]
+        let requestIDs = NIOLockedValueBox<[String]>([])
+        try await withService { api, _ in
+            for channel in channels {
+                var ids: [String] = []
+                for index in 0..<3 {
+                    let reply = try await api.send(.post, path(channel), user: alice, json: #"{"content":"m\#(index)"}"#)
+                    #expect(reply.status == .created)
+                    ids.append(reply.json["id"] as! String)
+                    requestIDs.withLockedValue { $0.append(reply.headers[HTTPField.Name("X-Request-ID")!] ?? "") }
+                }
+                let reply = try await api.send(.post, path(channel), user: alice, json: #"{"content":"r","parent_id":"\#(ids[0])"}"#)
+                #expect(reply.status == .created)
+                #expect(try await api.send(.patch, "\(path(channel))/\(ids[1])", user: alice, json: #"{"content":"edited"}"#).status == .ok)
+                #expect(try await api.send(.delete, "\(path(channel))/\(ids[2])", user: alice).status == .noContent)
+                // Replays and repeated deletes change nothing and publish nothing.
+                #expect(try await api.send(.delete, "\(path(channel))/\(ids[2])", user: alice).status == .noContent)
+            }
+        }
+        let events = try await withRunningRelay(try TestBroker.relay()) {
+            try await consumer.events(of: Set(channels), count: 12)
+        }
+        await consumer.stop()
+        #expect(events.count == 12)
+        #expect(Set(events.map(\.id)).count == 12)
+        for channel in channels {
+            let ofChannel = events.filter { $0.channelID == channel.lowercased }
+            #expect(ofChannel.map(\.type) == [
+                "message.created", "message.created", "message.created", "message.created", "message.updated", "message.deleted",
+            ])
+            #expect(ofChannel.map(\.version) == Array(1...6))
+            #expect(ofChannel.map(\.seq) == [1, 2, 3, 4, 2, 3])
+        }
+        let first = try #require(events.first)
+        #expect(Set(first.json.keys) == ["id", "type", "occurred_at", "channel_id", "seq", "version", "actor_id", "message"])
+        #expect(first.json["actor_id"] as? String == alice.lowercased)
+        #expect(first.messageID == (first.json["message"] as? [String: Any])?["id"] as? String)
+        #expect((first.json["occurred_at"] as? String)?.hasSuffix("Z") == true)
+        let properties = first.delivery.properties
+        #expect(properties.messageID == first.id)
+        #expect(properties.type == "message.created")
+        #expect(properties.contentType == "application/json")
+        #expect(properties.persistent)
+        #expect(properties.timestamp.map { abs($0 - Int64(Date().timeIntervalSince1970)) < 600 } == true)
+        #expect(properties.correlationID == requestIDs.withLockedValue { $0.first })
+        #expect(first.delivery.exchange == "messages.events" && first.delivery.routingKey == "message.created")
+        let deleted = try #require(events.first { $0.type == "message.deleted" })
+        #expect((deleted.json["message"] as? [String: Any])?["deleted_at"] is String)
+        // Confirmed rows leave the outbox.
+        #expect(try await eventually { try await outboxRows(of: channels) == 0 })
+    }
+
+    @Test func anEventNoQueueIsBoundToLandsInMessagesUnrouted() async throws {
+        // The unrouted queue is durable and shared: only this test's channel counts.
+        let unrouted = try TestConsumer(exchange: "", queue: OutboxRelay.unroutedQueue, exclusive: false)
+        try await unrouted.start()
+        let channel = UUID()
+        try await withService { api, _ in
+            let reply = try await api.send(.post, path(channel), user: alice, json: #"{"content":"nobody listens"}"#)
+            #expect(reply.status == .created)
+        }
+        let events = try await withRunningRelay(try TestBroker.relay()) {
+            try await unrouted.events(of: [channel], count: 1)
+        }
+        await unrouted.stop()
+        #expect(events.map(\.type) == ["message.created"])
+        #expect(events.first?.delivery.routingKey == "message.created")
+    }
+
+    @Test func theLegacyQueueGetsTheINF326MessageJSONOfNewMessagesOnly() async throws {
+        let legacyQueue = "test.legacy.\(UUID().uuidString.lowercased())"
+        let channel = UUID()
+        let relay = try TestBroker.relay(legacyQueue: legacyQueue)
+        let consumer = try TestConsumer(exchange: "", queue: legacyQueue, exclusive: false)
+        let deliveries = try await withRunningRelay(relay) {
+            // The relay declares the legacy queue when it connects, before the first publish.
+            try await consumer.start()
+            let createdID = NIOLockedValueBox("")
+            try await withService { api, _ in
+                let reply = try await api.send(
+                    .post, "/threads/\(channel)/messages", user: alice, json: #"{"content":"hola","type":"text","paths":["a.png"]}"#
+                )
+                #expect(reply.status == .created)
+                let id = reply.json["id"] as! String
+                createdID.withLockedValue { $0 = id }
+                #expect(try await api.send(.put, "/threads/\(channel)/messages/\(id)", user: alice, json: #"{"content":"edit"}"#).status == .ok)
+            }
+            // Other tests create messages too: only this thread's count. Nothing more may come.
+            let deliveries = try await consumer.receive(
+                quiet: .seconds(3), keep: { TestConsumer.json($0)?["thread_id"] as? String == channel.lowercased }
+            ) { _ in false }
+            #expect(deliveries.count == 1)
+            let json = try #require(deliveries.first.flatMap(TestConsumer.json))
+            #expect(Set(json.keys) == ["id", "thread_id", "user_id", "type", "content", "paths", "created_at", "updated_at"])
+            #expect(json["id"] as? String == createdID.withLockedValue { $0 })
+            #expect(json["thread_id"] as? String == channel.lowercased)
+            #expect(json["content"] as? String == "hola")
+            #expect(json["paths"] as? [String] == ["a.png"])
+            return deliveries
+        }
+        #expect(deliveries.first?.properties.type == "message.created")
+        await consumer.stop(deleteQueue: true)
+    }
+
+    @Test func eventsCommittedWhileNoRelayRanArePublishedByTheNextOne() async throws {
+        // A pod killed between commit and publish leaves its events in the outbox: they are
+        // there, and the next relay (its restart, or another pod) publishes them.
+        let channel = UUID()
+        try await withService { api, _ in
+            for index in 0..<5 {
+                let reply = try await api.send(.post, path(channel), user: alice, json: #"{"content":"k\#(index)"}"#)
+                #expect(reply.status == .created)
+            }
+        }
+        #expect(try await outboxRows(of: [channel]) == 5)
+        let consumer = try TestConsumer()
+        try await consumer.start()
+        let events = try await withRunningRelay(try TestBroker.relay()) {
+            try await consumer.events(of: [channel], count: 5)
+        }
+        await consumer.stop()
+        #expect(events.map(\.seq) == [1, 2, 3, 4, 5])
+        #expect(try await eventually { try await outboxRows(of: [channel]) == 0 })
+    }
+
+    @Test func aBrokerOutageFailsNoRequestAndEveryEventArrivesAfterItEnds() async throws {
+        let proxy = BrokerOutageProxy(target: try TestBroker.endpoint())
+        try proxy.up()
+        let relay = try TestBroker.relay(endpoint: proxy.endpoint)
+        let consumer = try TestConsumer()
+        try await consumer.start()
+        let channels = (0..<4).map { _ in UUID() }
+        let events = try await withRunningRelay(relay) {
+            try await withService { api, _ in
+                for index in 0..<200 {
+                    if index == 50 {
+                        proxy.down()
+                    }
+                    let reply = try await api.send(.post, path(channels[index % 4]), user: alice, json: #"{"content":"o\#(index)"}"#)
+                    #expect(reply.status == .created)
+                }
+            }
+            #expect(try await eventually { relay.statistics.isActive && !relay.statistics.brokerReachable })
+            #expect(try await outboxRows(of: channels) > 0)
+            try proxy.up()
+            return try await consumer.events(of: Set(channels), count: 200, quiet: .seconds(20))
+        }
+        proxy.down()
+        await consumer.stop()
+        #expect(Set(events.map(\.id)).count == 200)
+        Self.expectInOrderPerChannel(events)
+        #expect(relay.statistics.publishFailures > 0)
+        #expect(try await eventually { try await outboxRows(of: channels) == 0 })
+    }
+
+    @Test func withTwoRelaysOneIsActiveAndTheOtherTakesOverWhenItStops() async throws {
+        let consumer = try TestConsumer()
+        try await consumer.start()
+        let first = try TestBroker.relay(label: "first")
+        let second = try TestBroker.relay(label: "second")
+        let channels = (0..<5).map { _ in UUID() }
+        let firstTask = Task { try await first.run() }
+        let secondTask = Task { try await second.run() }
+        #expect(try await eventually { first.statistics.isActive != second.statistics.isActive })
+        let (active, activeTask, standby) = first.statistics.isActive ? (first, firstTask, second) : (second, secondTask, first)
+        try await withService { api, _ in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for channel in channels {
+                    group.addTask {
+                        for index in 0..<40 {
+                            let reply = try await api.send(.post, path(channel), user: alice, json: #"{"content":"t\#(index)"}"#)
+                            #expect(reply.status == .created)
+                        }
+                    }
+                }
+                // The active relay stops mid-way (its connection, and so its lock, goes away).
+                try await Task.sleep(for: .milliseconds(300))
+                activeTask.cancel()
+                _ = await activeTask.result
+                try await group.waitForAll()
+            }
+        }
+        #expect(try await eventually { standby.statistics.isActive })
+        #expect(!active.statistics.isActive)
+        let events = try await consumer.events(of: Set(channels), count: 200, quiet: .seconds(15))
+        firstTask.cancel()
+        secondTask.cancel()
+        _ = await (firstTask.result, secondTask.result)
+        await consumer.stop()
+        #expect(Set(events.map(\.id)).count == 200)
+        Self.expectInOrderPerChannel(events)
+    }
+
+    /// After dropping redeliveries (same event id), each channel's events come in version order.
+    static func expectInOrderPerChannel(_ events: [ReceivedEvent]) {
+        var seen = Set<String>()
+        var lastVersion: [String: Int] = [:]
+        for event in events where seen.insert(event.id).inserted {
+            #expect(event.version > lastVersion[event.channelID, default: 0], "channel \(event.channelID)")
+            lastVersion[event.channelID] = event.version
+        }
+    }
+}

@@ -1,0 +1,227 @@
+import AMQP
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import Testing
+
+@testable import MessagesService
+
+enum TestBroker {
+    static let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+    static func endpoint() throws -> AMQPEndpoint {
+        try AMQPEndpoint(url: url)
+    }
+
+    /// A relay like the service's, publishing to `endpoint` with short intervals so tests are quick.
+    static func relay(
+        endpoint: AMQPEndpoint? = nil, legacyQueue: String? = nil, label: String = "relay"
+    ) throws -> OutboxRelay {
+        var configuration = ServiceConfiguration()
+        configuration.outbox.pollInterval = .milliseconds(200)
+        configuration.outbox.lockRetryInterval = .milliseconds(200)
+        configuration.outbox.retry = Backoff(initial: .milliseconds(50), maximum: .milliseconds(500))
+        configuration.outbox.legacyQueue = legacyQueue
+        configuration.amqpConnectTimeout = .seconds(1)
+        configuration.amqpConfirmTimeout = .seconds(3)
+        let amqp = AMQPClient(
+            configuration: amqpConfiguration(configuration, endpoint: try endpoint ?? Self.endpoint()), logger: Logger(label: label)
+        ) {
+            try OutboxRelay.declareTopology(on: $0, legacyQueue: legacyQueue)
+        }
+        var postgres = postgresConfiguration(configuration)
+        postgres.url = TestDatabase.url
+        return OutboxRelay(postgres: postgres, amqp: amqp, configuration: configuration.outbox, logger: Logger(label: label))
+    }
+}
+
+/// One event as a consumer of `messages.events` receives it.
+struct ReceivedEvent: @unchecked Sendable {
+    let delivery: AMQPDelivery
+    let json: [String: Any]
+
+    var id: String { json["id"] as? String ?? "" }
+    var type: String { json["type"] as? String ?? "" }
+    var channelID: String { json["channel_id"] as? String ?? "" }
+    var seq: Int { json["seq"] as? Int ?? -1 }
+    var version: Int { json["version"] as? Int ?? -1 }
+    var messageID: String { (json["message"] as? [String: Any])?["id"] as? String ?? "" }
+}
+
+/// A consumer on its own queue, bound to an exchange with a pattern. Declared (and bound) by
+/// `start()`, before the events it should see are published.
+final class TestConsumer: Sendable {
+    let queue: String
+    private let client: AMQPClient
+
+    init(exchange: String = OutboxRelay.exchange, pattern: String = "#", queue: String? = nil, exclusive: Bool = true) throws {
+        let queue = queue ?? "test.consumer.\(UUID().uuidString.lowercased())"
+        self.queue = queue
+        client = AMQPClient(configuration: .init(endpoint: try TestBroker.endpoint()), logger: Logger(label: "consumer")) {
+            try OutboxRelay.declareTopology(on: $0, legacyQueue: nil)
+            try $0.declareQueue(queue, durable: !exclusive, exclusive: exclusive)
+            if exchange != "" { try $0.bindQueue(queue, exchange: exchange, routingKey: pattern) }
+            try $0.consume(queue)
+        }
+    }
+
+    func start() async throws {
+        try await client.withConnection { _ in }
+    }
+
+    /// Receives until `done` says so (given everything kept so far) or nothing to keep arrives
+    /// for `quiet`; keeps the deliveries `keep` accepts (other tests publish too), acknowledging all.
+    func receive(
+        quiet: Duration = .seconds(10), keep: @escaping @Sendable (AMQPDelivery) -> Bool = { _ in true },
+        until done: @Sendable ([AMQPDelivery]) -> Bool
+    ) async throws -> [AMQPDelivery] {
+        var kept: [AMQPDelivery] = []
+        var lastArrival = ContinuousClock.now
+        while !done(kept), ContinuousClock.now - lastArrival < quiet {
+            let batch = try await client.withConnection { connection -> [AMQPDelivery] in
+                var batch: [AMQPDelivery] = []
+                while batch.count < 500, let delivery = try connection.nextDelivery(timeout: .milliseconds(200)) {
+                    try connection.ack(delivery.deliveryTag)
+                    batch.append(delivery)
+                }
+                return batch
+            }
+            let wanted = batch.filter(keep)
+            if !wanted.isEmpty { lastArrival = .now }
+            kept += wanted
+        }
+        return kept
+    }
+
+    /// The events of `channels` until `count` distinct event ids arrived (or none came for `quiet`).
+    func events(of channels: Set<UUID>, count: Int, quiet: Duration = .seconds(10)) async throws -> [ReceivedEvent] {
+        let wanted = Set(channels.map(\.lowercased))
+        let deliveries = try await receive(quiet: quiet, keep: { delivery in
+            guard let json = Self.json(delivery) else { return false }
+            return wanted.contains(json["channel_id"] as? String ?? "")
+        }) { kept in
+            Set(kept.compactMap(\.properties.messageID)).count >= count
+        }
+        return deliveries.map { ReceivedEvent(delivery: $0, json: Self.json($0) ?? [:]) }
+    }
+
+    static func json(_ delivery: AMQPDelivery) -> [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(delivery.body))) as? [String: Any]
+    }
+
+    func stop(deleteQueue: Bool = false) async {
+        if deleteQueue {
+            let queue = self.queue
+            try? await client.withConnection { try $0.deleteQueue(queue) }
+        }
+        await client.shutdown()
+    }
+}
+
+/// Runs `relay` in the background for the duration of `body`, then stops it (as a pod's shutdown
+/// would) and waits until it has.
+func withRunningRelay<T: Sendable>(_ relay: OutboxRelay, _ body: () async throws -> T) async throws -> T {
+    let task = Task { try await relay.run() }
+    do {
+        let result = try await body()
+        task.cancel()
+        _ = await task.result
+        return result
+    } catch {
+        task.cancel()
+        _ = await task.result
+        throw error
+    }
+}
+
+/// Waits until `condition` holds, polling, for at most `timeout`.
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let end = ContinuousClock.now + timeout
+    while ContinuousClock.now < end {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
+
+/// A TCP proxy in front of RabbitMQ that a test can take down and bring back: from the relay's
+/// side exactly a broker outage (connections cut, new ones refused), while the broker itself,
+/// shared with the other tests, keeps running.
+final class BrokerOutageProxy: @unchecked Sendable {
+    let port: Int
+    private let target: AMQPEndpoint
+    private let lock = NIOLock()
+    private var process: Process?
+
+    init(target: AMQPEndpoint) {
+        self.target = target
+        port = Int.random(in: 40000...49000)
+    }
+
+    var endpoint: AMQPEndpoint {
+        var endpoint = target
+        endpoint.host = "127.0.0.1"
+        endpoint.port = port
+        return endpoint
+    }
+
+    /// Starts forwarding (again), once the port accepts connections.
+    func up() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", Self.script, String(port), target.host, String(target.port)]
+        try process.run()
+        lock.withLock { self.process = process }
+        for _ in 0..<100 {
+            if Self.accepts(port: port) { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw AMQPError(.connectionFailed, "the test proxy did not start")
+    }
+
+    /// Kills the proxy: every connection through it breaks and new ones are refused.
+    func down() {
+        guard let process = lock.withLock({ self.process }) else { return }
+        kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
+        lock.withLock { self.process = nil }
+    }
+
+    private static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    private static let script = """
+        import asyncio, sys
+        port, host, target = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+        async def pipe(reader, writer):
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except Exception:
+                pass
+            finally:
+                writer.close()
+        async def handle(client_reader, client_writer):
+            try:
+                server_reader, server_writer = await asyncio.open_connection(host, target)
+            except Exception:
+                client_writer.close()
+                return
+            await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+        async def main():
+            server = await asyncio.start_server(handle, "127.0.0.1", port, reuse_address=True)
+            async with server:
+                await server.serve_forever()
+        asyncio.run(main())
+        """
+}
