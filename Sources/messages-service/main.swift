@@ -2,19 +2,25 @@ import ArgumentParser
 import Foundation
 import Logging
 import MessagesService
+import Metrics
 import Postgres
+import Prometheus
 
 /// The `messages-service` command: `serve` runs the API, `migrate` applies the schema.
 @main
 struct MessagesServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "messages-service",
-        abstract: "Stores and serves chat messages (Postgres), with the v1 and INF326 HTTP APIs.",
+        abstract: """
+            Stores and serves chat messages (Postgres, Redis cache), with the v1 and INF326 HTTP APIs, \
+            and publishes message events to RabbitMQ.
+            """,
         discussion: """
             Configuration comes from environment variables (and a .env file in the working
             directory, whose values the environment overrides); see README.md for the list.
             A bad value stops the command with a message naming the variable.
             """,
+        version: serviceVersion,
         subcommands: [Serve.self, Migrate.self, Token.self],
         defaultSubcommand: Serve.self
     )
@@ -22,15 +28,20 @@ struct MessagesServiceCommand: AsyncParsableCommand {
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the HTTP API until SIGTERM or SIGINT.",
-        discussion: "Listens on HOST:PORT (default 0.0.0.0:8080). Run `migrate` first."
+        abstract: "Run the HTTP API and the outbox relay until SIGTERM or SIGINT.",
+        discussion: """
+            Listens on HOST:PORT (default 0.0.0.0:8080); GET /metrics serves Prometheus metrics.
+            Run `migrate` first.
+            """
     )
 
     func run() async throws {
         let configuration = try loadConfiguration()
         let logger = bootstrapLogging(configuration)
         do {
-            let app = try await buildApplication(configuration: configuration, logger: logger)
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            let app = try await buildApplication(configuration: configuration, logger: logger, metrics: registry)
             logger.info("starting", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)"])
             try await app.runService()
         } catch let error as ConfigurationError {

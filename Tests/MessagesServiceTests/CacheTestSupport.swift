@@ -14,8 +14,10 @@ import Glibc
 
 /// The Redis `make test` starts (`REDIS_URL`).
 enum TestRedis {
+    static let url = ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+
     static var endpoint: RedisEndpoint {
-        try! RedisEndpoint(url: ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379/0")
+        try! RedisEndpoint(url: url)
     }
 }
 

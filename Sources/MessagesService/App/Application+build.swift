@@ -2,6 +2,7 @@ import AMQP
 import Hummingbird
 import Logging
 import Postgres
+import Prometheus
 import Redis
 import ServiceLifecycle
 
@@ -40,10 +41,14 @@ func amqpConfiguration(_ configuration: ServiceConfiguration, endpoint: AMQPEndp
     )
 }
 
-/// Builds the whole service: the one place where its parts are wired together.
-public func buildApplication(configuration: ServiceConfiguration, logger: Logger) async throws
-    -> some ApplicationProtocol
-{
+/// The version `/metrics` reports in `messages_build_info` and `--version` prints.
+public let serviceVersion = "0.4.0"
+
+/// Builds the whole service: the one place where its parts are wired together. `metrics` is the
+/// registry the executable bootstrapped swift-metrics with; `/metrics` emits it.
+public func buildApplication(
+    configuration: ServiceConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry
+) async throws -> some ApplicationProtocol {
     let authenticator = try await makeAuthenticator(configuration)
     let postgres = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
     let store = PostgresMessageStore(client: postgres)
@@ -63,6 +68,12 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         logger.notice("AMQP_URL is empty: no outbox relay in this pod; events wait in the outbox for one that has it")
     }
     let router: Router<AppRequestContext>
+    func metricsController(timeline: TimelineCache?, rateLimiter: RateLimiter?) -> MetricsController {
+        MetricsController(
+            registry: metrics, postgres: postgres, timeline: timeline, rateLimiter: rateLimiter, relay: relay,
+            version: serviceVersion
+        )
+    }
     if let endpoint = configuration.redis {
         let redis = RedisClient(configuration: redisConfiguration(configuration, endpoint: endpoint), logger: logger)
         services.append(CloseOnShutdown { await redis.shutdown() })
@@ -77,12 +88,14 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
             ? RateLimiter(redis: redis, configuration: configuration.rateLimit, breaker: breaker, logger: logger) : nil
         router = buildRouter(
             store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, rateLimiter: rateLimiter,
-            relay: relay, authenticator: authenticator, configuration: configuration
+            relay: relay, metrics: metricsController(timeline: timeline, rateLimiter: rateLimiter),
+            authenticator: authenticator, configuration: configuration
         )
     } else {
         logger.notice("REDIS_URL is empty: no timeline cache, no rate limit")
         router = buildRouter(
-            store: store, timeline: nil, rateLimiter: nil, relay: relay, authenticator: authenticator,
+            store: store, timeline: nil, rateLimiter: nil, relay: relay,
+            metrics: metricsController(timeline: nil, rateLimiter: nil), authenticator: authenticator,
             configuration: configuration
         )
     }
@@ -98,10 +111,15 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
 /// `store` must apply its writes to it (`WriteThroughStore`).
 func buildRouter(
     store: some MessageStore, timeline: TimelineCache?, rateLimiter: RateLimiter?, relay: OutboxRelay? = nil,
-    authenticator: Authenticator, configuration: ServiceConfiguration
+    metrics: MetricsController? = nil, authenticator: Authenticator, configuration: ServiceConfiguration
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
+    if let metrics {
+        // Outside ErrorMiddleware, so it counts the status each error was answered with.
+        router.add(middleware: MetricsMiddleware())
+        metrics.addRoutes(to: router)
+    }
     router.add(middleware: ErrorMiddleware())
     HealthController(store: store, timeline: timeline, relay: relay).addRoutes(to: router)
     MessagesController(
