@@ -1,4 +1,6 @@
 import CRabbitMQ
+import Dispatch
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -122,6 +124,13 @@ public final class AMQPConnection: @unchecked Sendable {
         try check(amqp_get_rpc_reply(state), "queue.bind \(queue) to \(exchange)")
     }
 
+    /// Removes every message from a queue.
+    public func purgeQueue(_ name: String) throws {
+        let arena = CMemoryArena()
+        amqp_queue_purge(state, channel, arena.bytes(name))
+        try check(amqp_get_rpc_reply(state), "queue.purge \(name)")
+    }
+
     /// Deletes a queue and the messages in it.
     public func deleteQueue(_ name: String) throws {
         let arena = CMemoryArena()
@@ -157,6 +166,10 @@ public final class AMQPConnection: @unchecked Sendable {
         }
         try usable()
         try enableConfirms()
+        return try withDeadline(timeout) { try publishAndConfirm(messages, timeout: timeout) }
+    }
+
+    private func publishAndConfirm(_ messages: [AMQPOutgoingMessage], timeout: Duration) throws -> [AMQPConfirmation] {
         let firstTag = nextPublishTag
         for message in messages {
             let arena = CMemoryArena()
@@ -202,6 +215,36 @@ public final class AMQPConnection: @unchecked Sendable {
         }
         amqp_maybe_release_buffers(state)
         return outcomes.map { $0! }
+    }
+
+    /// Runs `body`, shutting the socket down if it is still running after `timeout`.
+    ///
+    /// rabbitmq-c writes publishes without a deadline: a broker that stops reading (a memory or
+    /// disk alarm blocks publishers) would block them forever, and with them the caller's thread.
+    /// The shutdown fails the blocked write, and this throws `timeout`.
+    private func withDeadline<T>(_ timeout: Duration, _ body: () throws -> T) throws -> T {
+        let socket = amqp_get_sockfd(state)
+        let armed = NIOLockedValueBox(true)
+        let fired = NIOLockedValueBox(false)
+        let watchdog = DispatchWorkItem {
+            armed.withLockedValue { isArmed in
+                guard isArmed else { return }
+                fired.withLockedValue { $0 = true }
+                _ = shutdown(socket, Int32(SHUT_RDWR))
+            }
+        }
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds), execute: watchdog)
+        defer {
+            armed.withLockedValue { $0 = false }
+            watchdog.cancel()
+        }
+        do {
+            return try body()
+        } catch let error as AMQPError where fired.withLockedValue({ $0 }) {
+            throw fail(.timeout, "the broker took no publish or confirm for \(timeout) (\(error.message))")
+        }
     }
 
     /// Starts consuming `queue` with manual acknowledgements and at most `prefetch` unacknowledged.
@@ -291,7 +334,10 @@ public final class AMQPConnection: @unchecked Sendable {
             // Only mandatory publishes come back, and this client sends none; read and drop it so
             // the frames that follow it (header, body) do not look like methods.
             var message = amqp_message_t()
-            _ = amqp_read_message(state, frame.channel, &message, 0)
+            let reply = amqp_read_message(state, frame.channel, &message, 0)
+            // On failure rabbitmq-c already freed what it had read: destroying it again would
+            // free it twice.
+            try check(reply, "basic.return")
             amqp_destroy_message(&message)
             return nil
         default:

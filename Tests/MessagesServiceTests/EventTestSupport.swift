@@ -54,13 +54,17 @@ final class TestConsumer: Sendable {
     let queue: String
     private let client: AMQPClient
 
-    init(exchange: String = OutboxRelay.exchange, pattern: String = "#", queue: String? = nil, exclusive: Bool = true) throws {
+    init(
+        exchange: String = OutboxRelay.exchange, pattern: String = "#", queue: String? = nil, exclusive: Bool = true,
+        purge: Bool = false
+    ) throws {
         let queue = queue ?? "test.consumer.\(UUID().uuidString.lowercased())"
         self.queue = queue
         client = AMQPClient(configuration: .init(endpoint: try TestBroker.endpoint()), logger: Logger(label: "consumer")) {
             try OutboxRelay.declareTopology(on: $0, legacyQueue: nil)
             try $0.declareQueue(queue, durable: !exclusive, exclusive: exclusive)
             if exchange != "" { try $0.bindQueue(queue, exchange: exchange, routingKey: pattern) }
+            if purge { try $0.purgeQueue(queue) }
             try $0.consume(queue)
         }
     }
@@ -93,7 +97,8 @@ final class TestConsumer: Sendable {
         return kept
     }
 
-    /// The events of `channels` until `count` distinct event ids arrived (or none came for `quiet`).
+    /// The events of `channels`, redeliveries (same event id) dropped, until `count` arrived (or
+    /// none came for `quiet`).
     func events(of channels: Set<UUID>, count: Int, quiet: Duration = .seconds(10)) async throws -> [ReceivedEvent] {
         let wanted = Set(channels.map(\.lowercased))
         let deliveries = try await receive(quiet: quiet, keep: { delivery in
@@ -102,7 +107,9 @@ final class TestConsumer: Sendable {
         }) { kept in
             Set(kept.compactMap(\.properties.messageID)).count >= count
         }
-        return deliveries.map { ReceivedEvent(delivery: $0, json: Self.json($0) ?? [:]) }
+        var seen = Set<String>()
+        return deliveries.filter { seen.insert($0.properties.messageID ?? "").inserted }
+            .map { ReceivedEvent(delivery: $0, json: Self.json($0) ?? [:]) }
     }
 
     static func json(_ delivery: AMQPDelivery) -> [String: Any]? {

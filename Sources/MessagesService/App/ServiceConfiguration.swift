@@ -105,6 +105,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
         amqpConnectTimeout = try reader.milliseconds("AMQP_CONNECT_TIMEOUT_MS", in: 1...60_000) ?? amqpConnectTimeout
         amqpConfirmTimeout = try reader.milliseconds("AMQP_CONFIRM_TIMEOUT_MS", in: 1...600_000) ?? amqpConfirmTimeout
         amqpHeartbeat = try reader.integer("AMQP_HEARTBEAT_SECONDS", in: 0...3600).map { .seconds($0) } ?? amqpHeartbeat
+        // The idle relay services heartbeats about once a second; shorter ones would be missed.
+        if amqpHeartbeat > .zero, amqpHeartbeat < .seconds(5) {
+            throw ConfigurationError(variable: "AMQP_HEARTBEAT_SECONDS", problem: "must be 0 (off) or 5...3600")
+        }
         outbox.batchSize = try reader.integer("OUTBOX_BATCH_SIZE", in: 1...1000) ?? outbox.batchSize
         outbox.pollInterval = try reader.milliseconds("OUTBOX_POLL_MS", in: 10...60_000) ?? outbox.pollInterval
         // Empty like unset: no legacy queue.

@@ -15,6 +15,9 @@ import ServiceLifecycle
 /// Delivery is at least once: a row is deleted only after its publish was acked; a nack, a lost
 /// connection or a confirm timeout keeps the rows, which are published again after a backoff.
 /// Consumers deduplicate on `message_id` (the event id).
+///
+/// The idle relay waits for notifications in slices of at most a second, between which it lets
+/// rabbitmq-c service heartbeats (it only does so inside library calls).
 final class OutboxRelay: Service {
     static let notificationChannel = "messages_outbox"
     /// The advisory lock every pod's relay asks for ("msgsoutb" in ASCII).
@@ -126,8 +129,12 @@ final class OutboxRelay: Service {
             failures = 0
             if round.published < configuration.batchSize {
                 // Caught up: sleep until a commit notifies or the poll interval passes.
-                _ = try await session.waitForNotifications(timeout: configuration.pollInterval)
-                await checkBroker()
+                let wakeUp = ContinuousClock.now + configuration.pollInterval
+                while !isStopping, ContinuousClock.now < wakeUp {
+                    let notified = try await session.waitForNotifications(timeout: min(.seconds(1), wakeUp - .now))
+                    await checkBroker()
+                    if !notified.isEmpty { break }
+                }
             }
         }
         logger.info("outbox relay stopped")
@@ -181,30 +188,30 @@ final class OutboxRelay: Service {
             )
             return Round(failed: true)
         }
-        // A row is done once all its publishes were acked. Only the done prefix is deleted: a row
-        // after a nack is published again after it, which keeps each channel's events in order
-        // for consumers that deduplicate on message_id.
+        // A row is done once all its publishes were acked; nacked rows stay and are published
+        // again in a later round, after the rows acked now (see README, Events: a nack is the one
+        // case where a channel's events can arrive out of order).
         var nacked = Set<Int>()
         for (index, confirmation) in confirmations.enumerated() where confirmation == .nack {
             nacked.insert(rowOfMessage[index])
         }
-        let done = nacked.min() ?? ids.count
-        if done > 0 {
-            try await session.query(Self.deleteRows, [Self.array(Array(ids[..<done]))])
+        let done = ids.indices.filter { !nacked.contains($0) }.map { ids[$0] }
+        let kept = nacked.sorted().map { ids[$0] }
+        if !done.isEmpty {
+            try await session.query(Self.deleteRows, [Self.array(done)])
         }
-        if done < ids.count {
-            try await session.query(Self.recordFailure, [Self.array(Array(ids[done...])), "nacked by the broker"])
+        if !kept.isEmpty {
+            try await session.query(Self.recordFailure, [Self.array(kept), "nacked by the broker"])
+            logger.warning("the broker nacked outbox events; they will be published again", metadata: ["outbox.nacked": "\(kept.count)"])
         }
         state.withLockedValue {
-            $0.publishedEvents += done
-            $0.nackedEvents += nacked.count
+            $0.publishedEvents += done.count
+            $0.nackedEvents += kept.count
             $0.brokerReachable = true
-            if done < ids.count { $0.publishFailures += 1 }
+            if !kept.isEmpty { $0.publishFailures += 1 }
         }
-        if done < ids.count {
-            logger.warning("the broker nacked outbox events; they will be published again", metadata: ["outbox.nacked": "\(nacked.count)"])
-        }
-        return Round(published: done, failed: done < ids.count)
+        // Back off only when nothing went through: a refused event must not hold up the others.
+        return Round(published: ids.count, failed: done.isEmpty)
     }
 
     /// While idle, keeps the broker connection alive (rabbitmq-c only services heartbeats inside

@@ -110,7 +110,13 @@ public final class PostgresClient: Sendable {
         return [
             ("connect_timeout", String(connectSeconds)),
             ("application_name", configuration.applicationName),
-            ("options", "-c statement_timeout=\(statementMilliseconds)"),
+            // The server's own keepalives: it notices a vanished client within seconds, not the
+            // OS default of two hours, and releases its session (and advisory locks) with it.
+            (
+                "options",
+                "-c statement_timeout=\(statementMilliseconds) -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
+                    + " -c tcp_keepalives_count=3 -c tcp_user_timeout=15000"
+            ),
             // A dead peer (host gone, no RST) must not block a thread forever.
             ("keepalives", "1"),
             ("keepalives_idle", "5"),
