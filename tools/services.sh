@@ -20,7 +20,7 @@ PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || tr
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 
 PACKAGES=(postgresql postgresql-contrib redis-server redis-tools rabbitmq-server libpq-dev libhiredis-dev
-  librabbitmq-dev pkg-config wrk curl)
+  librabbitmq-dev pkg-config wrk curl python3)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 

@@ -191,11 +191,10 @@ import Testing
                 }
             }
             func eventuallyHit() async throws {
-                for _ in 0..<50 {
-                    if try await service.api.send(.get, v1(channel), user: alice).headers[.cacheStatus] == "hit" { return }
-                    try await Task.sleep(for: .milliseconds(100))
+                let hit = try await eventually(timeout: .seconds(5)) {
+                    try await service.api.send(.get, v1(channel), user: alice).headers[.cacheStatus] == "hit"
                 }
-                Issue.record("the cache did not come back")
+                #expect(hit, "the cache did not come back")
             }
             try await traffic(0)
             try await eventuallyHit()

@@ -33,7 +33,8 @@ final class OutboxRelay: Service {
         var pollInterval: Duration = .seconds(1)
         var lockRetryInterval: Duration = .seconds(2)
         var confirmTimeout: Duration = .seconds(5)
-        /// The delay after a failed round, growing with consecutive failures.
+        /// The delay after a round the broker refused, and between reconnects; it grows with
+        /// consecutive failures.
         var retry = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
         /// A durable queue that gets the INF326 message JSON of every new message, if set.
         var legacyQueue: String?
@@ -118,15 +119,17 @@ final class OutboxRelay: Service {
         state.withLockedValue { $0.isActive = true }
         defer { state.withLockedValue { $0.isActive = false } }
         logger.info("outbox relay is active")
-        var failures = 0
+        var refusals = 0
         while !isStopping {
             let round = try await publishBatch(on: session)
-            if round.failed {
-                failures += 1
-                await pause(configuration.retry.delay(attempt: failures))
+            // A lost connection or timeout needs no pause here: the AMQP client already waits out
+            // its reconnect backoff. A round the broker refused entirely does.
+            if round.refused {
+                refusals += 1
+                await pause(configuration.retry.delay(attempt: refusals))
                 continue
             }
-            failures = 0
+            refusals = 0
             if round.published < configuration.batchSize {
                 // Caught up: sleep until a commit notifies or the poll interval passes.
                 let wakeUp = ContinuousClock.now + configuration.pollInterval
@@ -142,10 +145,11 @@ final class OutboxRelay: Service {
 
     private struct Round {
         var published = 0
-        var failed = false
+        /// True when the broker nacked every event of the round.
+        var refused = false
     }
 
-    /// Publishes the oldest rows with confirms and deletes the confirmed prefix.
+    /// Publishes the oldest rows with confirms and deletes the acked ones.
     private func publishBatch(on session: PostgresDedicatedConnection) async throws -> Round {
         let rows = try await session.query(Self.selectBatch, [configuration.batchSize])
         guard !rows.isEmpty else { return Round() }
@@ -186,7 +190,7 @@ final class OutboxRelay: Service {
                 "publishing outbox events failed; they stay in the outbox",
                 metadata: ["error": "\(error)", "outbox.batch": "\(ids.count)"]
             )
-            return Round(failed: true)
+            return Round()
         }
         // A row is done once all its publishes were acked; nacked rows stay and are published
         // again in a later round, after the rows acked now (see README, Events: a nack is the one
@@ -211,7 +215,7 @@ final class OutboxRelay: Service {
             if !kept.isEmpty { $0.publishFailures += 1 }
         }
         // Back off only when nothing went through: a refused event must not hold up the others.
-        return Round(published: ids.count, failed: done.isEmpty)
+        return Round(published: ids.count, refused: done.isEmpty)
     }
 
     /// While idle, keeps the broker connection alive (rabbitmq-c only services heartbeats inside
