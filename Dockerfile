@@ -35,11 +35,12 @@ RUN swift build -c release --product messages-service --static-swift-stdlib \
 ############################ runtime ############################
 FROM ubuntu:noble
 
-# Only what the binary links against (libpq, hiredis, rabbitmq-c; their own
-# dependencies such as libssl come along), CA roots for TLS, and time zones.
+# Only what the binary links against (libpq, hiredis, rabbitmq-c, and libcurl for
+# Foundation's URLSession, which posts alerts; their own dependencies such as
+# libssl come along), CA roots for TLS, and time zones.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libpq5 libhiredis1.1.0 librabbitmq4 ca-certificates tzdata \
+      libpq5 libhiredis1.1.0 librabbitmq4 libcurl4t64 ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 messages \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \

@@ -695,7 +695,7 @@ def _():
     assert froms == ["swift:6.3-noble", "ubuntu:noble"], froms
     assert "--static-swift-stdlib" in text
     for pkg in ("libpq-dev", "libhiredis-dev", "librabbitmq-dev", "pkg-config",
-                "libpq5", "libhiredis1.1.0", "librabbitmq4", "ca-certificates", "tzdata"):
+                "libpq5", "libhiredis1.1.0", "librabbitmq4", "libcurl4t64", "ca-certificates", "tzdata"):
         assert re.search(r"\b%s\b" % re.escape(pkg), text), pkg
     assert "messages-service_MessagesService.resources" in text
     users = re.findall(r"^USER\s+(\S+)", text, re.M)

@@ -21,7 +21,7 @@ struct MessagesServiceCommand: AsyncParsableCommand {
             A bad value stops the command with a message naming the variable.
             """,
         version: serviceVersion,
-        subcommands: [Serve.self, Migrate.self, Token.self],
+        subcommands: [Serve.self, Migrate.self, Token.self, Errors.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -37,13 +37,17 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try loadConfiguration()
-        let logger = bootstrapLogging(configuration)
+        let log = ServiceLog(configuration: configuration)
+        log.bootstrap()
+        let logger = Logger(label: "messages-service")
         do {
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            let app = try await buildApplication(configuration: configuration, logger: logger, metrics: registry)
+            let readiness = Readiness()
+            let app = try await buildApplication(configuration: configuration, log: log, metrics: registry, readiness: readiness)
             logger.info("starting", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)"])
-            try await app.runService()
+            try await runService(app, configuration: configuration, readiness: readiness, logger: logger)
+            logger.info("stopped")
         } catch let error as ConfigurationError {
             FileHandle.standardError.write(Data("messages-service: \(error)\n".utf8))
             throw ExitCode(78)
@@ -59,7 +63,8 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try loadConfiguration()
-        let logger = bootstrapLogging(configuration)
+        ServiceLog(configuration: configuration).bootstrap()
+        let logger = Logger(label: "messages-service")
         let client = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
         do {
             let applied = try await Migrator(client: client, logger: logger).migrate()
@@ -118,6 +123,69 @@ struct Token: AsyncParsableCommand {
     }
 }
 
+struct Errors: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the error journal: warnings and errors every pod logged (table error_events).",
+        discussion: """
+            Newest first, one line each: time, level, source, message, then request_id, \
+            user_id, channel_id and the other metadata. Reads DATABASE_URL. Entries are kept \
+            ERROR_RETENTION_DAYS (30 by default).
+            """
+    )
+
+    @Option(help: "How far back: a number of seconds, or with a unit: 90s, 15m, 1h, 7d.")
+    var since: String = "1h"
+
+    @Option(help: "The least severe level listed: warning, error or critical.")
+    var level: String = "warning"
+
+    @Option(help: "At most this many entries.")
+    var limit: Int = 100
+
+    @Flag(help: "Print each entry as a JSON object (one a line).")
+    var json = false
+
+    func run() async throws {
+        let configuration = try loadConfiguration()
+        guard let seconds = Token.seconds(since), seconds > 0 else {
+            throw ValidationError("--since must be like 3600, 90s, 15m, 1h or 7d")
+        }
+        guard let minimumLevel = Logger.Level(rawValue: level), ErrorEvents.levels.contains(minimumLevel) else {
+            throw ValidationError("--level must be warning, error or critical")
+        }
+        guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be 1...100000") }
+        let client = PostgresClient(configuration: postgresConfiguration(configuration), logger: Logger(label: "errors"))
+        let entries: [JournalEntry]
+        do {
+            entries = try await ErrorEvents.list(client, since: .seconds(seconds), minimumLevel: minimumLevel, limit: limit)
+        } catch {
+            await client.shutdown()
+            FileHandle.standardError.write(Data("messages-service errors: cannot read the journal: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        await client.shutdown()
+        for entry in entries {
+            if json {
+                print(String(decoding: entry.jsonLine(), as: UTF8.self))
+            } else {
+                print(Self.line(entry))
+            }
+        }
+    }
+
+    static func line(_ entry: JournalEntry) -> String {
+        var fields = [
+            entry.time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
+            entry.level.padding(toLength: 8, withPad: " ", startingAt: 0), entry.source, entry.message,
+        ]
+        if let requestID = entry.requestID { fields.append("request_id=\(requestID)") }
+        if let userID = entry.userID { fields.append("user_id=\(userID.uuidString.lowercased())") }
+        if let channelID = entry.channelID { fields.append("channel_id=\(channelID.uuidString.lowercased())") }
+        if entry.metadata != "{}" { fields.append(entry.metadata) }
+        return fields.joined(separator: "  ")
+    }
+}
+
 /// The configuration from the environment over `.env`, or exit 78 (EX_CONFIG) naming the variable.
 func loadConfiguration() throws -> ServiceConfiguration {
     // hiredis writes to sockets with plain write(): a closed peer must not kill the process.
@@ -130,25 +198,6 @@ func loadConfiguration() throws -> ServiceConfiguration {
         FileHandle.standardError.write(Data("messages-service: \(error)\n".utf8))
         throw ExitCode(78)
     }
-}
-
-func bootstrapLogging(_ configuration: ServiceConfiguration) -> Logger {
-    let level = configuration.logLevel
-    switch configuration.logFormat {
-    case .json:
-        LoggingSystem.bootstrap { label in
-            var handler = JSONLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
-    case .text:
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardOutput(label: label)
-            handler.logLevel = level
-            return handler
-        }
-    }
-    return Logger(label: "messages-service")
 }
 
 /// Reads `KEY=VALUE` lines of a `.env` file; a missing file is no error.

@@ -153,9 +153,12 @@ import Testing
     }
 
     @Test func aBrokerOutageFailsNoRequestAndEveryEventArrivesAfterItEnds() async throws {
-        let proxy = BrokerOutageProxy(target: try TestBroker.endpoint())
+        let broker = try TestBroker.endpoint()
+        let proxy = OutageProxy(host: broker.host, port: broker.port)
         try proxy.up()
-        let relay = try TestBroker.relay(endpoint: proxy.endpoint)
+        var proxied = broker
+        (proxied.host, proxied.port) = ("127.0.0.1", proxy.port)
+        let relay = try TestBroker.relay(endpoint: proxied)
         let consumer = try TestConsumer()
         try await consumer.start()
         let channels = (0..<4).map { _ in UUID() }

@@ -32,7 +32,9 @@ enum TestMetrics {
     func withApplication(redis: String = TestRedis.url, _ body: @escaping @Sendable (APIClient) async throws -> Void) async throws {
         _ = try await TestDatabase.shared.migratedClient()
         let configuration = try ServiceConfiguration(environment: environment(redis: redis))
-        let app = try await buildApplication(configuration: configuration, logger: Logger(label: "test"), metrics: TestMetrics.registry)
+        let app = try await buildApplication(
+            configuration: configuration, log: ServiceLog(configuration: configuration, output: { _ in }), metrics: TestMetrics.registry
+        )
         try await app.test(.router) { client in try await body(APIClient(client: client)) }
     }
 

@@ -42,17 +42,27 @@ func amqpConfiguration(_ configuration: ServiceConfiguration, endpoint: AMQPEndp
 }
 
 /// The version `/metrics` reports in `messages_build_info` and `--version` prints.
-public let serviceVersion = "0.4.0"
+public let serviceVersion = "0.5.0"
 
-/// Builds the whole service: the one place where its parts are wired together. `metrics` is the
-/// registry the executable bootstrapped swift-metrics with; `/metrics` emits it.
+/// Builds the whole service: the one place where its parts are wired together. `log` is where
+/// every part logs (its journal is written to Postgres here); `metrics` is the registry the
+/// executable bootstrapped swift-metrics with; `readiness` turns 503 when `runService` drains.
 public func buildApplication(
-    configuration: ServiceConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry
+    configuration: ServiceConfiguration, log: ServiceLog, metrics: PrometheusCollectorRegistry,
+    readiness: Readiness = Readiness()
 ) async throws -> some ApplicationProtocol {
+    let logger = log.logger(label: "messages-service")
     let authenticator = try await makeAuthenticator(configuration)
     let postgres = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
     let store = PostgresMessageStore(client: postgres)
-    var services: [any Service] = [CloseOnShutdown { await postgres.shutdown() }]
+    let outageWatch = StoreOutageWatch(logger: logger) { await store.isReachable() }
+    // Shut down in reverse order: the journal writes its last entries before Postgres closes.
+    var services: [any Service] = [
+        CloseOnShutdown { await postgres.shutdown() },
+        ErrorJournalWriter(journal: log.journal, postgres: postgres, configuration: configuration.errorJournal, logger: logger),
+        outageWatch,
+    ]
+    if let alerts = log.alerts { services.append(alerts) }
     var relay: OutboxRelay?
     if let endpoint = configuration.amqp {
         let legacyQueue = configuration.outbox.legacyQueue
@@ -67,11 +77,12 @@ public func buildApplication(
     } else {
         logger.notice("AMQP_URL is empty: no outbox relay in this pod; events wait in the outbox for one that has it")
     }
+    let operations = Operations(relay: relay, readiness: readiness, outageWatch: outageWatch)
     let router: Router<AppRequestContext>
     func metricsController(timeline: TimelineCache?, rateLimiter: RateLimiter?) -> MetricsController {
         MetricsController(
             registry: metrics, postgres: postgres, timeline: timeline, rateLimiter: rateLimiter, relay: relay,
-            version: serviceVersion
+            log: log, version: serviceVersion
         )
     }
     if let endpoint = configuration.redis {
@@ -88,13 +99,13 @@ public func buildApplication(
             ? RateLimiter(redis: redis, configuration: configuration.rateLimit, breaker: breaker, logger: logger) : nil
         router = buildRouter(
             store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, rateLimiter: rateLimiter,
-            relay: relay, metrics: metricsController(timeline: timeline, rateLimiter: rateLimiter),
+            operations: operations, metrics: metricsController(timeline: timeline, rateLimiter: rateLimiter),
             authenticator: authenticator, configuration: configuration
         )
     } else {
         logger.notice("REDIS_URL is empty: no timeline cache, no rate limit")
         router = buildRouter(
-            store: store, timeline: nil, rateLimiter: nil, relay: relay,
+            store: store, timeline: nil, rateLimiter: nil, operations: operations,
             metrics: metricsController(timeline: nil, rateLimiter: nil), authenticator: authenticator,
             configuration: configuration
         )
@@ -107,21 +118,29 @@ public func buildApplication(
     )
 }
 
-/// The routes of every API, behind the request-id and error middleware. With a timeline cache,
+/// The parts of the service that report on it rather than serve messages; all optional in tests.
+struct Operations {
+    var relay: OutboxRelay?
+    var readiness = Readiness()
+    var outageWatch: StoreOutageWatch?
+}
+
+/// The routes of every API, behind the request-log and error middleware. With a timeline cache,
 /// `store` must apply its writes to it (`WriteThroughStore`).
 func buildRouter(
-    store: some MessageStore, timeline: TimelineCache?, rateLimiter: RateLimiter?, relay: OutboxRelay? = nil,
+    store: some MessageStore, timeline: TimelineCache?, rateLimiter: RateLimiter?, operations: Operations = Operations(),
     metrics: MetricsController? = nil, authenticator: Authenticator, configuration: ServiceConfiguration
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: RequestLogMiddleware())
     if let metrics {
         // Outside ErrorMiddleware, so it counts the status each error was answered with.
         router.add(middleware: MetricsMiddleware())
         metrics.addRoutes(to: router)
     }
-    router.add(middleware: ErrorMiddleware())
-    HealthController(store: store, timeline: timeline, relay: relay).addRoutes(to: router)
+    router.add(middleware: ErrorMiddleware(outageWatch: operations.outageWatch))
+    HealthController(store: store, timeline: timeline, relay: operations.relay, readiness: operations.readiness)
+        .addRoutes(to: router)
     MessagesController(
         store: store, timeline: timeline, limits: configuration.limits, authenticator: authenticator,
         rateLimiter: rateLimiter
@@ -132,6 +151,25 @@ func buildRouter(
     }
     OpenAPIController().addRoutes(to: router)
     return router
+}
+
+/// Runs `application` until SIGTERM or SIGINT, then shuts down gracefully: readiness turns 503
+/// for `SHUTDOWN_DRAIN_MS` while requests are still served (`ShutdownDrain`), the server stops
+/// accepting and finishes its in-flight requests, the relay its batch, the journal its last
+/// write; whatever is left after `SHUTDOWN_TIMEOUT_MS` is cancelled. Returns (exit 0) when done.
+public func runService(
+    _ application: some ApplicationProtocol, configuration: ServiceConfiguration, readiness: Readiness, logger: Logger
+) async throws {
+    var group = ServiceGroupConfiguration(
+        services: [
+            .init(service: application),
+            .init(service: ShutdownDrain(readiness: readiness, delay: configuration.shutdownDrain, logger: logger)),
+        ],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+    )
+    group.maximumGracefulShutdownDuration = configuration.shutdownTimeout
+    try await ServiceGroup(configuration: group).run()
 }
 
 /// The v1 authenticator `AUTH_MODE` asks for. Checked here, when serving, so that `migrate` and

@@ -69,6 +69,15 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var postgresStatementTimeout = Duration.milliseconds(10000)
     /// Serve the INF326-compatible `/threads/...` API.
     public var inf326Enabled = true
+    /// The error journal's queue size and retention.
+    public var errorJournal = ErrorJournalWriter.Configuration()
+    /// Where critical log lines are posted, and how often at most; nil: no alerts.
+    public var alertWebhook: AlertNotifier.Configuration?
+    /// After SIGTERM: how long readiness says 503 while the server still serves.
+    public var shutdownDrain = Duration.zero
+    /// After the drain: how long in-flight requests, the relay's last batch and the journal's
+    /// last write may take before the rest is cancelled.
+    public var shutdownTimeout = Duration.seconds(30)
 
     /// The defaults, for tests and for documentation.
     public init() {}
@@ -130,6 +139,20 @@ public struct ServiceConfiguration: Sendable, Equatable {
         postgresStatementTimeout = try reader.milliseconds("PG_STATEMENT_TIMEOUT_MS", in: 1...3_600_000)
             ?? postgresStatementTimeout
         inf326Enabled = try reader.boolean("INF326_API_ENABLED") ?? inf326Enabled
+        errorJournal.capacity = try reader.integer("ERROR_JOURNAL_QUEUE", in: 1...1_000_000) ?? errorJournal.capacity
+        errorJournal.retention = try reader.integer("ERROR_RETENTION_DAYS", in: 1...3650).map { .seconds($0 * 86_400) }
+            ?? errorJournal.retention
+        // Empty like unset: no alerts.
+        if environment["ALERT_WEBHOOK_URL"] != "",
+            let url = try reader.url("ALERT_WEBHOOK_URL", schemes: ["http", "https"]).flatMap(URL.init(string:))
+        {
+            var webhook = AlertNotifier.Configuration(url: url)
+            webhook.minimumInterval = try reader.integer("ALERT_MIN_INTERVAL_SECONDS", in: 1...86_400).map { .seconds($0) }
+                ?? webhook.minimumInterval
+            alertWebhook = webhook
+        }
+        shutdownDrain = try reader.milliseconds("SHUTDOWN_DRAIN_MS", in: 0...600_000) ?? shutdownDrain
+        shutdownTimeout = try reader.milliseconds("SHUTDOWN_TIMEOUT_MS", in: 1...600_000) ?? shutdownTimeout
         // A page must fit in the cached window, or the newest page could never be a hit.
         let largestPage = max(limits.maxPageSize, limits.maxINF326PageSize)
         timelineCache.capacity = try reader.integer("TIMELINE_CACHE_SIZE", in: largestPage...100_000)

@@ -68,10 +68,3 @@ struct MessageEvent: Sendable {
         }
     }
 }
-
-/// The request a change comes from, which becomes its event's AMQP `correlation_id`. Set by
-/// `RequestIDMiddleware` for the whole request, so the store reads it without every store call
-/// carrying it.
-enum RequestCorrelation {
-    @TaskLocal static var requestID: String?
-}

@@ -67,8 +67,7 @@ public struct APIError: Error, HTTPResponseError, Equatable {
     )
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let requestID = context.logger[metadataKey: LogKey.requestID]?.description
-        let body = APIErrorBody(error: .init(code: code, message: message, request_id: requestID))
+        let body = APIErrorBody(error: .init(code: code, message: message, request_id: RequestScope.current?.requestID))
         return try JSONResponse.make(body, status: status, headers: headers)
     }
 }

@@ -8,8 +8,4 @@ public struct AppRequestContext: RequestContext {
         self.coreContext = .init(source: source)
     }
 
-    /// The request id (the caller's `X-Request-ID`, or one made up), set by `RequestIDMiddleware`.
-    public var requestID: String? {
-        logger[metadataKey: LogKey.requestID]?.description
-    }
 }

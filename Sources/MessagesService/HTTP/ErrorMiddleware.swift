@@ -9,6 +9,9 @@ import Postgres
 /// or an exhausted pool becomes 503 with `Retry-After` (load shedding); anything else is logged
 /// and becomes a bare 500 that says nothing about internals.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Told about every request that failed for a Postgres outage (it logs the outage once).
+    var outageWatch: StoreOutageWatch?
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
@@ -16,6 +19,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let mapped = Self.map(error, path: request.uri.path)
+            if let error = error as? PostgresError, error.isUnavailable { outageWatch?.reportUnavailable(error) }
             if mapped.status.code >= 500 {
                 let level: Logger.Level = mapped.status == .serviceUnavailable ? .warning : .error
                 context.logger.log(level: level, "request failed", metadata: ["error": "\(String(reflecting: error))"])

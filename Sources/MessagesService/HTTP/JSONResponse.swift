@@ -25,10 +25,3 @@ enum JSONResponse {
         return Response(status: status, headers: headers, body: .init(byteBuffer: bytes))
     }
 }
-
-/// Log metadata keys shared by every part of the service.
-enum LogKey {
-    static let requestID = "request_id"
-    static let userID = "user_id"
-    static let channelID = "channel_id"
-}

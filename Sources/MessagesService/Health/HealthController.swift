@@ -1,6 +1,7 @@
 import Hummingbird
 
-/// `/health/live` (the process answers) and `/health/ready` (Postgres is reachable).
+/// `/health/live` (the process answers) and `/health/ready` (Postgres is reachable and the pod
+/// is not shutting down).
 ///
 /// Liveness never looks at a dependency: restarting a pod cannot fix a database outage, and
 /// doing so would turn an outage into a crash loop. Readiness needs Postgres only: without Redis
@@ -11,6 +12,7 @@ struct HealthController<Store: MessageStore>: Sendable {
     let store: Store
     let timeline: TimelineCache?
     let relay: OutboxRelay?
+    let readiness: Readiness
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("health/live") { _, _ in try JSONResponse.make(["status": "ok"]) }
@@ -19,9 +21,9 @@ struct HealthController<Store: MessageStore>: Sendable {
             var checks = ["postgres": reachable ? "ok" : "unavailable"]
             checks["redis"] = timeline.map { $0.breakerState == .closed ? "ok" : "degraded" } ?? "disabled"
             checks["rabbitmq"] = relay.map(Self.rabbitMQCheck) ?? "disabled"
+            let status = readiness.isDraining ? "draining" : reachable ? "ready" : "unavailable"
             return try JSONResponse.make(
-                HealthBody(status: reachable ? "ready" : "unavailable", checks: checks),
-                status: reachable ? .ok : .serviceUnavailable
+                HealthBody(status: status, checks: checks), status: status == "ready" ? .ok : .serviceUnavailable
             )
         }
     }

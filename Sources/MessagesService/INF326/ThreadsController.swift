@@ -47,7 +47,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let threadID = try Self.pathUUID("thread_id", context)
+        let threadID = try Self.threadID(context)
         try Self.requireUserHeader(request)
         let body = try await decodeBody(CreateBody.self, request)
         let (type, content, attachments) = try validated {
@@ -67,7 +67,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let threadID = try Self.pathUUID("thread_id", context)
+        let threadID = try Self.threadID(context)
         let limit = try Self.limit(request.uri.queryParameters.get("limit"), limits: limits)
         guard let cursor = request.uri.queryParameters.get("cursor") else {
             if let timeline {
@@ -99,7 +99,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let threadID = try Self.pathUUID("thread_id", context)
+        let threadID = try Self.threadID(context)
         let messageID = try Self.pathUUID("message_id", context)
         try Self.requireUserHeader(request)
         let body = try await decodeBody(UpdateBody.self, request)
@@ -124,7 +124,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let threadID = try Self.pathUUID("thread_id", context)
+        let threadID = try Self.threadID(context)
         let messageID = try Self.pathUUID("message_id", context)
         try Self.requireUserHeader(request)
         let userID = try await writer(request)
@@ -147,6 +147,13 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     // MARK: - FastAPI-compatible request handling
 
     private static var notFound: INF326Error { INF326Error(status: .notFound, detail: "Message not found") }
+
+    /// The thread (channel) of the path, which from here on is on every log line of the request.
+    static func threadID(_ context: AppRequestContext) throws -> UUID {
+        let id = try pathUUID("thread_id", context)
+        RequestScope.current?.channelID = id
+        return id
+    }
 
     static func pathUUID(_ name: String, _ context: AppRequestContext) throws -> UUID {
         let raw = context.parameters.get(name) ?? ""
@@ -192,6 +199,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     /// The writing user (`X-User-Id`), after their rate limit.
     func writer(_ request: Request) async throws -> UUID {
         let userID = try Self.userID(request)
+        RequestScope.current?.userID = userID
         try await rateLimiter?.admit(userID)
         return userID
     }

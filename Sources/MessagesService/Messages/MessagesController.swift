@@ -38,7 +38,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try await caller(request)
-        let channelID = try Self.pathUUID("channel_id", context)
+        let channelID = try Self.channelID(context)
         let body = try await Self.decodeBody(CreateMessageBody.self, request)
         let new = try Self.validated {
             NewMessage(
@@ -64,13 +64,13 @@ struct MessagesController<Store: MessageStore>: Sendable {
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         _ = try await caller(request)
-        let channelID = try Self.pathUUID("channel_id", context)
+        let channelID = try Self.channelID(context)
         return try await page(request, channelID: channelID, scope: .timeline)
     }
 
     @Sendable func replies(_ request: Request, context: AppRequestContext) async throws -> Response {
         _ = try await caller(request)
-        let channelID = try Self.pathUUID("channel_id", context)
+        let channelID = try Self.channelID(context)
         let rootID = try Self.pathUUID("message_id", context)
         guard try await Self.storeCall({ try await store.seq(ofMessage: rootID, channelID: channelID) }) != nil else {
             throw APIError.notFound("message \(rootID.lowercased) not found in this channel")
@@ -80,7 +80,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
         _ = try await caller(request)
-        let channelID = try Self.pathUUID("channel_id", context)
+        let channelID = try Self.channelID(context)
         let messageID = try Self.pathUUID("message_id", context)
         let message = try await Self.storeCall { try await store.message(id: messageID, channelID: channelID) }
         return try JSONResponse.make(MessageBody(message: message), headers: Self.etag(message))
@@ -88,7 +88,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
 
     @Sendable func edit(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try await caller(request)
-        let channelID = try Self.pathUUID("channel_id", context)
+        let channelID = try Self.channelID(context)
         let messageID = try Self.pathUUID("message_id", context)
         let expectedVersion = try Self.ifMatchVersion(request)
         let body = try await Self.decodeBody(EditMessageBody.self, request)
@@ -110,7 +110,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try await caller(request)
-        let channelID = try Self.pathUUID("channel_id", context)
+        let channelID = try Self.channelID(context)
         let messageID = try Self.pathUUID("message_id", context)
         _ = try await Self.storeCall { try await store.delete(id: messageID, channelID: channelID, by: user.userID, asModerator: user.isModerator) }
         return Response(status: .noContent)
@@ -118,7 +118,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
 
     @Sendable func history(_ request: Request, context: AppRequestContext) async throws -> Response {
         _ = try await caller(request)
-        let channelID = try Self.pathUUID("channel_id", context)
+        let channelID = try Self.channelID(context)
         let messageID = try Self.pathUUID("message_id", context)
         let revisions = try await Self.storeCall { try await store.history(id: messageID, channelID: channelID) }
         return try JSONResponse.make(["items": revisions.map(RevisionBody.init)])
@@ -172,6 +172,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     /// Who calls, once authenticated and within their rate limit.
     private func caller(_ request: Request) async throws -> UserIdentity {
         let user = try await authenticator.authenticate(request)
+        RequestScope.current?.userID = user.userID
         try await rateLimiter?.admit(user.userID)
         return user
     }
@@ -182,6 +183,13 @@ struct MessagesController<Store: MessageStore>: Sendable {
             throw APIError.invalidArgument("limit must be an integer 1..\(max)")
         }
         return limit
+    }
+
+    /// The channel of the path, which from here on is on every log line of the request.
+    static func channelID(_ context: AppRequestContext) throws -> UUID {
+        let id = try pathUUID("channel_id", context)
+        RequestScope.current?.channelID = id
+        return id
     }
 
     static func pathUUID(_ name: String, _ context: AppRequestContext) throws -> UUID {

@@ -207,7 +207,7 @@ public struct PostgresMessageStore: MessageStore {
             SQL.insertOutboxEvent,
             [
                 event.id, event.message.channelID, event.kind.rawValue, try event.payload(), try event.legacyPayload(),
-                RequestCorrelation.requestID,
+                RequestScope.current?.requestID,
             ]
         )
     }

@@ -15,18 +15,21 @@ struct MetricsController: Sendable {
     let timeline: TimelineCache?
     let rateLimiter: RateLimiter?
     let relay: OutboxRelay?
+    /// The error journal's queue and the alert webhook.
+    let log: ServiceLog?
     let version: String
     private let counters = CounterMirror()
 
     init(
         registry: PrometheusCollectorRegistry, postgres: PostgresClient?, timeline: TimelineCache?,
-        rateLimiter: RateLimiter?, relay: OutboxRelay?, version: String
+        rateLimiter: RateLimiter?, relay: OutboxRelay?, log: ServiceLog?, version: String
     ) {
         self.registry = registry
         self.postgres = postgres
         self.timeline = timeline
         self.rateLimiter = rateLimiter
         self.relay = relay
+        self.log = log
         self.version = version
     }
 
@@ -80,6 +83,18 @@ struct MetricsController: Sendable {
             counter("messages_events_published_total", "Events the broker confirmed.", relayed.publishedEvents)
             counter("messages_events_publish_failures_total", "Relay rounds that failed (lost connection, timeout, nack).", relayed.publishFailures)
             counter("messages_events_nacked_total", "Events the broker nacked (published again later).", relayed.nackedEvents)
+        }
+        if let log {
+            let journal = log.journal.statistics
+            gauge("messages_error_journal_queued", "Warnings and errors waiting to be written to error_events.", journal.queued)
+            counter("messages_error_journal_written_total", "Journal entries written to error_events.", journal.written)
+            counter("messages_error_journal_dropped_total", "Journal entries dropped because its queue was full.", journal.dropped)
+            counter("messages_error_journal_write_failures_total", "Failed writes of a journal batch (retried).", journal.writeFailures)
+        }
+        if let alerts = log?.alerts?.statistics {
+            counter("messages_alerts_sent_total", "Alerts the webhook accepted.", alerts.sent)
+            counter("messages_alerts_suppressed_total", "Critical lines folded into a later alert by the rate limit.", alerts.suppressed)
+            counter("messages_alerts_failed_total", "Alert posts that failed.", alerts.failed)
         }
     }
 

@@ -88,5 +88,23 @@ enum Migrations {
                 );
                 """
         ),
+        Migration(
+            version: 3, name: "error journal",
+            sql: """
+                -- Warnings and errors of every pod, kept ERROR_RETENTION_DAYS (see ErrorJournalWriter).
+                CREATE TABLE error_events (
+                    id bigserial PRIMARY KEY,
+                    time timestamptz NOT NULL,
+                    level text NOT NULL CHECK (level IN ('warning', 'error', 'critical')),
+                    message text NOT NULL,
+                    source text NOT NULL,
+                    request_id text NULL,
+                    user_id uuid NULL,
+                    channel_id uuid NULL,
+                    metadata jsonb NOT NULL DEFAULT '{}'
+                );
+                CREATE INDEX error_events_time ON error_events (time);
+                """
+        ),
     ]
 }

@@ -1,0 +1,55 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// Turns a Postgres outage into two log lines instead of one per failed request: `critical`
+/// (which alerts) when requests first fail for it, `notice` with its duration once Postgres
+/// answers again. Requests report failures; while an outage lasts this checks the store once a
+/// second. Recovery needs nothing else: the pool reconnects on the next request.
+public final class StoreOutageWatch: Service, Sendable {
+    private let isReachable: @Sendable () async -> Bool
+    private let logger: Logger
+    private let probeInterval: Duration
+    private let outageStart = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    private let wakeUp: AsyncStream<Void>.Continuation
+    private let wakeUps: AsyncStream<Void>
+
+    public init(probeInterval: Duration = .seconds(1), logger: Logger, isReachable: @escaping @Sendable () async -> Bool) {
+        self.isReachable = isReachable
+        self.logger = logger
+        self.probeInterval = probeInterval
+        (wakeUps, wakeUp) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// A request failed because Postgres is unreachable or the pool timed out.
+    func reportUnavailable(_ error: any Error) {
+        let isNew = outageStart.withLockedValue { start in
+            guard start == nil else { return false }
+            start = .now
+            return true
+        }
+        guard isNew else { return }
+        logger.critical(
+            "message store unavailable: requests are answered 503 until it is back",
+            metadata: ["error": "\(error)"]
+        )
+        wakeUp.yield()
+    }
+
+    public var isInOutage: Bool { outageStart.withLockedValue { $0 != nil } }
+
+    public func run() async throws {
+        for await _ in wakeUps.cancelOnGracefulShutdown() {
+            while let start = outageStart.withLockedValue({ $0 }), !Task.isShuttingDownGracefully {
+                if await isReachable() {
+                    outageStart.withLockedValue { $0 = nil }
+                    let seconds = (ContinuousClock.now - start).inSeconds
+                    logger.notice("message store reachable again", metadata: ["outage_seconds": .stringConvertible(seconds)])
+                    break
+                }
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.probeInterval) }
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+/// A warning, error or critical log line as the journal stores it (table `error_events`).
+public struct JournalEntry: Sendable, Codable, Equatable {
+    public var time: Date
+    public var level: String
+    public var message: String
+    /// The module that logged it (swift-log's `source`), e.g. `MessagesService`, `Postgres`, `AMQP`.
+    public var source: String
+    public var requestID: String?
+    public var userID: UUID?
+    public var channelID: UUID?
+    /// The rest of the line's metadata, as a JSON object.
+    public var metadata: String
+
+    enum CodingKeys: String, CodingKey {
+        case time, level, message, source, metadata
+        case requestID = "request_id"
+        case userID = "user_id"
+        case channelID = "channel_id"
+    }
+}
+
+extension JournalEntry {
+    /// The entry as a JSON object, its metadata as a nested object: the alert body's `entry`
+    /// and the lines of `messages-service errors --json`.
+    public func jsonObject() -> [String: Any] {
+        var object: [String: Any] = [
+            "time": time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)), "level": level,
+            "message": message, "source": source,
+            "metadata": (try? JSONSerialization.jsonObject(with: Data(metadata.utf8))) ?? [String: Any](),
+        ]
+        object["request_id"] = requestID
+        object["user_id"] = userID?.lowercased
+        object["channel_id"] = channelID?.lowercased
+        return object
+    }
+
+    /// `jsonObject()` as one line of JSON text.
+    public func jsonLine(adding fields: [String: Any] = [:]) -> Data {
+        let object = jsonObject().merging(fields) { _, added in added }
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    }
+}
+
+/// The bounded queue between the log and the `error_events` table.
+///
+/// Logging a warning only appends here, under a lock, and never waits: a request never blocks on
+/// the journal, even while Postgres is down. When the queue is full the entry is dropped and
+/// counted (`messages_error_journal_dropped_total`); `ErrorJournalWriter` empties it in batches.
+public final class ErrorJournal: Sendable {
+    public struct Statistics: Sendable, Equatable {
+        public var queued = 0
+        public var recorded = 0
+        public var dropped = 0
+        public var written = 0
+        public var writeFailures = 0
+    }
+
+    public let capacity: Int
+    private let state: NIOLockedValueBox<(entries: [JournalEntry], statistics: Statistics)>
+
+    public init(capacity: Int) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        state = NIOLockedValueBox(([], Statistics()))
+    }
+
+    /// Queues `entry`; false (and counted) when the queue is full.
+    @discardableResult
+    public func record(_ entry: JournalEntry) -> Bool {
+        state.withLockedValue { state in
+            guard state.entries.count < capacity else {
+                state.statistics.dropped += 1
+                return false
+            }
+            state.entries.append(entry)
+            state.statistics.recorded += 1
+            return true
+        }
+    }
+
+    public var statistics: Statistics {
+        state.withLockedValue { state in
+            var statistics = state.statistics
+            statistics.queued = state.entries.count
+            return statistics
+        }
+    }
+
+    /// Removes and returns the oldest entries, at most `limit`.
+    func take(_ limit: Int) -> [JournalEntry] {
+        state.withLockedValue { state in
+            let batch = Array(state.entries.prefix(limit))
+            state.entries.removeFirst(batch.count)
+            return batch
+        }
+    }
+
+    /// Puts a batch that could not be written back in front, as far as there is room (the rest
+    /// is dropped and counted: the queue stays bounded).
+    func putBack(_ batch: [JournalEntry]) {
+        state.withLockedValue { state in
+            let room = max(0, capacity - state.entries.count)
+            state.entries.insert(contentsOf: batch.prefix(room), at: 0)
+            state.statistics.dropped += batch.count - min(room, batch.count)
+            state.statistics.writeFailures += 1
+        }
+    }
+
+    func wrote(_ count: Int) {
+        state.withLockedValue { $0.statistics.written += count }
+    }
+}
+
+/// A log handler that copies warnings and worse into the error journal, and critical lines to
+/// the alert webhook. Used beside the stdout handler (`MultiplexLogHandler`).
+public struct JournalLogHandler: LogHandler {
+    public var logLevel: Logger.Level = .warning
+    public var metadata: Logger.Metadata = [:]
+    private let label: String
+    private let journal: ErrorJournal
+    private let alerts: AlertNotifier?
+
+    public init(label: String, journal: ErrorJournal, alerts: AlertNotifier?) {
+        self.label = label
+        self.journal = journal
+        self.alerts = alerts
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        guard event.level >= .warning else { return }
+        var fields = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        let requestID = fields.removeValue(forKey: LogKey.requestID)?.description
+        let userID = fields.removeValue(forKey: LogKey.userID).flatMap { UUID(uuidString: $0.description) }
+        let channelID = fields.removeValue(forKey: LogKey.channelID).flatMap { UUID(uuidString: $0.description) }
+        fields["logger"] = .string(label)
+        let object = fields.mapValues(JSONLogHandler.json)
+        let metadataJSON = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+            .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let entry = JournalEntry(
+            time: Date(), level: event.level.rawValue, message: event.message.description, source: event.source,
+            requestID: requestID, userID: userID, channelID: channelID, metadata: metadataJSON
+        )
+        journal.record(entry)
+        if event.level == .critical { alerts?.raise(entry) }
+    }
+}

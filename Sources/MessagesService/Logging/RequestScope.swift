@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+/// What is known about the request being served: its id from the start, its user and channel once
+/// a controller has read them. Bound to the request's task (`RequestScope.current`), so every log
+/// line written while serving it carries them (`metadataProvider`), whichever component logs, and
+/// the store reads the request id for the event's `correlation_id` without every call carrying it.
+public final class RequestScope: Sendable {
+    @TaskLocal public static var current: RequestScope?
+
+    public let requestID: String
+    private let identity = NIOLockedValueBox<(userID: UUID?, channelID: UUID?)>((nil, nil))
+
+    public init(requestID: String) {
+        self.requestID = requestID
+    }
+
+    public var userID: UUID? {
+        get { identity.withLockedValue { $0.userID } }
+        set { identity.withLockedValue { $0.userID = newValue } }
+    }
+
+    public var channelID: UUID? {
+        get { identity.withLockedValue { $0.channelID } }
+        set { identity.withLockedValue { $0.channelID = newValue } }
+    }
+
+    /// `request_id`, and `user_id` and `channel_id` when known, on every line logged inside a request.
+    public static let metadataProvider = Logger.MetadataProvider {
+        guard let scope = RequestScope.current else { return [:] }
+        var metadata: Logger.Metadata = [LogKey.requestID: .string(scope.requestID)]
+        let (userID, channelID) = scope.identity.withLockedValue { ($0.userID, $0.channelID) }
+        if let userID { metadata[LogKey.userID] = .string(userID.lowercased) }
+        if let channelID { metadata[LogKey.channelID] = .string(channelID.lowercased) }
+        return metadata
+    }
+}
+
+/// Log metadata keys shared by every part of the service.
+enum LogKey {
+    static let requestID = "request_id"
+    static let userID = "user_id"
+    static let channelID = "channel_id"
+}
