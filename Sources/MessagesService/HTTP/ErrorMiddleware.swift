@@ -19,7 +19,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let mapped = Self.map(error, path: request.uri.path)
-            if let error = error as? PostgresError, error.isUnavailable { outageWatch?.reportUnavailable(error) }
+            // A pool timeout is load shedding, not an outage: Postgres answers, just not fast enough.
+            if let error = error as? PostgresError, error.isUnavailable, error.code != .poolTimeout {
+                outageWatch?.reportUnavailable(error)
+            }
             if mapped.status.code >= 500 {
                 let level: Logger.Level = mapped.status == .serviceUnavailable ? .warning : .error
                 context.logger.log(level: level, "request failed", metadata: ["error": "\(String(reflecting: error))"])

@@ -22,7 +22,7 @@ public final class StoreOutageWatch: Service, Sendable {
         (wakeUps, wakeUp) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// A request failed because Postgres is unreachable or the pool timed out.
+    /// A request failed because Postgres is unreachable.
     func reportUnavailable(_ error: any Error) {
         let isNew = outageStart.withLockedValue { start in
             guard start == nil else { return false }

@@ -57,9 +57,12 @@ public struct ErrorJournalWriter: Service {
                 }
                 let delay = backoff.delay(attempt: failures)
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
-            } else if written < batchSize {
+            } else {
                 failures = 0
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.pollInterval) }
+                // A full batch means more are waiting: go on without a pause.
+                if written < batchSize {
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.pollInterval) }
+                }
             }
         }
         while await flush() >= batchSize {}
