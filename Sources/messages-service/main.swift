@@ -147,8 +147,8 @@ struct Errors: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try loadConfiguration()
-        guard let seconds = Token.seconds(since), seconds > 0 else {
-            throw ValidationError("--since must be like 3600, 90s, 15m, 1h or 7d")
+        guard let seconds = Token.seconds(since), seconds.isFinite, (1...3650 * 86_400).contains(seconds) else {
+            throw ValidationError("--since must be like 3600, 90s, 15m, 1h or 7d (1 s to 3650 d)")
         }
         guard let minimumLevel = Logger.Level(rawValue: level), ErrorEvents.levels.contains(minimumLevel) else {
             throw ValidationError("--level must be warning, error or critical")

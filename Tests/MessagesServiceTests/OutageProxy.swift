@@ -16,7 +16,8 @@ final class OutageProxy: @unchecked Sendable {
     init(host: String, port: Int) {
         targetHost = host
         targetPort = port
-        self.port = Int.random(in: 40000...49000)
+        // Below Linux' ephemeral range (32768...), so no outgoing connection holds it.
+        self.port = Int.random(in: 30000...32700)
     }
 
     /// Starts forwarding (again), once the port accepts connections.

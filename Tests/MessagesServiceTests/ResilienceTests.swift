@@ -10,8 +10,9 @@ import Testing
 
 @testable import MessagesService
 
-/// A Postgres outage under requests, and SIGTERM under load.
-@Suite struct ResilienceTests {
+/// A Postgres outage under requests, and SIGTERM under load. A request that hangs (what these
+/// tests look for) fails the test at the time limit instead of stalling the run.
+@Suite(.timeLimit(.minutes(2))) struct ResilienceTests {
     let user = UUID()
     let channel = UUID()
 
@@ -55,7 +56,10 @@ import Testing
                                 let current = phase.withLockedValue { $0 }
                                 guard let reply = try? await api.send(
                                     .post, "/v1/channels/\(channel)/messages", user: user, json: #"{"content":"\#(content)"}"#
-                                ) else { continue }
+                                ) else {
+                                    outcomes.withLockedValue { $0.append((current, .connectionFailed, nil)) }
+                                    continue
+                                }
                                 let code = (reply.json["error"] as? [String: Any])?["code"] as? String
                                 outcomes.withLockedValue { $0.append((current, .answered(Int(reply.status.code), content: content), code)) }
                                 if reply.status == .serviceUnavailable {
@@ -92,14 +96,19 @@ import Testing
         let whileDown = all.filter { $0.phase == "down" }
         #expect(whileDown.count >= 8 && whileDown.contains { $0.outcome.status == 503 && $0.error == "unavailable" })
         #expect(all.filter { $0.phase == "back" }.suffix(10).allSatisfy { $0.outcome.status == 201 })
-        // Every acknowledged create is stored, and nothing answered 503 was stored.
+        #expect(!all.contains { $0.outcome == .connectionFailed })
+        // Every acknowledged create is stored. A create whose COMMIT was on the wire when the
+        // connection was cut may be stored and still answered 503 (its outcome was unknown):
+        // at most one per pooled connection, all from the moment of the cut.
         let stored = Set(
             try await database.query("SELECT content FROM messages WHERE channel_id = $1", [channel]).rows.map {
                 try $0.decode("content", as: String.self)
             }
         )
         let created = Set(all.compactMap { $0.outcome.status == 201 ? $0.outcome.content : nil })
-        #expect(stored == created)
+        let answered503 = Set(all.compactMap { $0.outcome.status == 503 ? $0.outcome.content : nil })
+        #expect(created.isSubset(of: stored))
+        #expect(stored.subtracting(created).isSubset(of: answered503) && stored.subtracting(created).count <= 4)
         // One critical line for the outage (it alerts), one notice when it is over; the requests'
         // own warnings carry their request id, user and channel.
         #expect(log.lines(withMessage: "message store unavailable").map { $0["level"] as? String } == ["critical"])
@@ -110,7 +119,8 @@ import Testing
 
     @Test func sigtermUnderLoadDrainsFinishesInFlightRequestsAndExitsZero() async throws {
         let database = try await TestDatabase.shared.migratedClient()
-        let service = try ServiceProcess.serve(environment: ["SHUTDOWN_DRAIN_MS": "1500", "LOG_LEVEL": "info"])
+        // No relay: EventRelayTests' relays must stay the only ones competing for the outbox lock.
+        let service = try ServiceProcess.serve(environment: ["SHUTDOWN_DRAIN_MS": "1500", "LOG_LEVEL": "info", "AMQP_URL": ""])
         defer { service.cleanUp() }
         try await service.waitUntilReady()
         let outcomes = NIOLockedValueBox<[(afterSignal: Bool, outcome: Outcome)]>([])

@@ -16,6 +16,7 @@ struct ServiceProcess {
 
     /// Starts `serve` on a free port with `environment` (over the test servers' URLs).
     static func serve(environment: [String: String]) throws -> ServiceProcess {
+        // Below Linux' ephemeral range and apart from OutageProxy's ports.
         let port = Int.random(in: 20000...29999)
         var variables = [
             "DATABASE_URL": TestDatabase.url, "REDIS_URL": TestRedis.url, "AMQP_URL": TestBroker.url,

@@ -55,7 +55,15 @@ public func buildApplication(
     let authenticator = try await makeAuthenticator(configuration)
     let postgres = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
     let store = PostgresMessageStore(client: postgres)
-    let outageWatch = StoreOutageWatch(logger: logger) { await store.isReachable() }
+    let outageWatch = StoreOutageWatch(logger: logger) {
+        // A connection of its own: the pool may be saturated, or hold connections broken by the outage.
+        guard let probe = try? await PostgresDedicatedConnection.connect(postgresConfiguration(configuration)) else {
+            return false
+        }
+        let answered = (try? await probe.query("SELECT 1")) != nil
+        await probe.close()
+        return answered
+    }
     // Shut down in reverse order: the journal writes its last entries before Postgres closes.
     var services: [any Service] = [
         CloseOnShutdown { await postgres.shutdown() },
@@ -156,7 +164,8 @@ func buildRouter(
 /// Runs `application` until SIGTERM or SIGINT, then shuts down gracefully: readiness turns 503
 /// for `SHUTDOWN_DRAIN_MS` while requests are still served (`ShutdownDrain`), the server stops
 /// accepting and finishes its in-flight requests, the relay its batch, the journal its last
-/// write; whatever is left after `SHUTDOWN_TIMEOUT_MS` is cancelled. Returns (exit 0) when done.
+/// write; whatever is left `SHUTDOWN_TIMEOUT_MS` after the drain is cancelled (and given 5 s to
+/// stop). Returns (exit 0) when done.
 public func runService(
     _ application: some ApplicationProtocol, configuration: ServiceConfiguration, readiness: Readiness, logger: Logger
 ) async throws {
@@ -168,7 +177,9 @@ public func runService(
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
     )
-    group.maximumGracefulShutdownDuration = configuration.shutdownTimeout
+    // The group's clock starts at the signal, so it covers the drain as well.
+    group.maximumGracefulShutdownDuration = configuration.shutdownDrain + configuration.shutdownTimeout
+    group.maximumCancellationDuration = .seconds(5)
     try await ServiceGroup(configuration: group).run()
 }
 

@@ -139,7 +139,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         postgresStatementTimeout = try reader.milliseconds("PG_STATEMENT_TIMEOUT_MS", in: 1...3_600_000)
             ?? postgresStatementTimeout
         inf326Enabled = try reader.boolean("INF326_API_ENABLED") ?? inf326Enabled
-        errorJournal.capacity = try reader.integer("ERROR_JOURNAL_QUEUE", in: 1...1_000_000) ?? errorJournal.capacity
+        errorJournal.capacity = try reader.integer("ERROR_JOURNAL_QUEUE", in: 1...100_000) ?? errorJournal.capacity
         errorJournal.retention = try reader.integer("ERROR_RETENTION_DAYS", in: 1...3650).map { .seconds($0 * 86_400) }
             ?? errorJournal.retention
         // Empty like unset: no alerts.

@@ -16,6 +16,9 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
         let scope = RequestScope(requestID: requestID)
         let started = ContinuousClock.now
+        // Ours is the id of the request (the response's X-Request-ID); Hummingbird's own would be a second one.
+        var context = context
+        context.logger[metadataKey: "hb.request.id"] = nil
         return try await RequestScope.$current.withValue(scope) {
             // Hummingbird answers an error that got past ErrorMiddleware with a 500.
             var status = 500

@@ -33,6 +33,8 @@ public final class AlertNotifier: Service, Sendable {
     public let configuration: Configuration
     private let logger: Logger
     private let version: String
+    /// Read once: `ProcessInfo.hostName` resolves the name (a DNS lookup) on every call.
+    private let host = ProcessInfo.processInfo.environment["HOSTNAME"] ?? ProcessInfo.processInfo.hostName
     private let state = NIOLockedValueBox<(pending: JournalEntry?, waiting: Int, statistics: Statistics)>((nil, 0, .init()))
     private let wakeUp: AsyncStream<Void>.Continuation
     private let wakeUps: AsyncStream<Void>
@@ -81,7 +83,7 @@ public final class AlertNotifier: Service, Sendable {
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         let alert: [String: Any] = [
-            "service": "messages-service", "version": version, "host": ProcessInfo.processInfo.hostName,
+            "service": "messages-service", "version": version, "host": host,
             "suppressed": suppressed, "entry": entry.jsonObject(),
         ]
         do {

@@ -28,7 +28,7 @@ extension JournalEntry {
     /// and the lines of `messages-service errors --json`.
     public func jsonObject() -> [String: Any] {
         var object: [String: Any] = [
-            "time": time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)), "level": level,
+            "time": time.iso8601WithFractions, "level": level,
             "message": message, "source": source,
             "metadata": (try? JSONSerialization.jsonObject(with: Data(metadata.utf8))) ?? [String: Any](),
         ]
@@ -59,42 +59,59 @@ public final class ErrorJournal: Sendable {
         public var writeFailures = 0
     }
 
+    /// The entries from `head` on are queued; the ones before it were taken. Taking only moves
+    /// `head` (no copying of the rest under the lock); the array is compacted once mostly taken.
+    private struct Queue {
+        var entries: [JournalEntry] = []
+        var head = 0
+        var statistics = Statistics()
+
+        var count: Int { entries.count - head }
+    }
+
     public let capacity: Int
-    private let state: NIOLockedValueBox<(entries: [JournalEntry], statistics: Statistics)>
+    private let state = NIOLockedValueBox(Queue())
 
     public init(capacity: Int) {
         precondition(capacity > 0)
         self.capacity = capacity
-        state = NIOLockedValueBox(([], Statistics()))
     }
 
     /// Queues `entry`; false (and counted) when the queue is full.
     @discardableResult
     public func record(_ entry: JournalEntry) -> Bool {
-        state.withLockedValue { state in
-            guard state.entries.count < capacity else {
-                state.statistics.dropped += 1
+        state.withLockedValue { queue in
+            guard queue.count < capacity else {
+                queue.statistics.dropped += 1
                 return false
             }
-            state.entries.append(entry)
-            state.statistics.recorded += 1
+            queue.entries.append(entry)
+            queue.statistics.recorded += 1
             return true
         }
     }
 
     public var statistics: Statistics {
-        state.withLockedValue { state in
-            var statistics = state.statistics
-            statistics.queued = state.entries.count
+        state.withLockedValue { queue in
+            var statistics = queue.statistics
+            statistics.queued = queue.count
             return statistics
         }
     }
 
     /// Removes and returns the oldest entries, at most `limit`.
     func take(_ limit: Int) -> [JournalEntry] {
-        state.withLockedValue { state in
-            let batch = Array(state.entries.prefix(limit))
-            state.entries.removeFirst(batch.count)
+        state.withLockedValue { queue in
+            let end = min(queue.head + limit, queue.entries.count)
+            let batch = Array(queue.entries[queue.head..<end])
+            queue.head = end
+            if queue.head == queue.entries.count {
+                queue.entries.removeAll(keepingCapacity: true)
+                queue.head = 0
+            } else if queue.head > 1024, queue.head * 2 > queue.entries.count {
+                queue.entries.removeFirst(queue.head)
+                queue.head = 0
+            }
             return batch
         }
     }
@@ -102,11 +119,16 @@ public final class ErrorJournal: Sendable {
     /// Puts a batch that could not be written back in front, as far as there is room (the rest
     /// is dropped and counted: the queue stays bounded).
     func putBack(_ batch: [JournalEntry]) {
-        state.withLockedValue { state in
-            let room = max(0, capacity - state.entries.count)
-            state.entries.insert(contentsOf: batch.prefix(room), at: 0)
-            state.statistics.dropped += batch.count - min(room, batch.count)
-            state.statistics.writeFailures += 1
+        state.withLockedValue { queue in
+            let kept = batch.prefix(max(0, capacity - queue.count))
+            if queue.head >= kept.count {
+                queue.head -= kept.count
+                queue.entries.replaceSubrange(queue.head..<queue.head + kept.count, with: kept)
+            } else {
+                queue.entries.insert(contentsOf: kept, at: queue.head)
+            }
+            queue.statistics.dropped += batch.count - kept.count
+            queue.statistics.writeFailures += 1
         }
     }
 
@@ -137,7 +159,7 @@ public struct JournalLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         guard event.level >= .warning else { return }
-        var fields = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        var fields = metadata.merging(event.metadata ?? [:]) { _, new in new }.mapValues(Self.withoutNUL)
         let requestID = fields.removeValue(forKey: LogKey.requestID)?.description
         let userID = fields.removeValue(forKey: LogKey.userID).flatMap { UUID(uuidString: $0.description) }
         let channelID = fields.removeValue(forKey: LogKey.channelID).flatMap { UUID(uuidString: $0.description) }
@@ -146,10 +168,25 @@ public struct JournalLogHandler: LogHandler {
         let metadataJSON = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let entry = JournalEntry(
-            time: Date(), level: event.level.rawValue, message: event.message.description, source: event.source,
+            time: Date(), level: event.level.rawValue, message: Self.withoutNUL(event.message.description), source: event.source,
             requestID: requestID, userID: userID, channelID: channelID, metadata: metadataJSON
         )
         journal.record(entry)
         if event.level == .critical { alerts?.raise(entry) }
+    }
+
+    /// Postgres text (and jsonb) cannot hold NUL: it becomes U+FFFD.
+    static func withoutNUL(_ text: String) -> String {
+        text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+    }
+
+    static func withoutNUL(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch value {
+        case .string(let text): .string(withoutNUL(text))
+        case .stringConvertible(let convertible):
+            convertible.description.contains("\u{0}") ? .string(withoutNUL(convertible.description)) : value
+        case .dictionary(let dictionary): .dictionary(dictionary.mapValues(withoutNUL))
+        case .array(let array): .array(array.map(withoutNUL))
+        }
     }
 }

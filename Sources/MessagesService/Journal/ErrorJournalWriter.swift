@@ -39,7 +39,8 @@ public struct ErrorJournalWriter: Service {
         let backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30))
         var failures = 0
         var nextPurge = ContinuousClock.now
-        while !Task.isShuttingDownGracefully {
+        // Cancelled (the group gave up waiting) ends it too: its sleeps then return at once.
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             if ContinuousClock.now >= nextPurge {
                 nextPurge = ContinuousClock.now + configuration.purgeInterval
                 do {
@@ -65,7 +66,7 @@ public struct ErrorJournalWriter: Service {
                 }
             }
         }
-        while await flush() >= batchSize {}
+        while !Task.isCancelled, await flush() >= batchSize {}
     }
 
     /// Writes one batch; the number of entries written, or -1 when the write failed.
@@ -86,15 +87,14 @@ public struct ErrorJournalWriter: Service {
         _ = try await postgres.query(Self.deleteOlder, [Int(configuration.retention.components.seconds)])
     }
 
-    /// The batch as one JSON array (Postgres text holds no NUL, so NULs become U+FFFD).
+    /// The batch as one JSON array.
     static func json(_ batch: [JournalEntry]) throws -> String {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+            try container.encode(date.iso8601WithFractions)
         }
-        let text = String(decoding: try encoder.encode(batch), as: UTF8.self)
-        return text.replacingOccurrences(of: "\\u0000", with: "\\ufffd")
+        return String(decoding: try encoder.encode(batch), as: UTF8.self)
     }
 
     static let insert = """

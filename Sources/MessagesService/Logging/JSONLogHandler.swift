@@ -29,7 +29,7 @@ public struct JSONLogHandler: LogHandler {
         var fields: [String: Any] = [:]
         for (key, value) in metadata { fields[key] = Self.json(value) }
         for (key, value) in event.metadata ?? [:] { fields[key] = Self.json(value) }
-        fields["time"] = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        fields["time"] = Date().iso8601WithFractions
         fields["level"] = event.level.rawValue
         fields["message"] = event.message.description
         fields["logger"] = label

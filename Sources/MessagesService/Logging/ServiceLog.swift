@@ -36,8 +36,8 @@ public struct ServiceLog: Sendable {
     }
 
     func handler(label: String) -> any LogHandler {
-        var journalHandler = JournalLogHandler(label: label, journal: journal, alerts: alerts)
-        journalHandler.logLevel = max(level, .warning)
+        // Warnings are journaled whatever LOG_LEVEL lets through to stdout.
+        let journalHandler = JournalLogHandler(label: label, journal: journal, alerts: alerts)
         let stdout = Self.stdoutHandler(label: label, level: level, format: format, output: output)
         return MultiplexLogHandler([stdout, journalHandler], metadataProvider: RequestScope.metadataProvider)
     }
