@@ -10,7 +10,7 @@ export DATABASE_URL ?= postgres://messages@127.0.0.1:$(PG_PORT)/messages
 export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:$(AMQP_PORT)/%2F
 
-.PHONY: run test services services-stop build migrate validate format clean token
+.PHONY: run test services services-stop build migrate validate format clean token bench verify
 
 ## Start Postgres, Redis and RabbitMQ under .local/ (idempotent).
 services:
@@ -50,6 +50,15 @@ test: services
 	$(SWIFT) build --build-tests
 	tools/run-tests.sh
 	tools/schemathesis.sh
+
+## Benchmark the release build on this machine (wrk, pgbench, redis-benchmark); report in bench-results/.
+## BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_SKIP_BUILD=1: see tools/bench.sh --help.
+bench:
+	bash tools/bench.sh run
+
+## Correctness under load: tools/seed_verify.py against a fresh service (VERIFY_ARGS to change N, C, K).
+verify:
+	bash tools/bench.sh verify
 
 ## Check the deployment files offline (Kong, Kubernetes, compose).
 validate:

@@ -7,6 +7,7 @@
 #   tools/services.sh start     start whatever is not running (installs first)
 #   tools/services.sh stop      stop exactly the servers started from this checkout
 #   tools/services.sh status
+#   tools/services.sh rabbitmqctl ARGS...   rabbitmqctl on the broker started here (e.g. add_vhost)
 #
 # Ports: PG_PORT (5432), REDIS_PORT (6379), AMQP_PORT (5672).
 set -euo pipefail
@@ -168,8 +169,13 @@ case "${1:-}" in
     rabbit_env
     "$RABBIT_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q status >/dev/null 2>&1 && echo "rabbitmq up" || echo "rabbitmq down"
     ;;
+  rabbitmqctl)
+    shift
+    rabbit_env
+    exec "$RABBIT_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" "$@"
+    ;;
   *)
-    echo "usage: $0 install|start|stop|status" >&2
+    echo "usage: $0 install|start|stop|status|rabbitmqctl ARGS..." >&2
     exit 2
     ;;
 esac
