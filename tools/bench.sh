@@ -77,19 +77,9 @@ if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
 fi
 [[ -x $BINARY ]] || { log "no binary at $BINARY (build it, or set BENCH_BINARY)"; exit 1; }
 
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  log "installing python3-venv"
-  apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 python3-venv >/dev/null
-fi
-stamp="$VENV/.requirements"
-if ! cmp -s tools/bench-requirements.txt "$stamp" 2>/dev/null; then
-  log "creating $VENV"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q -r tools/bench-requirements.txt
-  cp tools/bench-requirements.txt "$stamp"
-fi
+# shellcheck source=tools/python-venv.sh
+source tools/python-venv.sh
+ensure_venv "$VENV" tools/bench-requirements.txt
 
 RESULTS=${BENCH_RESULTS:-bench-results}
 [[ $RESULTS == /* ]] || RESULTS="$ROOT/$RESULTS"

@@ -15,19 +15,9 @@ BINARY="$ROOT/.build/debug/messages-service"
 SPEC="$ROOT/Sources/MessagesService/Resources/openapi.yaml"
 log() { echo "[schemathesis] $*"; }
 
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  log "installing python3-venv"
-  apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 python3-venv >/dev/null
-fi
-stamp="$VENV/.requirements"
-if ! cmp -s tools/schemathesis-requirements.txt "$stamp" 2>/dev/null; then
-  log "creating $VENV"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q -r tools/schemathesis-requirements.txt
-  cp tools/schemathesis-requirements.txt "$stamp"
-fi
+# shellcheck source=tools/python-venv.sh
+source tools/python-venv.sh
+ensure_venv "$VENV" tools/schemathesis-requirements.txt
 
 "$BINARY" migrate >/dev/null
 server_log=$(mktemp)
