@@ -102,8 +102,11 @@ struct Token: AsyncParsableCommand {
         guard let subject = UUID(uuidString: sub) else {
             throw ValidationError("--sub must be a UUID")
         }
-        guard let lifetime = Self.seconds(ttl), lifetime > 0 else {
+        guard let lifetime = DurationText.seconds(ttl), lifetime > 0 else {
             throw ValidationError("--ttl must be like 3600, 90s, 15m, 1h or 7d")
+        }
+        guard Duration.seconds(lifetime) <= configuration.jwtMaxTTL else {
+            throw ValidationError("--ttl must not exceed JWT_MAX_TTL (\(configuration.jwtMaxTTL.components.seconds) s): serve refuses longer-lived tokens")
         }
         guard case .hmacSecret(let secret) = configuration.jwtKey else {
             throw ValidationError("JWT_SECRET must be set to mint a token (a public key cannot sign)")
@@ -111,15 +114,9 @@ struct Token: AsyncParsableCommand {
         let roleList = roles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let token = try await JWTVerifier.mint(
             secret: secret, subject: subject, roles: roleList, issuer: configuration.jwtIssuer,
-            audience: configuration.jwtAudience, lifetime: lifetime
+            audience: configuration.jwtAudience, lifetime: TimeInterval(lifetime)
         )
         print(token)
-    }
-
-    static func seconds(_ text: String) -> TimeInterval? {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        if let unit = text.last, let factor = units[unit], let value = Double(text.dropLast()) { return value * factor }
-        return Double(text)
     }
 }
 
@@ -147,7 +144,7 @@ struct Errors: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try loadConfiguration()
-        guard let seconds = Token.seconds(since), seconds.isFinite, (1...3650 * 86_400).contains(seconds) else {
+        guard let seconds = DurationText.seconds(since), (1...3650 * 86_400).contains(seconds) else {
             throw ValidationError("--since must be like 3600, 90s, 15m, 1h or 7d (1 s to 3650 d)")
         }
         guard let minimumLevel = Logger.Level(rawValue: level), ErrorEvents.levels.contains(minimumLevel) else {

@@ -14,11 +14,12 @@ import Testing
 
     func claims(
         _ user: UUID, expires: TimeInterval = 3600, notBefore: TimeInterval = 0, issuer: String = "messages-service",
-        audience: String = "messages-api", roles: [String]? = nil
+        audience: String = "messages-api", roles: [String]? = nil, issuedAt: TimeInterval? = 0
     ) -> JWTVerifier.Claims {
         JWTVerifier.Claims(
             sub: .init(value: user.uuidString.lowercased()), exp: .init(value: Date().addingTimeInterval(expires)),
-            nbf: .init(value: Date().addingTimeInterval(notBefore)), iss: .init(value: issuer),
+            nbf: .init(value: Date().addingTimeInterval(notBefore)),
+            iat: issuedAt.map { .init(value: Date().addingTimeInterval($0)) }, iss: .init(value: issuer),
             aud: .init(value: [audience]), roles: roles
         )
     }
@@ -65,6 +66,9 @@ import Testing
         let wrongIssuer = try await hs256(claims(alice, issuer: "evil"))
         let wrongAudience = try await hs256(claims(alice, audience: "other-api"))
         let valid = try await hs256(claims(alice))
+        let tooLong = try await hs256(claims(alice, expires: 25 * 3600))
+        let tooLongWithoutIssuedAt = try await hs256(claims(alice, expires: 25 * 3600, issuedAt: nil))
+        let issuedInTheFuture = try await hs256(claims(alice, expires: 365 * 86_400 + 3600, issuedAt: 365 * 86_400))
         let parts = valid.split(separator: ".")
         let noneHeader = Base64URL.encode(Data(#"{"alg":"none","typ":"JWT"}"#.utf8))
         let algNone = "\(noneHeader).\(parts[1])."
@@ -75,6 +79,9 @@ import Testing
             (wrongIssuer, "token issuer is not accepted"),
             (wrongAudience, "token audience is not accepted"),
             (algNone, "token must be signed with HS256"),
+            (tooLong, "token lifetime exceeds 86400 seconds"),
+            (tooLongWithoutIssuedAt, "token lifetime exceeds 86400 seconds"),
+            (issuedInTheFuture, "token is issued in the future"),
             ("garbage", "token must be signed with HS256"),
         ]
         try await withJWTService { api in
@@ -126,6 +133,68 @@ import Testing
             #expect(try await api.send(.delete, "\(path)/\(id)", headers: bearer(moderatorToken)).status == .noContent)
             let tombstone = try await api.send(.get, "\(path)/\(id)", headers: bearer(bobToken))
             #expect(tombstone.json["deleted_at"] is String)
+        }
+    }
+
+    @Test func aTokenIssuedLongAgoIsFineWhileItsLifetimeIsWithinTheLimit() async throws {
+        let verifier = try await JWTVerifier(key: .hmacSecret(Self.secret), expectations: expectations)
+        let token = try await hs256(claims(alice, expires: 1800, issuedAt: -23 * 3600))
+        #expect(try await verifier.verify(token).userID == alice)
+    }
+
+    @Test func editHistoryIsForTheAuthorAndModeratorsOnly() async throws {
+        let channel = UUID()
+        let aliceToken = try await hs256(claims(alice))
+        let bobToken = try await hs256(claims(bob))
+        let moderatorToken = try await hs256(claims(UUID(), roles: ["moderator"]))
+        try await withJWTService { api in
+            let path = "/v1/channels/\(channel)/messages"
+            let created = try await api.send(.post, path, json: #"{"content":"first draft"}"#, headers: bearer(aliceToken))
+            let id = try #require(created.json["id"] as? String)
+            #expect(try await api.send(.patch, "\(path)/\(id)", json: #"{"content":"final"}"#, headers: bearer(aliceToken)).status == .ok)
+            let forBob = try await api.send(.get, "\(path)/\(id)/history", headers: bearer(bobToken))
+            #expect(forBob.status == .forbidden)
+            #expect(!String(decoding: forBob.bytes, as: UTF8.self).contains("first draft"))
+            for token in [aliceToken, moderatorToken] {
+                let history = try await api.send(.get, "\(path)/\(id)/history", headers: bearer(token))
+                #expect(history.status == .ok)
+                #expect(history.items.first?["content"] as? String == "first draft")
+            }
+        }
+    }
+
+    @Test func legacyAPIWithTokensTakesTheAuthorFromTheToken() async throws {
+        let thread = UUID()
+        let aliceToken = try await hs256(claims(alice))
+        let bobToken = try await hs256(claims(bob))
+        try await withJWTService { api in
+            let path = "/threads/\(thread)/messages"
+            // No token: nothing is written, whoever X-User-Id names.
+            let anonymous = try await api.send(.post, path, user: alice, json: #"{"content":"forged"}"#)
+            #expect(anonymous.status == .unauthorized)
+            #expect(anonymous.json["detail"] as? String == "an Authorization: Bearer token is required")
+            #expect(anonymous.headers[.wwwAuthenticate] != nil)
+            #expect(try await api.send(.get, path).status == .unauthorized)
+            // X-User-Id naming someone else than the token's subject.
+            var headers = bearer(bobToken)
+            headers[.testUserID] = alice.uuidString
+            let impersonation = try await api.send(.post, path, json: #"{"content":"as alice"}"#, headers: headers)
+            #expect(impersonation.status == .forbidden)
+            // The token alone, or with a matching X-User-Id, writes as its subject.
+            let created = try await api.send(.post, path, json: #"{"content":"mine"}"#, headers: bearer(aliceToken))
+            #expect(created.status == .created)
+            #expect(created.json["user_id"] as? String == alice.uuidString.lowercased())
+            let id = try #require(created.json["id"] as? String)
+            headers = bearer(aliceToken)
+            headers[.testUserID] = alice.uuidString.lowercased()
+            #expect(try await api.send(.put, "\(path)/\(id)", json: #"{"content":"edited"}"#, headers: headers).status == .ok)
+            // Bob's token cannot touch Alice's message, whatever header he adds.
+            headers = bearer(bobToken)
+            headers[.testUserID] = bob.uuidString
+            #expect(try await api.send(.delete, "\(path)/\(id)", headers: headers).status == .forbidden)
+            let list = try await api.send(.get, path, headers: bearer(bobToken))
+            #expect(list.status == .ok)
+            #expect(list.items.map { $0["content"] as? String } == ["edited"])
         }
     }
 }

@@ -69,7 +69,7 @@ func withCachedService(
         if let delay { try await Task.sleep(for: delay) }
         return try await store.page(channelID: channelID, scope: scope, position: .newest, limit: limit)
     }
-    let configuration = ServiceConfiguration()
+    let configuration = ServiceConfiguration.forTests
     let cached = Application(
         router: buildRouter(
             store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, rateLimiter: rateLimiter,

@@ -54,7 +54,7 @@ enum TestMetrics {
             for name in [
                 "messages_postgres_pool_in_use", "messages_postgres_pool_waiting", "messages_postgres_pool_timeouts_total",
                 "messages_outbox_backlog", "messages_outbox_oldest_age_seconds", "messages_cache_hits_total",
-                "messages_cache_errors_total", "messages_rate_limit_failed_open_total", "messages_events_published_total",
+                "messages_cache_errors_total", "messages_rate_limit_local_total", "messages_events_published_total",
                 "messages_events_publish_failures_total", "messages_outbox_relay_active",
             ] {
                 #expect(Self.value(text, name) != nil, "\(name)")
@@ -75,16 +75,16 @@ enum TestMetrics {
         }
     }
 
-    @Test func aRateLimitThatFailsOpenSaysSoInAMetric() async throws {
-        // Nothing listens on port 1: every Redis call fails, so the limit lets requests through.
+    @Test func aRateLimitDecidedByThePodSaysSoInAMetric() async throws {
+        // Nothing listens on port 1: every Redis call fails, so the pod's own buckets decide.
         try await withApplication(redis: "redis://127.0.0.1:1/0") { api in
             let text = { String(decoding: try await api.send(.get, "/metrics").bytes, as: UTF8.self) }
-            let before = Self.value(try await text(), "messages_rate_limit_failed_open_total") ?? 0
+            let before = Self.value(try await text(), "messages_rate_limit_local_total") ?? 0
             for _ in 0..<3 {
                 #expect(try await api.send(.post, "/v1/channels/\(UUID())/messages", user: user, json: #"{"content":"m"}"#).status == .created)
             }
             let after = try await text()
-            #expect((Self.value(after, "messages_rate_limit_failed_open_total") ?? 0) >= before + 3)
+            #expect((Self.value(after, "messages_rate_limit_local_total") ?? 0) >= before + 3)
             #expect((Self.value(after, "messages_cache_errors_total") ?? 0) >= 1)
         }
     }

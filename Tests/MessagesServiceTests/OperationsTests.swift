@@ -126,8 +126,12 @@ import Testing
     @Test func jwtModeIsTheDefaultAndServingNeedsAKey() async throws {
         let configuration = try ServiceConfiguration(environment: [:])
         #expect(configuration.authMode == .jwt)
-        await #expect(throws: ConfigurationError(variable: "JWT_SECRET", problem: "AUTH_MODE=jwt needs JWT_SECRET or JWT_PUBLIC_KEY_FILE")) {
-            try await makeAuthenticator(configuration)
+        await #expect(
+            throws: ConfigurationError(
+                variable: "JWT_SECRET", problem: "AUTH_MODE=jwt and INF326_AUTH=jwt need JWT_SECRET or JWT_PUBLIC_KEY_FILE"
+            )
+        ) {
+            try await makeAuthenticator(configuration.authMode, configuration)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -5,14 +6,109 @@ import Testing
 
 /// Cursors, mentions, ids and validation: no server needed.
 @Suite struct PureLogicTests {
-    @Test func pageCursorRoundTripsAndRejectsForeignText() {
-        for seq: Int64 in [0, 1, 42, 9_999_999_999] {
-            #expect(PageCursor(encoded: PageCursor(seq: seq).encoded)?.seq == seq)
+    @Test func pageCursorRoundTripsOnlyInItsOwnChannelAndScope() throws {
+        let codec = CursorCodec.ephemeral()
+        let channel = UUID()
+        let root = UUID()
+        let timeline = codec.cursors(channelID: channel, scope: .timeline)
+        let edges: [Int64] = [0, 1, 42, 9_999_999_999, Int64(Int32.max), CursorCodec.maxSeq]
+        for seq in edges {
+            let cursor = timeline.encode(seq)
+            #expect(timeline.seq(of: cursor) == seq)
+            // Bound to its page sequence: another channel, the replies of a message, another key.
+            #expect(codec.cursors(channelID: UUID(), scope: .timeline).seq(of: cursor) == nil)
+            #expect(codec.cursors(channelID: channel, scope: .replies(to: root)).seq(of: cursor) == nil)
+            #expect(CursorCodec.ephemeral().cursors(channelID: channel, scope: .timeline).seq(of: cursor) == nil)
         }
-        #expect(PageCursor(encoded: "") == nil)
-        #expect(PageCursor(encoded: "not-a-cursor") == nil)
-        #expect(PageCursor(encoded: Data("s1:-5".utf8).base64EncodedString()) == nil)
-        #expect(PageCursor(encoded: String(repeating: "A", count: 100)) == nil)
+        // Positions outside what a cursor may carry are held at its bounds, never trapped on.
+        #expect(timeline.seq(of: timeline.encode(-1)) == 0)
+        #expect(timeline.seq(of: timeline.encode(.max)) == CursorCodec.maxSeq)
+        for foreign in ["", "not-a-cursor", Base64URL.encode(Data("s1:9223372036854775807".utf8)), String(repeating: "A", count: 100)] {
+            #expect(timeline.seq(of: foreign) == nil)
+        }
+    }
+
+    @Test func everyAlteredCursorIsRefused() throws {
+        let timeline = CursorCodec.ephemeral().cursors(channelID: UUID(), scope: .timeline)
+        let bytes = [UInt8](try #require(Base64URL.decode(timeline.encode(12345))))
+        for index in bytes.indices {
+            for bit in 0..<8 {
+                var altered = bytes
+                altered[index] ^= UInt8(1) << bit
+                #expect(timeline.seq(of: Base64URL.encode(Data(altered))) == nil)
+            }
+        }
+        #expect(timeline.seq(of: Base64URL.encode(Data(bytes.dropLast()))) == nil)
+        #expect(timeline.seq(of: Base64URL.encode(Data(bytes + [0]))) == nil)
+    }
+
+    @Test func cursorsSurviveAKeyRotation() {
+        let old = SymmetricKey(size: .bits256)
+        let new = SymmetricKey(size: .bits256)
+        let channel = UUID()
+        let issued = CursorCodec(current: old).cursors(channelID: channel, scope: .timeline).encode(77)
+        let rotated = CursorCodec(current: new, previous: old).cursors(channelID: channel, scope: .timeline)
+        #expect(rotated.seq(of: issued) == 77)
+        #expect(rotated.seq(of: rotated.encode(78)) == 78)
+        // Once the old key is dropped, its cursors are gone.
+        #expect(CursorCodec(current: new).cursors(channelID: channel, scope: .timeline).seq(of: issued) == nil)
+    }
+
+    @Test func pageLinksSaturateAtTheEdgesOfInt64() {
+        let after = PageLinks(position: .after(seq: .max), firstSeq: nil, lastSeq: nil, hasBefore: false, hasAfter: false)
+        #expect(after.before == .max)
+        let before = PageLinks(position: .before(seq: .min), firstSeq: nil, lastSeq: nil, hasBefore: false, hasAfter: false)
+        #expect(before.after == .min)
+        #expect(Int64.max.saturatingAdd(1) == .max)
+        #expect(Int64.min.saturatingAdd(-1) == .min)
+        #expect(Int64(5).saturatingAdd(-1) == 4)
+    }
+
+    @Test func attachmentPathsAreStorageKeysOrAllowedHTTPSURLs() {
+        let hosts = ["files.example.com"]
+        for allowed in ["a/b.png", "uploads/2024/x y.pdf", "/uploads/a.png", "a/b:c", "https://files.example.com/a.png", "HTTPS://FILES.example.com/x"] {
+            #expect(AttachmentPath.isAllowed(allowed, urlHosts: hosts), "\(allowed)")
+        }
+        let refused = [
+            "javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html;base64,PHNjcmlwdD4=", "//evil.example/x",
+            "\\\\evil\\x", "/\\evil.example", "../etc/passwd", "a/../../b", "a/%2e%2e/b", "a\\..\\b", "./a", "a\u{0}b",
+            "a\nb", "a\u{202E}gnp.exe", " javascript:x", "x ", "http://files.example.com/a", "https://other.example/a",
+            "https://user@files.example.com/a", "vbscript:x", "file:///etc/passwd", "1ab:x", "",
+        ]
+        for path in refused {
+            #expect(!AttachmentPath.isAllowed(path, urlHosts: hosts), "\(path)")
+        }
+        #expect(!AttachmentPath.isAllowed("https://files.example.com/a.png", urlHosts: []))
+    }
+
+    @Test func mediaTypesParseAsRFC9110Says() {
+        for valid in ["image/png", "text/plain; charset=utf-8", "application/vnd.api+json", #"text/plain;a="b c""#] {
+            #expect(MediaType.isValid(valid), "\(valid)")
+        }
+        for invalid in ["", "image", "image/", "/png", "image/png/x", "image png", "text/plain; charset", "<script>/x", "a/b;c=\"d"] {
+            #expect(!MediaType.isValid(invalid), "\(invalid)")
+        }
+    }
+
+    @Test func durationsAreWholeSecondsWithinBounds() {
+        #expect(DurationText.seconds("3600") == 3600)
+        #expect(DurationText.seconds("24h") == 86_400)
+        #expect(DurationText.seconds("90s") == 90)
+        #expect(DurationText.seconds("7d") == 604_800)
+        for invalid in ["", "h", "-1", "1.5h", "9223372036854775807d", "99999999999999999999", "١h", "1w"] {
+            #expect(DurationText.seconds(invalid) == nil, "\(invalid)")
+        }
+    }
+
+    @Test func localBucketsLimitEachKeyAndRefill() {
+        let buckets = LocalTokenBuckets(rate: 2, burst: 2)
+        let start = ContinuousClock.now
+        let user = RateLimitKey.user(UUID())
+        #expect(buckets.take(user, now: start) == 0)
+        #expect(buckets.take(user, now: start) == 0)
+        #expect(buckets.take(user, now: start) == 500)
+        #expect(buckets.take(.clientAddress("10.0.0.1"), now: start) == 0)
+        #expect(buckets.take(user, now: start + .milliseconds(500)) == 0)
     }
 
     @Test func inf326CursorAcceptsPythonAndOwnFormats() {

@@ -23,7 +23,14 @@ import Testing
                 #expect(try await service.api.send(.get, v1(channel), user: user).status == .ok)
             }
             let limited = try await service.api.send(.post, v1(channel), user: user, json: #"{"content":"too many"}"#)
-            // INF326 writes count against the same bucket and answer in that API's style.
+            // Legacy writes name users without proving it: they take tokens of the client
+            // address' bucket, never of the user they name, and answer in that API's style.
+            for index in 0..<3 {
+                let forged = try await service.api.send(
+                    .post, "/threads/\(channel.uuidString.lowercased())/messages", user: other, json: #"{"content":"f\#(index)"}"#
+                )
+                #expect(forged.status == .created)
+            }
             let legacy = try await service.api.send(
                 .post, "/threads/\(channel.uuidString.lowercased())/messages", user: user, json: #"{"content":"x"}"#
             )
@@ -36,31 +43,35 @@ import Testing
             #expect(legacy.status == .tooManyRequests)
             #expect(legacy.json["detail"] is String)
             // The refused writes changed nothing.
-            #expect(try await service.reference.send(.get, v1(channel), user: other).items.isEmpty)
-            // Another user has a bucket of their own.
-            #expect(try await service.api.send(.get, v1(channel), user: other).status == .ok)
+            #expect(try await service.reference.send(.get, v1(channel), user: other).items.count == 3)
+            // Another user has a bucket of their own, untouched by the legacy writes in their name.
+            for _ in 0..<3 {
+                #expect(try await service.api.send(.get, v1(channel), user: other).status == .ok)
+            }
             // A token comes back after a second.
             try await Task.sleep(for: .milliseconds(1100))
             #expect(try await service.api.send(.post, v1(channel), user: user, json: #"{"content":"later"}"#).status == .created)
             let statistics = try #require(service.rateLimiter?.statistics)
             #expect(statistics.limited == 2)
-            #expect(statistics.failedOpen == 0)
+            #expect(statistics.decidedLocally == 0)
         }
     }
 
-    @Test func redisUnavailableLetsRequestsThrough() async throws {
+    @Test func redisUnavailableLeavesTheLimitToEachPod() async throws {
         var settings = CacheSettings()
         settings.endpoint = RedisEndpoint(host: "127.0.0.1", port: 1)
         settings.rateLimit = .init(rate: 1, burst: 1)
         try await withCachedService(settings) { service in
             let user = UUID()
             let channel = UUID()
-            for _ in 0..<5 {
-                let reply = try await service.api.send(.get, v1(channel), user: user)
-                #expect(reply.status == .ok)
-                #expect(reply.headers[.cacheStatus] == "bypass")
+            let first = try await service.api.send(.get, v1(channel), user: user)
+            #expect(first.status == .ok)
+            #expect(first.headers[.cacheStatus] == "bypass")
+            for _ in 0..<4 {
+                #expect(try await service.api.send(.get, v1(channel), user: user).status == .tooManyRequests)
             }
-            #expect(service.rateLimiter?.statistics.failedOpen == 5)
+            #expect(try await service.api.send(.get, v1(channel), user: UUID()).status == .ok)
+            #expect(service.rateLimiter?.statistics.decidedLocally == 6)
         }
     }
 }

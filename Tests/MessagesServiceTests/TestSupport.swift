@@ -63,7 +63,7 @@ struct APIClient {
 
 /// Runs `body` against the service wired as in production, on the shared test database.
 func withService(
-    configuration: ServiceConfiguration = ServiceConfiguration(),
+    configuration: ServiceConfiguration = .forTests,
     authenticator: Authenticator = .userHeader,
     _ body: @escaping @Sendable (APIClient, PostgresMessageStore) async throws -> Void
 ) async throws {
@@ -73,6 +73,23 @@ func withService(
     try await app.test(.router) { client in
         try await body(APIClient(client: client), store)
     }
+}
+
+extension ServiceConfiguration {
+    /// The defaults, with a fixed cursor key: tests make cursors the service accepts, and two
+    /// routers built from it read each other's cursors.
+    static var forTests: ServiceConfiguration {
+        var configuration = ServiceConfiguration()
+        configuration.cursorSecret = testCursorSecret
+        return configuration
+    }
+}
+
+let testCursorSecret = "cursor-secret-of-the-tests-0123456789"
+
+/// The cursor the service (built from `.forTests`) hands out for a position of a page sequence.
+func testCursor(_ seq: Int64, channel: UUID, scope: MessageScope = .timeline) -> String {
+    makeCursorCodec(.forTests).cursors(channelID: channel, scope: scope).encode(seq)
 }
 
 /// A JSON string literal for `value`.

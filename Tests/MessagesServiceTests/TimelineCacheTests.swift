@@ -47,7 +47,7 @@ import Testing
             try await expectCachedEqualsPostgres(service, threads(channel))
             try await expectCachedEqualsPostgres(service, threads(channel, "?limit=1"))
             // Pages at a cursor are not cached.
-            let cursor = PageCursor(seq: 3).encoded
+            let cursor = testCursor(3, channel: channel)
             try await expectCachedEqualsPostgres(service, v1(channel, "?before=\(cursor)"), status: "bypass")
             let statistics = service.timeline.statistics
             #expect(statistics.fills == 1)

@@ -1,6 +1,10 @@
 import AMQP
+import Crypto
+import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
 import Postgres
 import Prometheus
 import Redis
@@ -52,7 +56,20 @@ public func buildApplication(
     readiness: Readiness = Readiness()
 ) async throws -> some ApplicationProtocol {
     let logger = log.logger(label: "messages-service")
-    let authenticator = try await makeAuthenticator(configuration)
+    let authenticator = try await makeAuthenticator(configuration.authMode, configuration)
+    // The legacy API verifies tokens whenever the v1 API does, unless told otherwise.
+    let inf326Authenticator = configuration.effectiveINF326Auth == configuration.authMode
+        ? authenticator : try await makeAuthenticator(configuration.effectiveINF326Auth, configuration)
+    if configuration.inf326Enabled, configuration.effectiveINF326Auth == .header {
+        logger.warning(
+            "INF326_AUTH=header: the /threads API takes X-User-Id on trust; anyone who reaches it can write as anyone"
+        )
+    }
+    if configuration.cursorSecret == nil {
+        logger.warning(
+            "CURSOR_SECRET is not set: page cursors are signed with a key of this process, so they break on restart and across pods"
+        )
+    }
     let postgres = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
     let store = PostgresMessageStore(client: postgres)
     let outageWatch = StoreOutageWatch(logger: logger) {
@@ -108,21 +125,45 @@ public func buildApplication(
         router = buildRouter(
             store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, rateLimiter: rateLimiter,
             operations: operations, metrics: metricsController(timeline: timeline, rateLimiter: rateLimiter),
-            authenticator: authenticator, configuration: configuration
+            authenticator: authenticator, inf326Authenticator: inf326Authenticator, configuration: configuration
         )
     } else {
-        logger.notice("REDIS_URL is empty: no timeline cache, no rate limit")
+        logger.notice("REDIS_URL is empty: no timeline cache; the rate limit is kept per pod")
+        let rateLimiter = configuration.rateLimit.rate > 0
+            ? RateLimiter(redis: nil, configuration: configuration.rateLimit, breaker: nil, logger: logger) : nil
         router = buildRouter(
-            store: store, timeline: nil, rateLimiter: nil, operations: operations,
-            metrics: metricsController(timeline: nil, rateLimiter: nil), authenticator: authenticator,
-            configuration: configuration
+            store: store, timeline: nil, rateLimiter: rateLimiter, operations: operations,
+            metrics: metricsController(timeline: nil, rateLimiter: rateLimiter), authenticator: authenticator,
+            inf326Authenticator: inf326Authenticator, configuration: configuration
         )
     }
     return Application(
         router: router,
+        server: httpServer(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
         services: services,
         logger: logger
+    )
+}
+
+/// HTTP/1.1 with the slow-client limits: connections idle too long, or too slow to send a
+/// request head, are closed.
+func httpServer(_ configuration: ServiceConfiguration) -> HTTPServerBuilder {
+    let idleTimeout = TimeAmount.nanoseconds(Int64(configuration.httpIdleTimeout.inSeconds * 1e9))
+    let headerTimeout = TimeAmount.nanoseconds(Int64(configuration.httpHeaderTimeout.inSeconds * 1e9))
+    return .http1(
+        configuration: .init(
+            additionalChannelHandlers: [RequestHeadDeadline(timeout: headerTimeout)], idleTimeout: idleTimeout
+        )
+    )
+}
+
+/// The cursor keys the configuration names, or a key of this process' own.
+func makeCursorCodec(_ configuration: ServiceConfiguration) -> CursorCodec {
+    guard let current = configuration.cursorSecret else { return .ephemeral() }
+    return CursorCodec(
+        current: SymmetricKey(data: Data(current.utf8)),
+        previous: configuration.cursorPreviousSecret.map { SymmetricKey(data: Data($0.utf8)) }
     )
 }
 
@@ -135,10 +176,13 @@ struct Operations {
 
 /// The routes of every API, behind the request-log and error middleware. With a timeline cache,
 /// `store` must apply its writes to it (`WriteThroughStore`).
+/// `inf326Authenticator` is the identity rule of the `/threads` API (nil: the same as v1's).
 func buildRouter(
     store: some MessageStore, timeline: TimelineCache?, rateLimiter: RateLimiter?, operations: Operations = Operations(),
-    metrics: MetricsController? = nil, authenticator: Authenticator, configuration: ServiceConfiguration
+    metrics: MetricsController? = nil, authenticator: Authenticator, inf326Authenticator: Authenticator? = nil,
+    configuration: ServiceConfiguration
 ) -> Router<AppRequestContext> {
+    let validator = MessageValidator(limits: configuration.limits)
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     if let metrics {
@@ -150,12 +194,15 @@ func buildRouter(
     HealthController(store: store, timeline: timeline, relay: operations.relay, readiness: operations.readiness)
         .addRoutes(to: router)
     MessagesController(
-        store: store, timeline: timeline, limits: configuration.limits, authenticator: authenticator,
-        rateLimiter: rateLimiter
+        store: store, timeline: timeline, validator: validator, authenticator: authenticator,
+        rateLimiter: rateLimiter, cursorCodec: makeCursorCodec(configuration)
     ).addRoutes(to: router)
     if configuration.inf326Enabled {
-        ThreadsController(store: store, timeline: timeline, rateLimiter: rateLimiter, limits: configuration.limits)
-            .addRoutes(to: router)
+        ThreadsController(
+            store: store, timeline: timeline, rateLimiter: rateLimiter, validator: validator,
+            authenticator: inf326Authenticator ?? authenticator,
+            clientAddress: ClientAddressResolver(trustedProxyHops: configuration.trustedProxyHops)
+        ).addRoutes(to: router)
     }
     OpenAPIController().addRoutes(to: router)
     return router
@@ -183,17 +230,24 @@ public func runService(
     try await ServiceGroup(configuration: group).run()
 }
 
-/// The v1 authenticator `AUTH_MODE` asks for. Checked here, when serving, so that `migrate` and
-/// other commands need no key.
-public func makeAuthenticator(_ configuration: ServiceConfiguration) async throws -> Authenticator {
-    switch configuration.authMode {
+/// The authenticator of a mode (`AUTH_MODE`, `INF326_AUTH`). Checked here, when serving, so that
+/// `migrate` and other commands need no key.
+public func makeAuthenticator(
+    _ mode: ServiceConfiguration.AuthMode, _ configuration: ServiceConfiguration
+) async throws -> Authenticator {
+    switch mode {
     case .header:
         return .userHeader
     case .jwt:
         guard let key = configuration.jwtKey else {
-            throw ConfigurationError(variable: "JWT_SECRET", problem: "AUTH_MODE=jwt needs JWT_SECRET or JWT_PUBLIC_KEY_FILE")
+            throw ConfigurationError(
+                variable: "JWT_SECRET", problem: "AUTH_MODE=jwt and INF326_AUTH=jwt need JWT_SECRET or JWT_PUBLIC_KEY_FILE"
+            )
         }
-        let expectations = JWTVerifier.Expectations(issuer: configuration.jwtIssuer, audience: configuration.jwtAudience)
+        let expectations = JWTVerifier.Expectations(
+            issuer: configuration.jwtIssuer, audience: configuration.jwtAudience,
+            maxLifetime: configuration.jwtMaxTTL.inSeconds
+        )
         do {
             return .jwt(try await JWTVerifier(key: key, expectations: expectations))
         } catch {

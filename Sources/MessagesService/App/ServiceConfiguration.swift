@@ -69,6 +69,25 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var postgresStatementTimeout = Duration.milliseconds(10000)
     /// Serve the INF326-compatible `/threads/...` API.
     public var inf326Enabled = true
+    /// Who the INF326 API takes the caller to be: a verified token (`jwt`, the default when
+    /// `AUTH_MODE=jwt`) or `X-User-Id` as sent (`header`).
+    public var inf326Auth: AuthMode?
+    /// The INF326 API's identity rule: `INF326_AUTH`, else the same as `AUTH_MODE`.
+    public var effectiveINF326Auth: AuthMode { inf326Auth ?? authMode }
+    /// Longest accepted token lifetime, `exp` minus `iat` (or minus now without `iat`).
+    public var jwtMaxTTL = Duration.seconds(86_400)
+    /// HMAC keys of the v1 page cursors: the current one signs, the previous one is still read
+    /// during a rotation. Nil: a key of the process' own (cursors break on restart and across pods).
+    public var cursorSecret: String?
+    public var cursorPreviousSecret: String?
+    /// Proxies in front of the service that append the client address to `X-Forwarded-For`;
+    /// 0 takes the peer address as the client's.
+    public var trustedProxyHops = 0
+    /// A connection with no read or write for this long is closed.
+    public var httpIdleTimeout = Duration.seconds(60)
+    /// A connection must deliver a complete request head this soon after it opened or after its
+    /// previous response; this also bounds idle keep-alive connections.
+    public var httpHeaderTimeout = Duration.seconds(10)
     /// The error journal's queue size and retention.
     public var errorJournal = ErrorJournalWriter.Configuration()
     /// Where critical log lines are posted, and how often at most; nil: no alerts.
@@ -131,9 +150,20 @@ public struct ServiceConfiguration: Sendable, Equatable {
         jwtIssuer = try reader.string("JWT_ISSUER") ?? jwtIssuer
         jwtAudience = try reader.string("JWT_AUDIENCE") ?? jwtAudience
         jwtKey = try Self.jwtKey(reader)
+        jwtMaxTTL = try reader.seconds("JWT_MAX_TTL", in: 60...31_536_000) ?? jwtMaxTTL
+        inf326Auth = try reader.choice("INF326_AUTH", AuthMode.self)
+        cursorSecret = try Self.secret("CURSOR_SECRET", reader)
+        cursorPreviousSecret = try Self.secret("CURSOR_SECRET_PREVIOUS", reader)
+        if cursorPreviousSecret != nil, cursorSecret == nil {
+            throw ConfigurationError(variable: "CURSOR_SECRET", problem: "is needed when CURSOR_SECRET_PREVIOUS is set")
+        }
+        trustedProxyHops = try reader.integer("TRUSTED_PROXY_HOPS", in: 0...10) ?? trustedProxyHops
+        httpIdleTimeout = try reader.milliseconds("HTTP_IDLE_TIMEOUT_MS", in: 100...3_600_000) ?? httpIdleTimeout
+        httpHeaderTimeout = try reader.milliseconds("HTTP_HEADER_TIMEOUT_MS", in: 100...600_000) ?? httpHeaderTimeout
         logLevel = try reader.choice("LOG_LEVEL", Logger.Level.self) ?? logLevel
         logFormat = try reader.choice("LOG_FORMAT", LogFormat.self) ?? logFormat
         limits = MessageLimits(maxContentLength: try reader.integer("MAX_CONTENT_LENGTH", in: 1...20000) ?? 4000)
+        limits.attachmentURLHosts = try reader.hostList("ATTACHMENT_URL_HOSTS") ?? limits.attachmentURLHosts
         postgresPoolSize = try reader.integer("PG_POOL_SIZE", in: 1...256) ?? postgresPoolSize
         postgresPoolTimeout = try reader.milliseconds("PG_POOL_TIMEOUT_MS", in: 1...600_000) ?? postgresPoolTimeout
         postgresStatementTimeout = try reader.milliseconds("PG_STATEMENT_TIMEOUT_MS", in: 1...3_600_000)
@@ -166,6 +196,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
 }
 
 extension ServiceConfiguration {
+    /// A secret of at least 32 bytes, or nil when unset.
+    fileprivate static func secret(_ name: String, _ reader: EnvironmentReader) throws(ConfigurationError) -> String? {
+        guard let secret = try reader.string(name) else { return nil }
+        guard secret.utf8.count >= 32 else { throw ConfigurationError(variable: name, problem: "must be at least 32 bytes") }
+        return secret
+    }
+
     /// `JWT_SECRET` (at least 32 bytes) or the PEM in `JWT_PUBLIC_KEY_FILE`, not both.
     fileprivate static func jwtKey(_ reader: EnvironmentReader) throws(ConfigurationError) -> JWTVerifier.Key? {
         let secret = try reader.string("JWT_SECRET")
@@ -211,6 +248,28 @@ struct EnvironmentReader {
 
     func milliseconds(_ name: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Duration? {
         try integer(name, in: range).map { .milliseconds($0) }
+    }
+
+    /// Seconds, or a number with the unit `s`, `m`, `h` or `d` (`24h`).
+    func seconds(_ name: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Duration? {
+        guard let raw = try string(name) else { return nil }
+        guard let seconds = DurationText.seconds(raw), range.contains(seconds) else {
+            throw ConfigurationError(
+                variable: name,
+                problem: "must be \(range.lowerBound)...\(range.upperBound) seconds, e.g. 3600 or 24h (got \"\(raw)\")"
+            )
+        }
+        return .seconds(seconds)
+    }
+
+    /// A comma-separated list of host names, lowercased; empty means none.
+    func hostList(_ name: String) throws(ConfigurationError) -> [String]? {
+        guard let raw = environment[name] else { return nil }
+        let hosts = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        for host in hosts where host.wholeMatch(of: /[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?/) == nil {
+            throw ConfigurationError(variable: name, problem: "must be comma-separated host names (got \"\(host)\")")
+        }
+        return hosts.sorted()
     }
 
     func boolean(_ name: String) throws(ConfigurationError) -> Bool? {

@@ -95,19 +95,22 @@ final class TimelineCache: Sendable {
     }
 
     /// The newest v1 page of a channel's timeline (tombstones included).
-    func newestPage(channelID: UUID, limit: Int) async throws -> Page {
+    func newestPage(channelID: UUID, limit: Int, cursors: PageCursors) async throws -> Page {
         func answers(_ lookup: Lookup) -> ByteBuffer? {
             // `limit` entries of a trimmed window also answer: older ones exist, has_before is true.
             guard case .found(let meta, let newestFirst) = lookup, newestFirst.count >= limit || meta.isComplete else {
                 return nil
             }
-            return v1Page(ascending: newestFirst.reversed(), channel: meta.channel, isComplete: meta.isComplete, limit: limit)
+            return v1Page(
+                ascending: newestFirst.reversed(), channel: meta.channel, isComplete: meta.isComplete, limit: limit,
+                cursors: cursors
+            )
         }
         let lookup = await lookup(channelID: channelID, count: limit + 1, live: false)
         if let body = answers(lookup) { return answer(.hit, body) }
         guard case .notCached = lookup else {
             let page = try await newestPages(channelID, .timeline, limit)
-            return answer(lookup.isUnavailable ? .bypass : .miss, try PageJSON.v1(page: page, position: .newest))
+            return answer(lookup.isUnavailable ? .bypass : .miss, try PageJSON.v1(page: page, position: .newest, cursors: cursors))
         }
         let (fill, joined) = try await fill(channelID: channelID)
         // A fill joined midway may have read Postgres before this caller's own last write; Redis
@@ -115,7 +118,10 @@ final class TimelineCache: Sendable {
         if joined, let body = answers(await self.lookup(channelID: channelID, count: limit + 1, live: false)) {
             return answer(.miss, body)
         }
-        return answer(.miss, v1Page(ascending: fill.entries, channel: fill.channel, isComplete: fill.isComplete, limit: limit))
+        return answer(
+            .miss,
+            v1Page(ascending: fill.entries, channel: fill.channel, isComplete: fill.isComplete, limit: limit, cursors: cursors)
+        )
     }
 
     /// The newest INF326 page of a channel: live root messages, newest first.
@@ -298,13 +304,15 @@ final class TimelineCache: Sendable {
     }
 
     /// A v1 newest page from entries ascending by seq.
-    private func v1Page(ascending entries: [TimelineEntry], channel: ChannelState, isComplete: Bool, limit: Int) -> ByteBuffer {
+    private func v1Page(
+        ascending entries: [TimelineEntry], channel: ChannelState, isComplete: Bool, limit: Int, cursors: PageCursors
+    ) -> ByteBuffer {
         let items = entries.suffix(limit)
         let links = PageLinks(
             position: .newest, firstSeq: items.first?.seq, lastSeq: items.last?.seq,
             hasBefore: entries.count > limit || !isComplete, hasAfter: false
         )
-        return PageJSON.v1(items: items.map(\.v1JSON), links: links, channel: channel)
+        return PageJSON.v1(items: items.map(\.v1JSON), links: links, channel: channel, cursors: cursors)
     }
 
     private func threadPage(newestFirst entries: [TimelineEntry], limit: Int) -> ByteBuffer {

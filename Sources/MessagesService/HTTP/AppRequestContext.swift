@@ -1,11 +1,14 @@
 import Hummingbird
+import NIOCore
 
 /// The per-request context of this service.
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// The address of the peer that sent the request (a proxy, behind one).
+    public let remoteAddress: SocketAddress?
 
-    public init(source: Source) {
+    public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
     }
-
 }

@@ -61,4 +61,6 @@ extension HTTPField.Name {
     static let rateLimitLimit = Self("RateLimit-Limit")!
     static let rateLimitRemaining = Self("RateLimit-Remaining")!
     static let rateLimitReset = Self("RateLimit-Reset")!
+    /// The addresses a request was forwarded from, appended to by each proxy.
+    static let xForwardedFor = Self("X-Forwarded-For")!
 }

@@ -6,24 +6,37 @@ import Postgres
 /// The INF326 messages API (`/threads/{thread_id}/messages`), answered exactly as that FastAPI
 /// service answers, so its web client and load tools keep working. A thread is a channel.
 ///
-/// Its conventions differ from v1 on purpose: reads need no identity, lists are newest first and
-/// leave deleted messages out, errors are `{"detail": ...}` and validation errors are 422 lists.
-/// One deliberate tightening: only the author may edit or delete (403).
+/// Its conventions differ from v1 on purpose: lists are newest first and leave deleted messages
+/// out, errors are `{"detail": ...}` and validation errors are 422 lists. Deliberate tightenings:
+/// only the author (or a moderator) may edit or delete (403), and identity comes from a verified
+/// token wherever one exists (`INF326_AUTH=jwt`): then every call needs a bearer token, its `sub`
+/// is the author, and an `X-User-Id` that names someone else is a 403. With `INF326_AUTH=header`
+/// the service trusts `X-User-Id` as the original did; reads need no identity, and requests are
+/// rate-limited by client address, since the header proves nothing.
 struct ThreadsController<Store: MessageStore>: Sendable {
     let store: Store
     /// Answers the newest page when set; nil reads every page from the store.
     let timeline: TimelineCache?
-    /// Limits each user's writes when set.
+    /// Limits requests when set: per verified user, else per client address.
     let rateLimiter: RateLimiter?
-    let limits: MessageLimits
-    private var validator: MessageValidator { MessageValidator(limits: limits) }
+    let validator: MessageValidator
+    /// `.jwt`: identity from bearer tokens; `.userHeader`: from `X-User-Id`, unverified.
+    let authenticator: Authenticator
+    let clientAddress: ClientAddressResolver
 
-    init(store: Store, timeline: TimelineCache?, rateLimiter: RateLimiter?, limits: MessageLimits) {
+    init(
+        store: Store, timeline: TimelineCache?, rateLimiter: RateLimiter?, validator: MessageValidator,
+        authenticator: Authenticator, clientAddress: ClientAddressResolver
+    ) {
         self.store = store
         self.timeline = timeline
         self.rateLimiter = rateLimiter
-        self.limits = limits
+        self.validator = validator
+        self.authenticator = authenticator
+        self.clientAddress = clientAddress
     }
+
+    private var limits: MessageLimits { validator.limits }
 
     func addRoutes(to router: Router<AppRequestContext>) {
         let messages = router.group("threads/:thread_id/messages")
@@ -48,7 +61,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
         let threadID = try Self.threadID(context)
-        try Self.requireUserHeader(request)
+        let caller = try await writer(request)
         let body = try await decodeBody(CreateBody.self, request)
         let (type, content, attachments) = try validated {
             (
@@ -57,7 +70,8 @@ struct ThreadsController<Store: MessageStore>: Sendable {
             )
         }
         let authored = NewMessage(
-            channelID: threadID, authorID: try await writer(request), type: type, content: content,
+            channelID: threadID, authorID: try await identity(of: caller, request, context).userID, type: type,
+            content: content,
             attachments: attachments, parentID: nil, idempotencyKey: nil
         )
         guard case .created(let write) = try await storeCall({ try await store.create(authored) }) else {
@@ -68,6 +82,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let threadID = try Self.threadID(context)
+        try await reader(request, context)
         let limit = try Self.limit(request.uri.queryParameters.get("limit"), limits: limits)
         guard let cursor = request.uri.queryParameters.get("cursor") else {
             if let timeline {
@@ -82,7 +97,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         if let seq = try await storeCall({ try await store.seq(ofMessage: parsed.messageID, channelID: threadID) }) {
             return try await page(threadID: threadID, position: .before(seq: seq), limit: limit)
         } else if let seq = try await lastSeq(createdBefore: parsed.createdAt, threadID: threadID) {
-            return try await page(threadID: threadID, position: .before(seq: seq + 1), limit: limit)
+            return try await page(threadID: threadID, position: .before(seq: seq.saturatingAdd(1)), limit: limit)
         }
         let empty = PageJSON.thread(newestFirst: [], nextCursor: nil, hasMore: false)
         return JSONResponse.make(bytes: empty, headers: [.cacheStatus: TimelineCache.Status.bypass.rawValue])
@@ -101,7 +116,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Response {
         let threadID = try Self.threadID(context)
         let messageID = try Self.pathUUID("message_id", context)
-        try Self.requireUserHeader(request)
+        let caller = try await writer(request)
         let body = try await decodeBody(UpdateBody.self, request)
         let edit = try validated {
             MessageEdit(
@@ -110,15 +125,15 @@ struct ThreadsController<Store: MessageStore>: Sendable {
                 expectedVersion: nil
             )
         }
-        let userID = try await writer(request)
+        let user = try await identity(of: caller, request, context)
         let current = try await storeCall { try await store.message(id: messageID, channelID: threadID) }
         guard !current.isDeleted else { throw Self.notFound }
         guard edit.content != nil || edit.attachments != nil else {
-            guard current.authorID == userID else { throw Self.apiError(for: .notAuthor) }
+            guard current.authorID == user.userID else { throw Self.apiError(for: .notAuthor) }
             return try JSONResponse.make(ThreadMessageBody(current))
         }
         let message = try await storeCall {
-            try await store.edit(id: messageID, channelID: threadID, by: userID, edit).message
+            try await store.edit(id: messageID, channelID: threadID, by: user.userID, edit).message
         }
         return try JSONResponse.make(ThreadMessageBody(message))
     }
@@ -126,11 +141,12 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
         let threadID = try Self.threadID(context)
         let messageID = try Self.pathUUID("message_id", context)
-        try Self.requireUserHeader(request)
-        let userID = try await writer(request)
+        let user = try await identity(of: try await writer(request), request, context)
         let current = try await storeCall { try await store.message(id: messageID, channelID: threadID) }
         guard !current.isDeleted else { throw Self.notFound }
-        _ = try await storeCall { try await store.delete(id: messageID, channelID: threadID, by: userID, asModerator: false) }
+        _ = try await storeCall {
+            try await store.delete(id: messageID, channelID: threadID, by: user.userID, asModerator: user.isModerator)
+        }
         return Response(status: .noContent)
     }
 
@@ -196,12 +212,64 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         }
     }
 
-    /// The writing user (`X-User-Id`), after their rate limit.
-    func writer(_ request: Request) async throws -> UUID {
-        let userID = try Self.userID(request)
-        RequestScope.current?.userID = userID
-        try await rateLimiter?.admit(userID)
-        return userID
+    /// Who a write says it is from, checked before the body is read.
+    enum Caller {
+        /// A verified token's user, already within their rate limit.
+        case verified(UserIdentity)
+        /// `INF326_AUTH=header`: an `X-User-Id` is present; it is parsed once the body is valid.
+        case claimed
+    }
+
+    /// The first check of a write: the bearer token (`jwt`), or that `X-User-Id` exists
+    /// (`header`: FastAPI answers a missing header with 422 before anything else).
+    func writer(_ request: Request) async throws -> Caller {
+        switch authenticator.mode {
+        case .jwt:
+            return .verified(try await verifiedCaller(request))
+        case .userHeader:
+            try Self.requireUserHeader(request)
+            return .claimed
+        }
+    }
+
+    /// The author of a write: the token's subject, or the parsed `X-User-Id` (400 when it is no
+    /// UUID, after body errors, as the original) after the client address' rate limit.
+    func identity(of caller: Caller, _ request: Request, _ context: AppRequestContext) async throws -> UserIdentity {
+        switch caller {
+        case .verified(let user):
+            return user
+        case .claimed:
+            let user = UserIdentity(userID: try Self.userID(request))
+            RequestScope.current?.userID = user.userID
+            try await rateLimiter?.admit(.clientAddress(clientAddress.address(of: request, context: context)))
+            return user
+        }
+    }
+
+    /// A reader, after the rate limit: verified like a writer (`jwt`), or anyone (`header`).
+    func reader(_ request: Request, _ context: AppRequestContext) async throws {
+        switch authenticator.mode {
+        case .jwt:
+            _ = try await verifiedCaller(request)
+        case .userHeader:
+            try await rateLimiter?.admit(.clientAddress(clientAddress.address(of: request, context: context)))
+        }
+    }
+
+    /// The bearer token's user; an `X-User-Id` sent along must name the same user.
+    private func verifiedCaller(_ request: Request) async throws -> UserIdentity {
+        let user: UserIdentity
+        do {
+            user = try await authenticator.authenticate(request)
+        } catch let error as APIError {
+            throw INF326Error(status: error.status, detail: error.message, headers: error.headers)
+        }
+        RequestScope.current?.userID = user.userID
+        if request.headers[.userID] != nil, try Self.userID(request) != user.userID {
+            throw INF326Error(status: .forbidden, detail: "X-User-Id does not match the authenticated user")
+        }
+        try await rateLimiter?.admit(.user(user.userID))
+        return user
     }
 
     static func userID(_ request: Request) throws -> UUID {
@@ -237,7 +305,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     static func apiError(for error: MessageStoreError) -> INF326Error {
         switch error {
         case .notAuthor: INF326Error(status: .forbidden, detail: "Only the author may modify this message")
-        case .messageNotFound, .messageDeleted, .parentNotFound: notFound
+        case .messageNotFound, .messageDeleted, .parentNotFound, .positionOutOfRange: notFound
         case .versionMismatch, .idempotencyKeyReused: INF326Error(status: .conflict, detail: "Conflict")
         }
     }

@@ -21,6 +21,15 @@ public struct JWTVerifier: Sendable {
         public var audience: String
         /// Tolerated difference between our clock and the issuer's.
         public var clockSkew: TimeInterval = 60
+        /// Longest lifetime a token may have: `exp` minus `iat`, or minus now when it has no `iat`
+        /// (`JWT_MAX_TTL`). A stolen token must not stay useful for years.
+        public var maxLifetime: TimeInterval = 86_400
+
+        public init(issuer: String, audience: String, maxLifetime: TimeInterval = 86_400) {
+            self.issuer = issuer
+            self.audience = audience
+            self.maxLifetime = maxLifetime
+        }
     }
 
     /// Why a token was refused; the message helps an honest client and says nothing more.
@@ -72,6 +81,13 @@ public struct JWTVerifier: Sendable {
         if let notBefore = claims.nbf?.value, notBefore.addingTimeInterval(-expectations.clockSkew) > now {
             throw Rejection(reason: "token is not valid yet")
         }
+        let issuedAt = claims.iat?.value ?? now
+        if issuedAt.addingTimeInterval(-expectations.clockSkew) > now {
+            throw Rejection(reason: "token is issued in the future")
+        }
+        if claims.exp.value.timeIntervalSince(issuedAt) > expectations.maxLifetime + expectations.clockSkew {
+            throw Rejection(reason: "token lifetime exceeds \(Int(expectations.maxLifetime)) seconds")
+        }
         guard claims.iss.value == expectations.issuer else { throw Rejection(reason: "token issuer is not accepted") }
         guard claims.aud.value.contains(expectations.audience) else {
             throw Rejection(reason: "token audience is not accepted")
@@ -96,6 +112,7 @@ public struct JWTVerifier: Sendable {
         let sub: SubjectClaim
         let exp: ExpirationClaim
         let nbf: NotBeforeClaim?
+        let iat: IssuedAtClaim?
         let iss: IssuerClaim
         let aud: AudienceClaim
         let roles: [String]?
@@ -114,7 +131,7 @@ public struct JWTVerifier: Sendable {
         let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let claims = Claims(
             sub: .init(value: subject.uuidString.lowercased()), exp: .init(value: now.addingTimeInterval(lifetime)),
-            nbf: .init(value: now), iss: .init(value: issuer), aud: .init(value: [audience]),
+            nbf: .init(value: now), iat: .init(value: now), iss: .init(value: issuer), aud: .init(value: [audience]),
             roles: roles.isEmpty ? nil : roles
         )
         return try await keys.sign(claims)

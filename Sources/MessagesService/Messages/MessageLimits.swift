@@ -23,6 +23,8 @@ public struct MessageLimits: Sendable, Encodable, Equatable {
     public var defaultINF326PageSize = 50
     /// Largest request body, in bytes.
     public var maxBodyBytes = MessageLimits.maxBodyBytes
+    /// Hosts an attachment `path` may name as an `https://` URL; other paths are storage keys.
+    public var attachmentURLHosts: [String] = []
 
     /// Creates the limits; `maxContentLength` comes from `MAX_CONTENT_LENGTH`.
     public init(maxContentLength: Int = 4000) {
@@ -38,5 +40,6 @@ public struct MessageLimits: Sendable, Encodable, Equatable {
         case maxPageSize = "max_page_size"
         case defaultPageSize = "default_page_size"
         case maxBodyBytes = "max_body_bytes"
+        case attachmentURLHosts = "attachment_url_hosts"
     }
 }

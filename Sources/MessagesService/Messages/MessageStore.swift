@@ -60,6 +60,16 @@ public enum PagePosition: Sendable, Equatable {
     case around(seq: Int64)
 }
 
+extension PagePosition {
+    /// The seq the position names; nil for the newest page.
+    var seq: Int64? {
+        switch self {
+        case .newest: nil
+        case .before(let seq), .after(let seq), .around(let seq): seq
+        }
+    }
+}
+
 /// A page of messages, ascending by `seq`.
 public struct MessagePage: Sendable, Equatable {
     public var items: [Message]
@@ -102,6 +112,8 @@ public enum MessageStoreError: Error, Equatable {
     case idempotencyKeyReused
     /// The message is deleted and cannot change.
     case messageDeleted
+    /// A page position past the channel's messages: no seq outside 0...`last_seq` + 1 names a place.
+    case positionOutOfRange
 }
 
 /// Stores and reads messages. Every operation names the channel, so the data can be partitioned

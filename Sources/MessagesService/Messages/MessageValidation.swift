@@ -67,6 +67,22 @@ struct MessageValidator: Sendable {
                 )
             }
             try Self.noNUL(attachment.path, field: "\(prefix).path")
+            if !AttachmentPath.isAllowed(attachment.path, urlHosts: limits.attachmentURLHosts) {
+                let hosts = limits.attachmentURLHosts.isEmpty
+                    ? "" : " on " + limits.attachmentURLHosts.joined(separator: ", ")
+                throw ValidationFailure(
+                    field: "\(prefix).path",
+                    message: "\(prefix).path must be a relative storage key (no '..' segments, no control characters) "
+                        + "or an https:// URL\(hosts)",
+                    kind: "value"
+                )
+            }
+            if let mimeType = attachment.mimeType, !MediaType.isValid(mimeType) {
+                throw ValidationFailure(
+                    field: "\(prefix).mime_type", message: "\(prefix).mime_type must be a media type such as image/png",
+                    kind: "value"
+                )
+            }
             for (name, value) in [("name", attachment.name), ("mime_type", attachment.mimeType)] {
                 guard let value else { continue }
                 guard value.unicodeScalars.count <= limits.maxAttachmentNameLength else {

@@ -7,22 +7,26 @@ struct MessagesController<Store: MessageStore>: Sendable {
     let store: Store
     /// Answers the newest page of a timeline when set; nil reads every page from the store.
     let timeline: TimelineCache?
-    let limits: MessageLimits
     let authenticator: Authenticator
     /// Limits each user's requests when set.
     let rateLimiter: RateLimiter?
-    private var validator: MessageValidator { MessageValidator(limits: limits) }
+    /// Signs the page cursors this API hands out and checks the ones it is given.
+    let cursorCodec: CursorCodec
+    let validator: MessageValidator
 
     init(
-        store: Store, timeline: TimelineCache?, limits: MessageLimits, authenticator: Authenticator,
-        rateLimiter: RateLimiter?
+        store: Store, timeline: TimelineCache?, validator: MessageValidator, authenticator: Authenticator,
+        rateLimiter: RateLimiter?, cursorCodec: CursorCodec
     ) {
         self.store = store
         self.timeline = timeline
-        self.limits = limits
+        self.validator = validator
         self.authenticator = authenticator
         self.rateLimiter = rateLimiter
+        self.cursorCodec = cursorCodec
     }
+
+    private var limits: MessageLimits { validator.limits }
 
     func addRoutes(to router: Router<AppRequestContext>) {
         let messages = router.group("v1/channels/:channel_id/messages")
@@ -116,10 +120,16 @@ struct MessagesController<Store: MessageStore>: Sendable {
         return Response(status: .noContent)
     }
 
+    /// Earlier versions are for the author and moderators: an edit may have removed what its
+    /// author did not want others to read.
     @Sendable func history(_ request: Request, context: AppRequestContext) async throws -> Response {
-        _ = try await caller(request)
+        let user = try await caller(request)
         let channelID = try Self.channelID(context)
         let messageID = try Self.pathUUID("message_id", context)
+        let message = try await Self.storeCall { try await store.message(id: messageID, channelID: channelID) }
+        guard message.authorID == user.userID || user.isModerator else {
+            throw APIError.permissionDenied("only the author or a moderator may read the edit history of a message")
+        }
         let revisions = try await Self.storeCall { try await store.history(id: messageID, channelID: channelID) }
         return try JSONResponse.make(["items": revisions.map(RevisionBody.init)])
     }
@@ -133,9 +143,10 @@ struct MessagesController<Store: MessageStore>: Sendable {
         guard anchors.count <= 1 else {
             throw APIError.invalidArgument("give at most one of before, after, around")
         }
+        let cursors = cursorCodec.cursors(channelID: channelID, scope: scope)
         var position = PagePosition.newest
         if let (name, value) = anchors.first {
-            let seq = try await anchorSeq(name: name, value: value, channelID: channelID)
+            let seq = try await anchorSeq(name: name, value: value, channelID: channelID, cursors: cursors)
             position = switch name {
             case "before": .before(seq: seq)
             case "after": .after(seq: seq)
@@ -143,28 +154,28 @@ struct MessagesController<Store: MessageStore>: Sendable {
             }
         }
         if let timeline, scope == .timeline, position == .newest {
-            let page = try await timeline.newestPage(channelID: channelID, limit: limit)
+            let page = try await timeline.newestPage(channelID: channelID, limit: limit, cursors: cursors)
             return JSONResponse.make(bytes: page.body, headers: [.cacheStatus: page.status.rawValue])
         }
         let page = try await Self.storeCall {
             try await store.page(channelID: channelID, scope: scope, position: position, limit: limit)
         }
         return JSONResponse.make(
-            bytes: try PageJSON.v1(page: page, position: position),
+            bytes: try PageJSON.v1(page: page, position: position, cursors: cursors),
             headers: [.cacheStatus: TimelineCache.Status.bypass.rawValue]
         )
     }
 
-    /// A message id or a cursor, as a `seq`.
-    private func anchorSeq(name: String, value: String, channelID: UUID) async throws -> Int64 {
-        if let cursor = PageCursor(encoded: value) { return cursor.seq }
+    /// A message id or a cursor of this very page sequence, as a `seq`.
+    private func anchorSeq(name: String, value: String, channelID: UUID, cursors: PageCursors) async throws -> Int64 {
+        if let seq = cursors.seq(of: value) { return seq }
         if let id = UUID(uuidString: value) {
             guard let seq = try await Self.storeCall({ try await store.seq(ofMessage: id, channelID: channelID) }) else {
                 throw APIError.invalidArgument("\(name) names no message of this channel")
             }
             return seq
         }
-        throw APIError.invalidArgument("\(name) must be a message id or a cursor from an earlier page")
+        throw APIError.invalidArgument("\(name) must be a message id or a cursor from an earlier page of this list")
     }
 
     // MARK: - Request helpers
@@ -173,7 +184,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     private func caller(_ request: Request) async throws -> UserIdentity {
         let user = try await authenticator.authenticate(request)
         RequestScope.current?.userID = user.userID
-        try await rateLimiter?.admit(user.userID)
+        try await rateLimiter?.admit(.user(user.userID))
         return user
     }
 
@@ -256,6 +267,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
             )
         case .idempotencyKeyReused: .conflict("the idempotency key was already used with a different request")
         case .messageDeleted: .conflict("the message is deleted")
+        case .positionOutOfRange: .invalidArgument("the cursor lies outside this channel's messages")
         }
     }
 }

@@ -13,9 +13,10 @@ struct PageLinks: Equatable {
         let (beforeSeq, afterSeq): (Int64?, Int64?) =
             switch position {
             case .newest: (nil, nil)
-            case .before(let seq): (seq, seq - 1)
-            case .after(let seq): (seq + 1, seq)
-            case .around(let seq): (seq, seq - 1)
+            // Saturating: a position is a client's value, and must never trap here.
+            case .before(let seq): (seq, seq.saturatingAdd(-1))
+            case .after(let seq): (seq.saturatingAdd(1), seq)
+            case .around(let seq): (seq, seq.saturatingAdd(-1))
             }
         self.before = firstSeq ?? beforeSeq
         self.after = lastSeq ?? afterSeq
@@ -29,7 +30,11 @@ struct PageLinks: Equatable {
 /// the same bytes for the same data. Keys are in sorted order, as `JSONResponse` writes them.
 enum PageJSON {
     /// The v1 list: `{"channel":{...},"items":[...],"page":{...}}`.
-    static func v1(items: [ArraySlice<UInt8>], links: PageLinks, channel: ChannelState) -> ByteBuffer {
+    static func v1(items: [ArraySlice<UInt8>], links: PageLinks, channel: ChannelState, cursors: PageCursors)
+        -> ByteBuffer
+    {
+        // A v1 cursor is base64url: it needs no escaping.
+        func cursor(_ seq: Int64?) -> String { seq.map { "\"\(cursors.encode($0))\"" } ?? "null" }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(items.reduce(160) { $0 + $1.count + 1 })
         buffer.writeString(#"{"channel":{"last_seq":\#(channel.lastSeq),"version":\#(channel.version)},"items":"#)
@@ -42,14 +47,14 @@ enum PageJSON {
     }
 
     /// The v1 list of a page read from the store.
-    static func v1(page: MessagePage, position: PagePosition) throws -> ByteBuffer {
+    static func v1(page: MessagePage, position: PagePosition, cursors: PageCursors) throws -> ByteBuffer {
         let encoder = JSONResponse.encoder
         let items = try page.items.map { ArraySlice(try encoder.encode(MessageBody(message: $0))) }
         let links = PageLinks(
             position: position, firstSeq: page.items.first?.seq, lastSeq: page.items.last?.seq,
             hasBefore: page.hasBefore, hasAfter: page.hasAfter
         )
-        return v1(items: items, links: links, channel: page.channel)
+        return v1(items: items, links: links, channel: page.channel, cursors: cursors)
     }
 
     /// The INF326 list: `{"has_more":...,"items":[...newest first...],"next_cursor":...}`.
@@ -79,9 +84,12 @@ enum PageJSON {
         }
         buffer.writeInteger(UInt8(ascii: "]"))
     }
+}
 
-    /// A v1 cursor is base64url: it needs no escaping.
-    private static func cursor(_ seq: Int64?) -> String {
-        seq.map { "\"\(PageCursor(seq: $0).encoded)\"" } ?? "null"
+extension Int64 {
+    /// `self + other`, held at the bounds instead of trapping.
+    func saturatingAdd(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
     }
 }

@@ -32,8 +32,7 @@ public struct PostgresMessageStore: MessageStore {
         }
         do {
             return try await client.withTransaction { session in
-                let counters = try await session.query(SQL.bumpChannelForCreate, [new.channelID]).first!
-                let channel = ChannelState(lastSeq: try counters.decode("last_seq"), version: try counters.decode("version"))
+                let channel = try Self.channelState(try await session.query(SQL.bumpChannelForCreate, [new.channelID]).first)
                 // The channel row lock is held from here on: a concurrent create with the same key
                 // has either committed, and is found now, or waits behind this transaction.
                 if let key = new.idempotencyKey,
@@ -57,7 +56,7 @@ public struct PostgresMessageStore: MessageStore {
                         new.idempotencyKey == nil ? nil : requestHash,
                     ]
                 )
-                let message = try Self.message(from: rows.first!)
+                let message = try Self.message(from: Self.returned(rows))
                 try await Self.record(MessageEvent(.created, of: message, by: new.authorID), on: session)
                 return .created(MessageWrite(message: message, parent: parent, channel: channel))
             }
@@ -83,6 +82,11 @@ public struct PostgresMessageStore: MessageStore {
                 lastSeq: try channel?.decode("last_seq") ?? 0,
                 version: try channel?.decode("version") ?? 0
             )
+            // Positions come from cursors and message ids of this channel: 0 is before the first
+            // message, last_seq + 1 after the last. Anything else was not made by this service.
+            if let seq = position.seq, !(0...state.lastSeq.saturatingAdd(1)).contains(seq) {
+                throw MessageStoreError.positionOutOfRange
+            }
             // Each side fetches one row more than it keeps, to learn whether more exist there.
             func older(than seq: Int64, count: Int) async throws -> (items: [Message], more: Bool) {
                 let rows = try await session.query(SQL.selectOlder(filter), [channelID, parentID, seq, count + 1])
@@ -99,16 +103,16 @@ public struct PostgresMessageStore: MessageStore {
                 return MessagePage(items: items, hasBefore: more, hasAfter: false, channel: state)
             case .before(let seq):
                 let (items, more) = try await older(than: seq, count: limit)
-                let hasAfter = try await newer(than: items.last?.seq ?? seq - 1, count: 0).more
+                let hasAfter = try await newer(than: items.last?.seq ?? seq.saturatingAdd(-1), count: 0).more
                 return MessagePage(items: items, hasBefore: more, hasAfter: hasAfter, channel: state)
             case .after(let seq):
                 let (items, more) = try await newer(than: seq, count: limit)
-                let hasBefore = try await older(than: items.first?.seq ?? seq + 1, count: 0).more
+                let hasBefore = try await older(than: items.first?.seq ?? seq.saturatingAdd(1), count: 0).more
                 return MessagePage(items: items, hasBefore: hasBefore, hasAfter: more, channel: state)
             case .around(let seq):
                 let olderCount = limit / 2
                 let (before, moreBefore) = try await older(than: seq, count: olderCount)
-                let (after, moreAfter) = try await newer(than: seq - 1, count: limit - olderCount)
+                let (after, moreAfter) = try await newer(than: seq.saturatingAdd(-1), count: limit - olderCount)
                 return MessagePage(items: before + after, hasBefore: moreBefore, hasAfter: moreAfter, channel: state)
             }
         }
@@ -143,7 +147,7 @@ public struct PostgresMessageStore: MessageStore {
                     Mentions.extract(from: content),
                 ]
             )
-            let message = try Self.message(from: rows.first!)
+            let message = try Self.message(from: Self.returned(rows))
             try await Self.record(MessageEvent(.updated, of: message, by: userID), on: session)
             return MessageWrite(message: message, channel: channel)
         }
@@ -160,7 +164,7 @@ public struct PostgresMessageStore: MessageStore {
                 // The text is gone for everyone, including from the edit history.
                 try await session.execute(SQL.deleteRevisions, [channelID, id])
                 let rows = try await session.query(SQL.tombstoneMessage, [channelID, id, channel.version, userID])
-                let message = try Self.message(from: rows.first!)
+                let message = try Self.message(from: Self.returned(rows))
                 try await Self.record(MessageEvent(.deleted, of: message, by: userID), on: session)
                 return MessageWrite(message: message, channel: channel)
             }
@@ -228,7 +232,22 @@ public struct PostgresMessageStore: MessageStore {
         guard let row = try await session.query(SQL.bumpChannelVersion, [channelID]).first else {
             throw MessageStoreError.messageNotFound
         }
+        return try channelState(row)
+    }
+
+    private static func channelState(_ row: PostgresRow?) throws -> ChannelState {
+        let row = try returned(row)
         return ChannelState(lastSeq: try row.decode("last_seq"), version: try row.decode("version"))
+    }
+
+    /// The row a `RETURNING` statement that must change one row gave back.
+    private static func returned(_ rows: PostgresRows) throws -> PostgresRow {
+        try returned(rows.first)
+    }
+
+    private static func returned(_ row: PostgresRow?) throws -> PostgresRow {
+        guard let row else { throw MessageStoreInvariantViolation() }
+        return row
     }
 
     private static func lockedMessage(id: UUID, channelID: UUID, on session: PostgresSession) async throws -> Message {
@@ -285,6 +304,9 @@ public struct PostgresMessageStore: MessageStore {
         )
     }
 }
+
+/// A statement that must return a row returned none: a fault of the store (a 500), not of the request.
+struct MessageStoreInvariantViolation: Error {}
 
 /// The statements of `PostgresMessageStore`. Values are always parameters, never interpolated.
 enum SQL {
@@ -345,8 +367,12 @@ enum SQL {
 
     static let selectSeq = "SELECT seq FROM messages WHERE channel_id = $1 AND id = $2"
 
+    // created_at grows with seq within a channel (clock_timestamp() read under the channel lock),
+    // so the newest by time is the highest seq: one probe of messages_channel_root_created instead
+    // of max(seq) over every older row.
     static let selectLastSeqBefore = """
-        SELECT max(seq) AS seq FROM messages WHERE channel_id = $1 AND parent_id IS NULL AND created_at < $2::timestamptz
+        SELECT seq FROM messages WHERE channel_id = $1 AND parent_id IS NULL AND created_at < $2::timestamptz
+        ORDER BY created_at DESC LIMIT 1
         """
 
     static func selectOlder(_ filter: String) -> String {

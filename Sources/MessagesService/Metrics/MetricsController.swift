@@ -72,8 +72,8 @@ struct MetricsController: Sendable {
             counter("messages_rate_limit_allowed_total", "Requests the per-user rate limit let through.", limits.allowed)
             counter("messages_rate_limit_limited_total", "Requests refused with 429.", limits.limited)
             counter(
-                "messages_rate_limit_failed_open_total", "Requests let through unchecked because Redis was unavailable.",
-                limits.failedOpen
+                "messages_rate_limit_local_total",
+                "Requests limited by this pod's own buckets because Redis could not be asked.", limits.decidedLocally
             )
         }
         if let relay {

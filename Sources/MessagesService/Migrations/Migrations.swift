@@ -106,5 +106,14 @@ enum Migrations {
                 CREATE INDEX error_events_time ON error_events (time);
                 """
         ),
+        Migration(
+            version: 4, name: "root messages by time",
+            sql: """
+                -- INF326 cursors that name a message this service never stored fall back to their
+                -- timestamp: the newest root message created before it is one probe of this index.
+                CREATE INDEX messages_channel_root_created ON messages (channel_id, created_at)
+                    WHERE parent_id IS NULL;
+                """
+        ),
     ]
 }

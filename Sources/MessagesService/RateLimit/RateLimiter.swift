@@ -11,12 +11,28 @@ struct RateLimitExceeded: Error {
     let retryAfterSeconds: Int
 }
 
-/// A per-user token bucket in Redis: `burst` requests at once, refilled at `rate` per second.
+/// Whose bucket a request takes its token from: a verified user, or, for requests that carry no
+/// verified identity, the client's address. The two never share a bucket, so a forged identity
+/// can neither escape its own limit nor spend a real user's.
+enum RateLimitKey: Hashable, Sendable {
+    case user(UUID)
+    case clientAddress(String)
+
+    var redisKey: String {
+        switch self {
+        case .user(let id): "ratelimit:user:" + id.lowercased
+        case .clientAddress(let address): "ratelimit:addr:" + address
+        }
+    }
+}
+
+/// Token buckets: `burst` requests at once, refilled at `rate` per second.
 ///
-/// The bucket lives in Redis so every replica enforces the same limit. The clock is Redis' own
-/// (`TIME`), so replicas with skewed clocks agree. When Redis is unavailable the limiter lets
-/// requests through (fails open): a cache outage must not become an API outage. Such requests are
-/// counted and logged.
+/// The buckets live in Redis so every replica enforces the same limit, on Redis' clock (`TIME`),
+/// so replicas with skewed clocks agree. When Redis cannot be asked (not configured, down, or its
+/// breaker open), a bucket per pod in this process takes over: the limit then holds per pod
+/// instead of per service, and is never simply off. Such requests are counted, and the switch
+/// each way is logged once.
 final class RateLimiter: Sendable {
     struct Configuration: Sendable, Equatable {
         /// Tokens added per second; 0 disables the limit.
@@ -28,8 +44,8 @@ final class RateLimiter: Sendable {
     struct Statistics: Sendable, Equatable {
         var allowed = 0
         var limited = 0
-        /// Requests let through because Redis could not be asked.
-        var failedOpen = 0
+        /// Requests decided by this pod's own buckets because Redis could not be asked.
+        var decidedLocally = 0
     }
 
     /// KEYS[1] bucket. ARGV: 1 rate per second, 2 burst. Returns {allowed 0/1, tokens left, ms to
@@ -56,46 +72,117 @@ final class RateLimiter: Sendable {
         """
     )
 
-    private let redis: RedisClient
+    private let redis: RedisClient?
     private let configuration: Configuration
-    private let breaker: CircuitBreaker
+    private let breaker: CircuitBreaker?
     private let logger: Logger
+    private let local: LocalTokenBuckets
     private let counters = NIOLockedValueBox(Statistics())
+    /// Whether the last decision was local, to log the switch once each way.
+    private let decidingLocally = NIOLockedValueBox(false)
 
-    init(redis: RedisClient, configuration: Configuration, breaker: CircuitBreaker, logger: Logger) {
+    /// A limiter on Redis (through `breaker`), or, with `redis` nil, on this pod's buckets only.
+    init(redis: RedisClient?, configuration: Configuration, breaker: CircuitBreaker?, logger: Logger) {
         precondition(configuration.rate > 0 && configuration.burst > 0, "a disabled limit needs no limiter")
         self.redis = redis
         self.configuration = configuration
         self.breaker = breaker
         self.logger = logger
+        self.local = LocalTokenBuckets(rate: Double(configuration.rate), burst: Double(configuration.burst))
     }
 
     var statistics: Statistics { counters.withLockedValue { $0 } }
 
-    /// Takes one token of the user's bucket, or throws `RateLimitExceeded`.
-    func admit(_ userID: UUID) async throws {
-        let reply: RedisValue
-        do {
-            reply = try await breaker.run {
-                try await redis.evaluate(
-                    Self.takeToken, keys: ["ratelimit:" + userID.lowercased],
-                    arguments: [configuration.rate, configuration.burst]
-                )
-            }
-        } catch {
-            counters.withLockedValue { $0.failedOpen += 1 }
-            logger.warning("rate limit not checked, request let through", metadata: ["error": "\(error)"])
-            return
+    /// Takes one token of the key's bucket, or throws `RateLimitExceeded`.
+    func admit(_ key: RateLimitKey) async throws {
+        let waitMilliseconds: Int64
+        if let decision = await askRedis(key) {
+            noteDecidedLocally(false)
+            waitMilliseconds = decision
+        } else {
+            noteDecidedLocally(true)
+            waitMilliseconds = local.take(key, now: ContinuousClock.now)
         }
-        guard let values = reply.array, values.count == 3, let allowed = values[0].integer, let wait = values[2].integer
-        else {
-            counters.withLockedValue { $0.failedOpen += 1 }
-            return
-        }
-        guard allowed == 1 else {
+        guard waitMilliseconds == 0 else {
             counters.withLockedValue { $0.limited += 1 }
-            throw RateLimitExceeded(limit: configuration.burst, retryAfterSeconds: max(1, Int((wait + 999) / 1000)))
+            let seconds = Int(min(waitMilliseconds, 86_400_000) + 999) / 1000
+            throw RateLimitExceeded(limit: configuration.burst, retryAfterSeconds: max(1, seconds))
         }
         counters.withLockedValue { $0.allowed += 1 }
+    }
+
+    /// Milliseconds to wait (0: allowed) as Redis decides, or nil when Redis could not be asked.
+    private func askRedis(_ key: RateLimitKey) async -> Int64? {
+        guard let redis, let breaker else { return nil }
+        do {
+            let reply = try await breaker.run {
+                try await redis.evaluate(
+                    Self.takeToken, keys: [key.redisKey], arguments: [configuration.rate, configuration.burst]
+                )
+            }
+            guard let values = reply.array, values.count == 3, let allowed = values[0].integer,
+                let wait = values[2].integer
+            else { return nil }
+            return allowed == 1 ? 0 : max(1, wait)
+        } catch {
+            return nil
+        }
+    }
+
+    private func noteDecidedLocally(_ locally: Bool) {
+        if locally { counters.withLockedValue { $0.decidedLocally += 1 } }
+        let changed = decidingLocally.withLockedValue { state in
+            defer { state = locally }
+            return state != locally
+        }
+        guard changed, redis != nil else { return }
+        if locally {
+            logger.warning("rate limit: Redis unavailable, each pod now limits with its own buckets")
+        } else {
+            logger.notice("rate limit: Redis is back, buckets are shared by every pod again")
+        }
+    }
+}
+
+/// Token buckets in this process' memory, for when the shared ones in Redis cannot be reached.
+/// Full buckets are forgotten when the table grows large, so memory stays bounded whatever
+/// number of keys clients make up.
+final class LocalTokenBuckets: Sendable {
+    private struct Bucket {
+        var tokens: Double
+        var at: ContinuousClock.Instant
+    }
+
+    private let rate: Double
+    private let burst: Double
+    private let buckets = NIOLockedValueBox([RateLimitKey: Bucket]())
+    /// Buckets kept at most; past it, full ones are dropped, then the table is cleared.
+    static let capacity = 100_000
+
+    init(rate: Double, burst: Double) {
+        self.rate = rate
+        self.burst = burst
+    }
+
+    /// Takes a token: 0 when allowed, else the milliseconds until one is back.
+    func take(_ key: RateLimitKey, now: ContinuousClock.Instant) -> Int64 {
+        buckets.withLockedValue { buckets in
+            if buckets.count >= Self.capacity { prune(&buckets, now: now) }
+            var bucket = buckets[key] ?? Bucket(tokens: burst, at: now)
+            let elapsed = max(0, (now - bucket.at).inSeconds)
+            bucket.tokens = min(burst, bucket.tokens + elapsed * rate)
+            bucket.at = now
+            defer { buckets[key] = bucket }
+            guard bucket.tokens >= 1 else {
+                return Int64(((1 - bucket.tokens) * 1000 / rate).rounded(.up))
+            }
+            bucket.tokens -= 1
+            return 0
+        }
+    }
+
+    private func prune(_ buckets: inout [RateLimitKey: Bucket], now: ContinuousClock.Instant) {
+        buckets = buckets.filter { _, bucket in bucket.tokens + (now - bucket.at).inSeconds * rate < burst }
+        if buckets.count >= Self.capacity / 2 { buckets.removeAll(keepingCapacity: true) }
     }
 }

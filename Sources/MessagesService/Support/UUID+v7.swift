@@ -23,3 +23,10 @@ extension UUID {
     /// The canonical lowercase form used in JSON, SQL and cache keys.
     var lowercased: String { uuidString.lowercased() }
 }
+
+extension UUID {
+    /// The 16 bytes of the UUID.
+    var bytes: [UInt8] {
+        withUnsafeBytes(of: uuid) { Array($0) }
+    }
+}
