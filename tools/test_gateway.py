@@ -4,8 +4,13 @@
   gateway/kong.yml         routes reach what the service serves (read from its
                            OpenAPI spec when it has paths), internal endpoints
                            and the Admin API are not routed, plugin settings
+  gateway/kong.k8s.yml     the Kubernetes variant: what tools/kong_k8s.py
+                           writes from kong.yml, differing only on the INF326
+                           service (jwt, X-User-Id removed)
   deployment/              rendered base and overlays: Deployment, probes,
-                           security context, NetworkPolicy, Argo CD hooks...
+                           security context, NetworkPolicy, Argo CD hooks...,
+                           and no route of a rendered Kong ConfigMap that
+                           accepts a write method without the jwt plugin
   docker-compose.yml       the stack, its wiring to kong.yml
   Dockerfile               the runtime contract (user, entrypoint, port)
 
@@ -16,6 +21,7 @@ Prints one line per check and ends with "N passed, M failed"; exits 1 on failure
 """
 
 import base64
+import copy
 import os
 import re
 import shutil
@@ -26,8 +32,12 @@ from urllib.parse import urlparse
 
 import yaml
 
+sys.dont_write_bytecode = True  # no tools/__pycache__ from the import below
+import kong_k8s as kong_k8s_generator  # noqa: E402  tools/kong_k8s.py, next to this file
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KONG_FILE = os.path.join(ROOT, "gateway", "kong.yml")
+KONG_FILE = os.path.join(ROOT, "gateway", "kong.yml")            # compose mounts it; the file to edit
+KONG_K8S_FILE = os.path.join(ROOT, "gateway", "kong.k8s.yml")    # Kubernetes; generated from KONG_FILE
 COMPOSE_FILE = os.path.join(ROOT, "docker-compose.yml")
 DOCKERFILE = os.path.join(ROOT, "Dockerfile")
 OPENAPI_FILE = os.path.join(ROOT, "Sources", "MessagesService", "Resources", "openapi.yaml")
@@ -57,6 +67,10 @@ FALLBACK_PATHS = {
 PUBLIC_PREFIXES = ("/v1/", "/threads/")          # must be reachable through Kong
 INTERNAL_PATHS = ["/health/live", "/health/ready", "/health", "/metrics", "/openapi.yaml", "/docs"]  # must not
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+INF326_SERVICE = "messages-inf326"
+# Token lifetime: maximum_expiration of every Kong jwt plugin = the service's JWT_MAX_TTL.
+JWT_MAX_TTL = 86400
 
 EXPECTED_CORS_HEADERS = {"Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-ID", "X-User-Id"}
 EXPECTED_CORS_EXPOSED = {
@@ -88,9 +102,22 @@ _cache = {}
 
 
 def kong():
+    """gateway/kong.yml (compose), parsed."""
     if "kong" not in _cache:
         _cache["kong"] = load_yaml(KONG_FILE)
     return _cache["kong"]
+
+
+def kong_k8s():
+    """gateway/kong.k8s.yml (Kubernetes), parsed."""
+    if "kong_k8s" not in _cache:
+        _cache["kong_k8s"] = load_yaml(KONG_K8S_FILE)
+    return _cache["kong_k8s"]
+
+
+def kong_variants():
+    """(label, parsed config) of both Kong files."""
+    return [("gateway/kong.yml", kong()), ("gateway/kong.k8s.yml", kong_k8s())]
 
 
 def compose():
@@ -153,10 +180,11 @@ def concrete(template):
     return re.sub(r"\{([^}/]+)\}", r"p-\1", template)
 
 
-def all_plugins():
-    """(scope, plugin) for global, service and route plugins of kong.yml."""
-    out = [("global", p) for p in kong().get("plugins") or []]
-    for svc in kong().get("services") or []:
+def all_plugins(cfg=None):
+    """(scope, plugin) for global, service and route plugins of kong.yml (or cfg)."""
+    cfg = kong() if cfg is None else cfg
+    out = [("global", p) for p in cfg.get("plugins") or []]
+    for svc in cfg.get("services") or []:
         out += [("service:" + svc["name"], p) for p in svc.get("plugins") or []]
         for route in svc.get("routes") or []:
             out += [("route:" + route["name"], p) for p in route.get("plugins") or []]
@@ -169,9 +197,9 @@ def global_plugin(name):
     return found[0]["config"]
 
 
-def routes():
-    """(service, route) pairs."""
-    for svc in kong().get("services") or []:
+def routes(cfg=None):
+    """(service, route) pairs of kong.yml (or cfg)."""
+    for svc in (kong() if cfg is None else cfg).get("services") or []:
         for route in svc.get("routes") or []:
             yield svc, route
 
@@ -210,10 +238,10 @@ def route_paths(route):
     return paths
 
 
-def route_for(request_path, method):
+def route_for(request_path, method, cfg=None):
     """What Kong's router picks: the longest matching prefix path."""
     best = None
-    for svc, route in routes():
+    for svc, route in routes(cfg):
         if method not in set(route.get("methods") or HTTP_METHODS):
             continue
         for rp in route_paths(route):
@@ -228,8 +256,8 @@ def upstream_prefix(svc, route, rp):
     return upstream_path(svc, route, rp, rp + "x")[:-1]
 
 
-def kong_credential():
-    consumers = kong().get("consumers") or []
+def kong_credential(cfg=None):
+    consumers = (kong() if cfg is None else cfg).get("consumers") or []
     creds = [c for consumer in consumers for c in consumer.get("jwt_secrets") or []]
     assert len(creds) == 1, "expected one jwt credential, found %d" % len(creds)
     return creds[0]
@@ -256,6 +284,98 @@ def container(obj, name=None):
 
 def wave(obj):
     return int((obj["metadata"].get("annotations") or {}).get("argocd.argoproj.io/sync-wave", "0"))
+
+
+def service_plugins(cfg, name):
+    found = [s for s in cfg.get("services") or [] if s["name"] == name]
+    assert len(found) == 1, "expected one service %s, found %d" % (name, len(found))
+    return found[0].get("plugins") or []
+
+
+def jwt_plugins_for(cfg, svc, route):
+    """jwt plugins on the route, its service, or global (nested declarative form)."""
+    return [p for p in (svc.get("plugins") or []) + (route.get("plugins") or []) + (cfg.get("plugins") or [])
+            if p["name"] == "jwt"]
+
+
+def kong_configs(kustomization):
+    """(ConfigMap name, key, parsed) for every ConfigMap value of a render that is a Kong
+    declarative config (a mapping with _format_version, services or routes)."""
+    out = []
+    for cm in objects(kustomization, "ConfigMap"):
+        for key, text in (cm.get("data") or {}).items():
+            try:
+                doc = yaml.safe_load(text)
+            except yaml.YAMLError:
+                continue
+            if isinstance(doc, dict) and {"_format_version", "services", "routes"} & set(doc):
+                out.append((cm["metadata"]["name"], key, doc))
+    return out
+
+
+def _ref(value):
+    """A reference to another entity in a declarative file: a name or id, or {name:..}/{id:..}."""
+    if isinstance(value, dict):
+        return value.get("name") or value.get("id")
+    return value
+
+
+def _ids(entity):
+    return {v for v in (entity.get("name"), entity.get("id")) if v}
+
+
+def _jwt_enforces(plugin, route):
+    """True when this jwt plugin rejects every request without a valid token on the route:
+    enabled, not scoped to a consumer (or group), no anonymous fallback, and on all of the
+    route's protocols."""
+    if plugin.get("name") != "jwt" or plugin.get("enabled", True) is False:
+        return False
+    if plugin.get("consumer") or plugin.get("consumer_group"):
+        return False
+    if (plugin.get("config") or {}).get("anonymous"):
+        return False
+    if plugin.get("protocols"):
+        route_protocols = set(route.get("protocols") or ["http", "https"])
+        if not route_protocols <= set(plugin["protocols"]):
+            return False
+    return True
+
+
+def unprotected_write_routes(cfg):
+    """Routes of a Kong declarative config that accept POST, PUT, PATCH or DELETE (a route
+    without `methods` accepts every method) while no enforcing jwt plugin applies to them:
+    none on the route, on its service, or global. Nested and top-level (referencing)
+    routes and plugins are both understood; consumer plugins never protect a route."""
+    services = cfg.get("services") or []
+    pairs = []
+    for svc in services:
+        for route in svc.get("routes") or []:
+            pairs.append((route, svc))
+    for route in cfg.get("routes") or []:
+        ref = _ref(route.get("service"))
+        svc = next((s for s in services if ref and ref in _ids(s)), None)
+        pairs.append((route, svc))
+    bad = []
+    for route, svc in pairs:
+        methods = {m.upper() for m in route.get("methods") or []}
+        writes = (methods & WRITE_METHODS) if methods else {"any method"}
+        if not writes:
+            continue
+        applying = list(route.get("plugins") or [])
+        if svc is not None:
+            applying += svc.get("plugins") or []
+        for p in cfg.get("plugins") or []:
+            r, s_ = _ref(p.get("route")), _ref(p.get("service"))
+            if r and r not in _ids(route):
+                continue
+            if s_ and (svc is None or s_ not in _ids(svc)):
+                continue
+            applying.append(p)  # global when it names neither
+        if not any(_jwt_enforces(p, route) for p in applying):
+            bad.append("route %s (service %s, paths %s) accepts %s" % (
+                route.get("name") or route.get("id"), svc and (svc.get("name") or svc.get("id")),
+                ", ".join(route.get("paths") or []) or "any", ", ".join(sorted(writes))))
+    return bad
 
 
 # ---------------------------------------------------------------- gateway/kong.yml
@@ -359,29 +479,94 @@ def _():
             assert "admin" not in rp.lower(), rp
 
 
-@check("kong.yml: jwt on every v1 route (key_claim_name iss, claims exp+nbf, header only, not on preflight)")
+@check("kong.yml, kong.k8s.yml: jwt on every v1 route (key_claim_name iss, claims exp+nbf, header only, not on preflight)")
 def _():
-    for svc, route in routes():
-        if not any(rp.startswith("/v1/") for rp in route_paths(route)):
-            continue
-        jwts = [p for p in (svc.get("plugins") or []) + (route.get("plugins") or []) if p["name"] == "jwt"]
-        jwts += [p for p in kong().get("plugins") or [] if p["name"] == "jwt"]
-        assert len(jwts) == 1, "route %s: expected one jwt plugin, found %d" % (route["name"], len(jwts))
-        cfg = jwts[0]["config"]
-        assert cfg["key_claim_name"] == "iss", cfg
-        assert set(cfg["claims_to_verify"]) == {"exp", "nbf"}, cfg
-        assert cfg.get("uri_param_names") == [], "tokens must not be accepted in query strings"
-        assert cfg.get("cookie_names", []) == []
-        assert cfg.get("run_on_preflight") is False, "preflight requests carry no token"
+    for label, cfg in kong_variants():
+        for svc, route in routes(cfg):
+            if not any(rp.startswith("/v1/") for rp in route_paths(route)):
+                continue
+            jwts = jwt_plugins_for(cfg, svc, route)
+            assert len(jwts) == 1, "%s route %s: expected one jwt plugin, found %d" % (label, route["name"], len(jwts))
+            cfg_ = jwts[0]["config"]
+            assert cfg_["key_claim_name"] == "iss", cfg_
+            assert set(cfg_["claims_to_verify"]) == {"exp", "nbf"}, cfg_
+            assert cfg_.get("uri_param_names") == [], "tokens must not be accepted in query strings"
+            assert cfg_.get("cookie_names", []) == []
+            assert cfg_.get("run_on_preflight") is False, "preflight requests carry no token"
+            assert not cfg_.get("anonymous"), "an anonymous consumer would let requests without a token through"
 
 
-@check("kong.yml: INF326 route has no jwt (its clients send X-User-Id) and says why in a comment")
+@check("kong.yml, kong.k8s.yml: every jwt plugin has maximum_expiration 86400 (= JWT_MAX_TTL) and verifies exp")
 def _():
-    svc, route, _rp = route_for("/messages/threads/t1/messages", "GET")
-    names = [p["name"] for p in (svc.get("plugins") or []) + (route.get("plugins") or [])]
-    assert "jwt" not in names, names
+    for label, cfg in kong_variants():
+        jwts = [(scope, p) for scope, p in all_plugins(cfg) if p["name"] == "jwt"]
+        assert jwts, "%s: no jwt plugin" % label
+        for scope, p in jwts:
+            c = p.get("config") or {}
+            assert c.get("maximum_expiration") == JWT_MAX_TTL, "%s %s jwt: maximum_expiration %r, want %d" % (
+                label, scope, c.get("maximum_expiration"), JWT_MAX_TTL)
+            # Kong refuses maximum_expiration without exp among the verified claims.
+            assert "exp" in (c.get("claims_to_verify") or []), "%s %s jwt: exp not verified" % (label, scope)
+
+
+@check("kong.k8s.yml is what tools/kong_k8s.py writes from kong.yml (regenerate: python3 tools/kong_k8s.py)")
+def _():
+    with open(KONG_FILE, encoding="utf-8") as f:
+        want = kong_k8s_generator.render(f.read())
+    assert os.path.exists(KONG_K8S_FILE), "gateway/kong.k8s.yml is missing"
+    with open(KONG_K8S_FILE, encoding="utf-8") as f:
+        have = f.read()
+    assert have == want, "gateway/kong.k8s.yml is out of date or edited by hand: run python3 tools/kong_k8s.py"
+
+
+@check("kong.k8s.yml = kong.yml + on messages-inf326 only: the v1 jwt plugin (same settings) and X-User-Id removal")
+def _():
+    base, k8s = kong(), copy.deepcopy(kong_k8s())
+    v1_jwt = [p for p in service_plugins(base, "messages-v1") if p["name"] == "jwt"]
+    assert len(v1_jwt) == 1, v1_jwt
+    inf326 = [svc for svc in k8s.get("services") or [] if svc["name"] == INF326_SERVICE]
+    assert len(inf326) == 1, "kong.k8s.yml: expected one service %s" % INF326_SERVICE
+    plugins = inf326[0].get("plugins") or []
+    jwts = [p for p in plugins if p["name"] == "jwt"]
+    assert jwts == v1_jwt, "kong.k8s.yml %s jwt differs from the v1 jwt plugin: %s" % (INF326_SERVICE, jwts)
+    strips = [p for p in plugins if p["name"] == "request-transformer"]
+    assert len(strips) == 1 and "X-User-Id" in strips[0]["config"]["remove"]["headers"], strips
+    # Without these two, the Kubernetes variant must be kong.yml itself.
+    rest = [p for p in plugins if p["name"] not in ("jwt", "request-transformer")]
+    base_inf326 = [svc for svc in base["services"] if svc["name"] == INF326_SERVICE][0]
+    if rest or "plugins" in base_inf326:
+        inf326[0]["plugins"] = rest
+    else:
+        del inf326[0]["plugins"]
+    assert k8s == base, "kong.k8s.yml differs from kong.yml elsewhere than the %s plugins" % INF326_SERVICE
+
+
+@check("kong.yml (compose): INF326 route open for the old web client, said in a comment; compose INF326_AUTH agrees")
+def _():
+    svc, route, _rp = route_for("/messages/threads/t1/messages", "POST")
+    jwt = bool(jwt_plugins_for(kong(), svc, route))
     text = open(KONG_FILE, encoding="utf-8").read()
-    assert re.search(r"#.*No jwt here", text), "the choice for INF326 must be documented in kong.yml"
+    assert re.search(r"#.*No jwt here in compose", text), "the open INF326 route of compose must be documented in kong.yml"
+    # Open route: the service must take X-User-Id (header); behind jwt it must take the token.
+    want = "jwt" if jwt else "header"
+    got = compose()["x-messages-env"].get("INF326_AUTH")
+    assert got == want, "compose INF326_AUTH=%s, but compose's Kong route %s jwt" % (got, "has" if jwt else "has no")
+
+
+@check("kong.k8s.yml: every INF326 route requires jwt and drops the client's X-User-Id")
+def _():
+    cfg = kong_k8s()
+    found = False
+    for svc, route in routes(cfg):
+        if service_path(svc) != "/threads" and not any(rp.startswith("/messages/threads") for rp in route_paths(route)):
+            continue
+        found = True
+        plugins = (svc.get("plugins") or []) + (route.get("plugins") or []) + (cfg.get("plugins") or [])
+        assert any(_jwt_enforces(p, route) for p in plugins), "route %s has no enforcing jwt" % route["name"]
+        removed = [h.lower() for p in plugins if p["name"] == "request-transformer"
+                   for h in ((p.get("config") or {}).get("remove") or {}).get("headers") or []]
+        assert "x-user-id" in removed, "route %s passes the client's X-User-Id on" % route["name"]
+    assert found, "kong.k8s.yml has no INF326 route"
 
 
 @check("kong.yml: jwt credential key = JWT_ISSUER and secret = compose JWT_SECRET (HS256)")
@@ -603,16 +788,16 @@ def _():
             values = dict(s.get("stringData") or {})
             for key, v in (s.get("data") or {}).items():
                 values[key] = base64.b64decode(v).decode()
-            assert {"DATABASE_URL", "JWT_SECRET", "AMQP_URL", "REDIS_URL"} <= set(values), values.keys()
+            assert {"DATABASE_URL", "JWT_SECRET", "AMQP_URL", "REDIS_URL", "CURSOR_SECRET"} <= set(values), values.keys()
             for key, v in values.items():
                 assert "REPLACE_ME" in v, "%s: Secret value %s is not a placeholder" % (k, key)
             # README.md (Deploying) tells kubectl users to skip it by this label.
             assert s["metadata"]["labels"].get("messages-service/secret-template") == "true", s["metadata"]["labels"]
 
 
-@check("k8s: Kong DB-less, no Admin API, config generated from gateway/kong.yml itself")
+@check("k8s: Kong DB-less, no Admin API, config generated from gateway/kong.k8s.yml itself")
 def _():
-    with open(KONG_FILE, encoding="utf-8") as f:
+    with open(KONG_K8S_FILE, encoding="utf-8") as f:
         kong_text = f.read()
     for k in ["deployment/kong"] + OVERLAYS:
         d = one(k, "Deployment", "kong")
@@ -625,10 +810,74 @@ def _():
         cm_name = vols[mount[0]["name"]]["configMap"]["name"]
         cm = one(k, "ConfigMap", cm_name)
         filename = os.path.basename(env["KONG_DECLARATIVE_CONFIG"])
-        assert cm["data"][filename] == kong_text, "%s: Kong's ConfigMap differs from gateway/kong.yml" % k
+        assert cm["data"][filename] == kong_text, "%s: Kong's ConfigMap differs from gateway/kong.k8s.yml" % k
         for svc in objects(k, "Service"):
             for p in svc["spec"]["ports"]:
                 assert p["targetPort"] not in (8001, 8444, "admin"), "Admin API exposed by %s" % svc["metadata"]["name"]
+
+
+@check("k8s: no route of a rendered Kong ConfigMap accepts POST/PUT/PATCH/DELETE without jwt (route, service or global)")
+def _():
+    problems = []
+    for k in KUSTOMIZATIONS:
+        configs = kong_configs(k)
+        if objects(k, "Deployment", "kong") and not configs:
+            problems.append("%s deploys Kong but renders no Kong ConfigMap" % k)
+        for cm_name, key, cfg in configs:
+            problems += ["%s: ConfigMap %s (%s): %s" % (k, cm_name, key, bad) for bad in unprotected_write_routes(cfg)]
+    assert not problems, "write routes without jwt:\n       " + "\n       ".join(problems)
+
+
+@check("k8s: the write-route-without-jwt detector itself flags what it must and only that")
+def _():
+    jwt = {"name": "jwt", "config": {"key_claim_name": "iss"}}
+
+    def cfg(route_plugins=(), svc_plugins=(), top_plugins=(), methods=("POST",)):
+        route = {"name": "r", "paths": ["/x/"], "plugins": list(route_plugins)}
+        if methods is not None:
+            route["methods"] = list(methods)
+        return {"_format_version": "3.0",
+                "services": [{"name": "s", "url": "http://u:80", "routes": [route], "plugins": list(svc_plugins)}],
+                "plugins": list(top_plugins)}
+    protected = {
+        "jwt on the route": cfg(route_plugins=[jwt]),
+        "jwt on the service": cfg(svc_plugins=[jwt]),
+        "global jwt": cfg(top_plugins=[jwt]),
+        "top-level jwt naming the route": cfg(top_plugins=[dict(jwt, route="r")]),
+        "top-level jwt naming the service": cfg(top_plugins=[dict(jwt, service={"name": "s"})]),
+        "read-only route": cfg(methods=("GET", "OPTIONS")),
+    }
+    unprotected = {
+        "no jwt": cfg(),
+        "no methods listed (all)": cfg(methods=None),
+        "jwt disabled": cfg(svc_plugins=[dict(jwt, enabled=False)]),
+        "jwt with an anonymous consumer": cfg(svc_plugins=[{"name": "jwt", "config": {"anonymous": "guest"}}]),
+        "jwt for one consumer only": cfg(top_plugins=[dict(jwt, consumer="c")]),
+        "jwt on another route": cfg(top_plugins=[dict(jwt, route="other")]),
+        "jwt on https only, route also http": cfg(svc_plugins=[dict(jwt, protocols=["https"])]),
+        "other plugins only": cfg(svc_plugins=[{"name": "request-transformer", "config": {}}]),
+    }
+    top_level_route = {"_format_version": "3.0", "services": [{"name": "s", "url": "http://u:80"}],
+                       "routes": [{"name": "r", "service": "s", "paths": ["/x/"], "methods": ["DELETE"]}]}
+    unprotected["top-level route, no jwt"] = top_level_route
+    protected["top-level route, jwt on its service"] = dict(
+        top_level_route, services=[{"name": "s", "url": "http://u:80", "plugins": [jwt]}])
+    for what, c in protected.items():
+        assert unprotected_write_routes(c) == [], "flagged although protected: %s" % what
+    for what, c in unprotected.items():
+        assert unprotected_write_routes(c), "not flagged: %s" % what
+
+
+@check("k8s: service settings: INF326_AUTH jwt, JWT_MAX_TTL = Kong's maximum_expiration, TRUSTED_PROXY_HOPS 1")
+def _():
+    kong_ttls = {p["config"].get("maximum_expiration") for _scope, p in all_plugins(kong_k8s()) if p["name"] == "jwt"}
+    for k in ["deployment/base"] + OVERLAYS:
+        env = configmap_env(k)
+        assert env.get("AUTH_MODE") == "jwt", (k, env.get("AUTH_MODE"))
+        assert env.get("INF326_AUTH") == "jwt", "%s: INF326_AUTH=%s, must be jwt on Kubernetes" % (k, env.get("INF326_AUTH"))
+        assert kong_ttls == {int(env.get("JWT_MAX_TTL", "0"))}, (k, env.get("JWT_MAX_TTL"), kong_ttls)
+        assert env.get("TRUSTED_PROXY_HOPS") == "1", (k, env.get("TRUSTED_PROXY_HOPS"))
+        assert "CURSOR_SECRET" not in env and "JWT_SECRET" not in env, "%s: secrets belong in the Secret" % k
 
 
 @check("argocd: Applications for dev and prod: automated prune + selfHeal, CreateNamespace, existing path")
@@ -677,10 +926,16 @@ def _():
     assert published == {"kong": ["8000:8000"]}, published
 
 
-@check("compose: API settings: AUTH_MODE jwt, URLs point at the compose services")
+@check("compose: API settings: AUTH_MODE jwt, JWT_MAX_TTL, TRUSTED_PROXY_HOPS 1, CURSOR_SECRET placeholder, URLs")
 def _():
     env = compose()["x-messages-env"]
     assert env["AUTH_MODE"] == "jwt"
+    assert str(env.get("JWT_MAX_TTL")) == str(JWT_MAX_TTL), env.get("JWT_MAX_TTL")
+    assert str(env.get("TRUSTED_PROXY_HOPS")) == "1", env.get("TRUSTED_PROXY_HOPS")
+    cursor = env.get("CURSOR_SECRET") or ""
+    assert len(cursor.encode()) >= 32, "CURSOR_SECRET must be at least 32 bytes"
+    assert "REPLACE_ME" in cursor, "the committed CURSOR_SECRET must be an obvious placeholder"
+    assert cursor != env["JWT_SECRET"], "CURSOR_SECRET and JWT_SECRET must be different keys"
     assert urlparse(env["DATABASE_URL"]).hostname == "postgres" and urlparse(env["DATABASE_URL"]).path == "/messages"
     assert urlparse(env["REDIS_URL"]).hostname == "redis"
     assert urlparse(env["AMQP_URL"]).hostname == "rabbitmq"

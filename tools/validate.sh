@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Offline validation of the deployment files: gateway/kong.yml, deployment/,
-# docker-compose.yml, Dockerfile. No Docker engine, cluster or Kong needed.
+# Offline validation of the deployment files: gateway/kong.yml (compose),
+# gateway/kong.k8s.yml (Kubernetes, generated from kong.yml by
+# tools/kong_k8s.py), deployment/, docker-compose.yml, Dockerfile. No Docker
+# engine, cluster or Kong needed.
 #
 #   bash tools/validate.sh          (make validate)
 #
@@ -18,6 +20,8 @@ REQUIREMENTS="$ROOT/tools/validate-requirements.txt"
 WORK="$ROOT/.local/validate"
 K8S_VERSION="1.34.0"
 KUSTOMIZATIONS=(deployment/base deployment/kong deployment/overlays/dev deployment/overlays/prod)
+# Every Kong file shipped: compose mounts kong.yml, Kubernetes' ConfigMap holds kong.k8s.yml.
+KONG_FILES=(gateway/kong.yml gateway/kong.k8s.yml)
 
 say() { printf '\n==> %s\n' "$*"; }
 die() { printf 'validate: %s\n' "$*" >&2; exit 1; }
@@ -118,8 +122,13 @@ lint_yaml() {
 
 deck_validate() {
   # deck 1.4.0: `validate -s FILE`; it checks entity fields and references,
-  # not plugin settings (tools/test_gateway.py does those).
-  deck validate -s gateway/kong.yml && echo "gateway/kong.yml: valid"
+  # not plugin settings (tools/test_gateway.py does those). One file per call:
+  # several -s files would be merged into one state.
+  local file rc=0
+  for file in "${KONG_FILES[@]}"; do
+    if deck validate -s "$file"; then echo "$file: valid"; else rc=1; fi
+  done
+  return "$rc"
 }
 
 render_and_validate() {
@@ -151,11 +160,11 @@ own_tests() {
 }
 
 step "yamllint (.yamllint): gateway/, deployment/, docker-compose.yml" lint_yaml
-step "deck validate: gateway/kong.yml (Kong entities, fields, references)" deck_validate
+step "deck validate: gateway/kong.yml, gateway/kong.k8s.yml (Kong entities, fields, references)" deck_validate
 step "kubectl kustomize + kubernetes-validate --strict -k $K8S_VERSION: base, kong, overlays dev and prod" render_and_validate
 step "kubernetes-validate: Argo CD Applications (custom resources: warnings only)" validate_argocd
 step "check-jsonschema --builtin-schema vendor.compose-spec: docker-compose.yml" compose_schema
-step "tools/test_gateway.py: routes vs OpenAPI paths, Kong plugin settings, Deployment, NetworkPolicy, compose, Dockerfile" own_tests
+step "tools/test_gateway.py: routes vs OpenAPI paths, Kong plugin settings, kong.k8s.yml vs kong.yml, no write route without jwt on Kubernetes, Deployment, NetworkPolicy, compose, Dockerfile" own_tests
 
 # ------------------------------------------------------------------ summary
 
