@@ -27,18 +27,23 @@ build:
 migrate: build services
 	.build/debug/messages-service migrate
 
-# `make run` uses AUTH_MODE=jwt with a development secret kept in .local/ (unless JWT_SECRET is set).
+# `make run` uses AUTH_MODE=jwt with a development secret kept in .local/ (unless JWT_SECRET is set),
+# and signs page cursors with a key kept there too (unless CURSOR_SECRET is set), so cursors survive
+# a restart.
 DEV_JWT_SECRET_FILE := .local/dev-jwt-secret
 DEV_JWT_SECRET = $${JWT_SECRET:-$$(cat $(DEV_JWT_SECRET_FILE))}
+DEV_CURSOR_SECRET_FILE := .local/dev-cursor-secret
+DEV_CURSOR_SECRET = $${CURSOR_SECRET:-$$(cat $(DEV_CURSOR_SECRET_FILE))}
 
-$(DEV_JWT_SECRET_FILE):
+$(DEV_JWT_SECRET_FILE) $(DEV_CURSOR_SECRET_FILE):
 	@mkdir -p .local
 	@head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $@
 
 ## Install, start the servers, migrate, and serve the API on :8080 (LOG_FORMAT=text for humans).
-run: migrate $(DEV_JWT_SECRET_FILE)
+run: migrate $(DEV_JWT_SECRET_FILE) $(DEV_CURSOR_SECRET_FILE)
 	@echo "AUTH_MODE=jwt; get a development token with: make token SUB=<user uuid> [ROLES=moderator]"
-	JWT_SECRET=$(DEV_JWT_SECRET) LOG_FORMAT=$${LOG_FORMAT:-text} .build/debug/messages-service serve
+	JWT_SECRET=$(DEV_JWT_SECRET) CURSOR_SECRET=$(DEV_CURSOR_SECRET) LOG_FORMAT=$${LOG_FORMAT:-text} \
+		.build/debug/messages-service serve
 
 ## Print a development JWT for `make run`: make token SUB=<user uuid> [ROLES=moderator] [TTL=1h]
 token: $(DEV_JWT_SECRET_FILE)
