@@ -120,7 +120,14 @@ import Testing
             let deliveries = try await first + consumer.receive(quiet: .seconds(2), keep: ofThread) { _ in false }
             #expect(deliveries.count == 1)
             let json = try #require(deliveries.first.flatMap(TestConsumer.json))
-            #expect(Set(json.keys) == ["id", "thread_id", "user_id", "type", "content", "paths", "created_at", "updated_at"])
+            #expect(
+                Set(json.keys) == ["id", "thread_id", "user_id", "type", "content", "paths", "created_at", "updated_at", "deleted_at"]
+            )
+            // Python's str(datetime): a space, microseconds; updated_at repeats created_at.
+            let createdAt = try #require(json["created_at"] as? String)
+            #expect(createdAt.wholeMatch(of: /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?/) != nil)
+            #expect(json["updated_at"] as? String == createdAt)
+            #expect(json["deleted_at"] is NSNull)
             #expect(json["id"] as? String == createdID.withLockedValue { $0 })
             #expect(json["thread_id"] as? String == channel.lowercased)
             #expect(json["content"] as? String == "hola")

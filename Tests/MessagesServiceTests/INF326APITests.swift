@@ -23,7 +23,11 @@ import Testing
             #expect(reply.json["user_id"] as? String == alice.uuidString.lowercased())
             #expect(reply.json["type"] as? String == "file")
             #expect(reply.json["paths"] as? [String] == ["a.png", "b.pdf"])
-            #expect(reply.json["updated_at"] is NSNull)
+            // The original repeats created_at until an edit, in datetime.isoformat(): naive UTC,
+            // microseconds (left out when zero).
+            let createdAt = try #require(reply.json["created_at"] as? String)
+            #expect(reply.json["updated_at"] as? String == createdAt)
+            #expect(createdAt.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?/) != nil)
             let untyped = try await api.send(.post, path(thread), user: alice, json: #"{"content":"sin tipo"}"#)
             #expect(untyped.json["type"] is NSNull)
         }
@@ -79,7 +83,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [("0", "greater_than_equal"), ("201", "less_than_equal"), ("abc", "int_parsing")])
+    @Test(arguments: [
+        ("0", "greater_than_equal"), ("201", "less_than_equal"), ("abc", "int_parsing"), ("2.5", "int_parsing"),
+        ("-3", "greater_than_equal"), ("99999999999999999999999", "less_than_equal"), ("1__0", "int_parsing"),
+        ("_5", "int_parsing"), ("", "int_parsing"), ("0x10", "int_parsing"),
+    ])
     func limitOutside1To200Is422(limit: String, type: String) async throws {
         try await withService { api, _ in
             let reply = try await api.send(.get, path(UUID(), "?limit=\(limit)"))
@@ -87,6 +95,77 @@ import Testing
             let detail = try #require((reply.json["detail"] as? [[String: Any]])?.first)
             #expect(detail["type"] as? String == type)
             #expect(detail["loc"] as? [String] == ["query", "limit"])
+        }
+    }
+
+    /// What pydantic's lax integers accept, the original answered: so does this service.
+    @Test(arguments: [("2.0", 2), ("%205", 5), ("5%20", 5), ("1_0", 10), ("%2B3", 3), ("007", 7), ("4.", 4)])
+    func limitIsReadAsPydanticReadsIt(limit: String, expected: Int) async throws {
+        let thread = UUID()
+        try await withService { api, _ in
+            for index in 1...12 { _ = try await api.send(.post, path(thread), user: alice, json: #"{"content":"m\#(index)"}"#) }
+            let reply = try await api.send(.get, path(thread, "?limit=\(limit)"))
+            #expect(reply.status == .ok)
+            #expect(reply.items.count == expected)
+        }
+    }
+
+    /// Every X-User-Id form Python's uuid.UUID() reads is the same user, answered canonically.
+    @Test func userIdIsReadAsPythonsUUIDReadsIt() async throws {
+        let thread = UUID()
+        let hex = alice.uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let forms = [
+            hex, hex.uppercased(), "{\(alice.uuidString)}", "urn:uuid:\(alice.uuidString.lowercased())",
+            "{{\(hex)}}", String(hex.prefix(16)) + "-" + String(hex.dropFirst(16)),
+        ]
+        try await withService { api, _ in
+            for form in forms {
+                let reply = try await api.send(.post, path(thread), json: #"{"content":"x"}"#, headers: [.testUserID: form])
+                #expect(reply.status == .created, "\(form)")
+                #expect(reply.json["user_id"] as? String == alice.uuidString.lowercased(), "\(form)")
+            }
+            let id = try #require(try await api.send(.get, path(thread, "?limit=1")).items.first?["id"] as? String)
+            // The author may edit under any spelling of their id.
+            let edited = try await api.send(.put, path(thread, "/\(id)"), json: #"{"content":"y"}"#, headers: [.testUserID: hex.uppercased()])
+            #expect(edited.status == .ok)
+            let bad = try await api.send(.post, path(thread), json: #"{"content":"x"}"#, headers: [.testUserID: "z" + hex.dropFirst()])
+            #expect(bad.status == .badRequest)
+            #expect(bad.json["detail"] as? String == "invalid literal for int() with base 16: 'z\(hex.dropFirst())'")
+        }
+    }
+
+    /// Path ids in every form pydantic reads: braces, urn:uuid:, 32 hex digits, upper case.
+    @Test func threadIdIsReadAsPydanticReadsIt() async throws {
+        let thread = UUID()
+        let canonical = thread.uuidString.lowercased()
+        let forms = [
+            canonical.replacingOccurrences(of: "-", with: ""), thread.uuidString, "%7B\(canonical)%7D", "urn:uuid:\(canonical)",
+        ]
+        try await withService { api, _ in
+            for form in forms {
+                let created = try await api.send(.post, "/threads/\(form)/messages", user: alice, json: #"{"content":"\#(form)"}"#)
+                #expect(created.status == .created, "\(form)")
+                #expect(created.json["thread_id"] as? String == canonical, "\(form)")
+                let id = try #require(created.json["id"] as? String)
+                let upper = id.uppercased().replacingOccurrences(of: "-", with: "")
+                #expect(try await api.send(.put, "/threads/\(form)/messages/\(upper)", user: alice, json: #"{"content":"e"}"#).status == .ok)
+            }
+            #expect(try await api.send(.get, "/threads/\(forms[0])/messages").items.count == forms.count)
+            #expect(try await api.send(.get, "/threads/%7B\(canonical.replacingOccurrences(of: "-", with: ""))%7D/messages").status == .unprocessableContent)
+        }
+    }
+
+    /// A file message may carry its paths and no text, as in the original; neither is still a 422.
+    @Test func emptyContentNeedsPaths() async throws {
+        let thread = UUID()
+        try await withService { api, _ in
+            let file = try await api.send(.post, path(thread), user: alice, json: #"{"content":"","type":"file","paths":["a.pdf"]}"#)
+            #expect(file.status == .created)
+            #expect(file.json["content"] as? String == "")
+            let id = try #require(file.json["id"] as? String)
+            let stripped = try await api.send(.put, path(thread, "/\(id)"), user: alice, json: #"{"paths":[]}"#)
+            #expect(stripped.status == .unprocessableContent)
+            #expect(try await api.send(.post, path(thread), user: alice, json: #"{"content":""}"#).status == .unprocessableContent)
         }
     }
 

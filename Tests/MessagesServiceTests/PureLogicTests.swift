@@ -111,6 +111,69 @@ import Testing
         #expect(buckets.take(user, now: start + .milliseconds(500)) == 0)
     }
 
+    @Test func timestampsAreWrittenInEachAPIsForm() {
+        let cases: [(Int64, String, String, String)] = [
+            (0, "1970-01-01T00:00:00.000Z", "1970-01-01T00:00:00", "1970-01-01 00:00:00"),
+            (1_764_474_706_235_349, "2025-11-30T03:51:46.235Z", "2025-11-30T03:51:46.235349", "2025-11-30 03:51:46.235349"),
+            (951_782_400_000_001, "2000-02-29T00:00:00.000Z", "2000-02-29T00:00:00.000001", "2000-02-29 00:00:00.000001"),
+            (-1, "1969-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999999", "1969-12-31 23:59:59.999999"),
+            (4_102_444_799_999_999, "2099-12-31T23:59:59.999Z", "2099-12-31T23:59:59.999999", "2099-12-31 23:59:59.999999"),
+        ]
+        for (microseconds, rfc3339, isoformat, string) in cases {
+            let time = Timestamp(microsecondsSinceEpoch: microseconds)
+            #expect(time.rfc3339 == rfc3339)
+            #expect(time.pythonISOFormat == isoformat)
+            #expect(time.pythonString == string)
+        }
+    }
+
+    /// Answers Python 3.11's uuid.UUID() gave for these inputs.
+    @Test func userIdsParseAsPythonsUUIDParsesThem() throws {
+        let accepted: [(String, String)] = [
+            ("{{0123456789abcdef0123456789ABCDEF}}", "01234567-89ab-cdef-0123-456789abcdef"),
+            ("0x_23456789abcdef0123456789abcde", "00023456-789a-bcde-f012-3456789abcde"),
+            (" 123456789abcdef0123456789abcde ", "00123456-789a-bcde-f012-3456789abcde"),
+            ("٠١٢٣٤٥٦٧٨٩abcdef0123456789abcdef", "01234567-89ab-cdef-0123-456789abcdef"),
+            ("urn:uuid:01234567-89ab-cdef-0123-456789abcdef", "01234567-89ab-cdef-0123-456789abcdef"),
+        ]
+        for (input, canonical) in accepted {
+            #expect(try PythonParsing.uuid(input).get().lowercased == canonical, "\(input)")
+        }
+        let refused: [(String, String)] = [
+            ("+x123456789abcdef0123456789abcde", "invalid literal for int() with base 16: '+x123456789abcdef0123456789abcde'"),
+            ("12345678-1234-1234-1234-1234567890éb", "invalid literal for int() with base 16: '123456781234123412341234567890éb'"),
+            ("nope", "badly formed hexadecimal UUID string"),
+            ("", "badly formed hexadecimal UUID string"),
+            ("it's\u{1}0123456789abcdef0123456789a", #"invalid literal for int() with base 16: "it's\x010123456789abcdef0123456789a""#),
+        ]
+        for (input, message) in refused {
+            #expect(throws: PythonValueError(message: message)) { try PythonParsing.uuid(input).get() }
+        }
+    }
+
+    @Test func pathIdsParseAsPydanticParsesThem() {
+        let id = UUID()
+        let canonical = id.uuidString.lowercased()
+        for form in [canonical, id.uuidString, canonical.replacingOccurrences(of: "-", with: ""), "{\(canonical)}", "urn:uuid:\(canonical)"] {
+            #expect(PythonParsing.pydanticUUID(form) == id, "\(form)")
+        }
+        for form in ["{\(canonical.replacingOccurrences(of: "-", with: ""))}", "URN:UUID:\(canonical)", " \(canonical)", "", "z" + canonical.dropFirst()] {
+            #expect(PythonParsing.pydanticUUID(form) == nil, "\(form)")
+        }
+    }
+
+    @Test func laxIntegersParseAsPydanticParsesThem() {
+        let cases: [(String, PythonParsing.LaxInteger)] = [
+            ("5", .value(5)), (" 5 ", .value(5)), ("2.0", .value(2)), ("4.", .value(4)), ("1_0", .value(10)), ("+3", .value(3)),
+            ("-7", .value(-7)), ("99999999999999999999", .value(.max)), ("-99999999999999999999", .value(.min)),
+            ("2.5", .invalid), ("1__0", .invalid), ("_1", .invalid), ("1_", .invalid), ("", .invalid), ("0x10", .invalid),
+            ("٣", .invalid), (".0", .invalid), ("1e3", .invalid), (String(repeating: "9", count: 4301), .tooLong),
+        ]
+        for (input, expected) in cases {
+            #expect(PythonParsing.laxInteger(input) == expected, "\(input)")
+        }
+    }
+
     @Test func inf326CursorAcceptsPythonAndOwnFormats() {
         let id = UUID()
         #expect(INF326Cursor("2024-05-01T10:20:30.123456+00:00|\(id.uuidString)")?.messageID == id)

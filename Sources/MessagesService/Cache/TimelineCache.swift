@@ -187,7 +187,7 @@ final class TimelineCache: Sendable {
 
     /// The format is in the key: entries written by another release are never read as this one's.
     private static func key(_ channelID: UUID) -> String {
-        "timeline:v1:" + channelID.lowercased
+        "timeline:v2:" + channelID.lowercased
     }
 
     private func lookup(channelID: UUID, count: Int, live: Bool) async -> Lookup {

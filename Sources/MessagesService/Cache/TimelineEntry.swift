@@ -27,7 +27,7 @@ struct TimelineEntry: Equatable {
     init(message: Message, encoder: JSONEncoder) throws {
         let v1 = try encoder.encode(MessageBody(message: message))
         let thread = message.isDeleted ? Data() : try encoder.encode(ThreadMessageBody(message))
-        let cursor = message.isDeleted ? "" : INF326Cursor.make(createdAt: message.createdAt, id: message.id)
+        let cursor = message.isDeleted ? "" : INF326Cursor.make(createdAt: message.createdAt.pythonISOFormat, id: message.id)
         var member = Array(
             (Self.digits(message.version, 19) + (message.isDeleted ? "D" : "L") + Self.digits(message.seq, 19)
                 + Self.digits(Int64(v1.count), 10) + Self.digits(Int64(thread.count), 10)).utf8
@@ -36,8 +36,12 @@ struct TimelineEntry: Equatable {
         member += v1
         member += thread
         member += cursor.utf8
-        self.init(member: member)!
+        guard let entry = TimelineEntry(member: member) else { throw MalformedEntry() }
+        self = entry
     }
+
+    /// A message whose serialized forms do not fit the header's fields (a fault of ours).
+    struct MalformedEntry: Error {}
 
     /// Reads a member the scripts returned; nil when it is not an entry.
     init?(member: [UInt8]) {

@@ -27,9 +27,9 @@ struct MessageEvent: Sendable {
     /// When the change happened, as the message records it.
     var occurredAt: String {
         switch kind {
-        case .created: message.createdAt
-        case .updated: message.editedAt ?? message.createdAt
-        case .deleted: message.deletedAt ?? message.createdAt
+        case .created: message.createdAt.rfc3339
+        case .updated: (message.editedAt ?? message.createdAt).rfc3339
+        case .deleted: (message.deletedAt ?? message.createdAt).rfc3339
         }
     }
 
@@ -42,7 +42,7 @@ struct MessageEvent: Sendable {
     /// of `LEGACY_QUEUE`; nil for other changes, which it never published.
     func legacyPayload() throws -> String? {
         guard kind == .created else { return nil }
-        return String(decoding: try JSONResponse.encoder.encode(ThreadMessageBody(message)), as: UTF8.self)
+        return String(decoding: try JSONResponse.encoder.encode(ThreadMessageBody(message, as: .event)), as: UTF8.self)
     }
 
     private struct Body: Encodable {

@@ -64,9 +64,11 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         let caller = try await writer(request)
         let body = try await decodeBody(CreateBody.self, request)
         let (type, content, attachments) = try validated {
-            (
-                try validator.type(body.type), try validator.content(body.content),
-                try validator.attachments((body.paths ?? []).map { Attachment(path: $0) }, field: "paths")
+            // A file message may come with its paths only, as the original allowed.
+            let attachments = try validator.attachments((body.paths ?? []).map { Attachment(path: $0) }, field: "paths")
+            return (
+                try validator.type(body.type), try validator.content(body.content, allowEmpty: !attachments.isEmpty),
+                attachments
             )
         }
         let authored = NewMessage(
@@ -120,7 +122,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         let body = try await decodeBody(UpdateBody.self, request)
         let edit = try validated {
             MessageEdit(
-                content: try body.content.map { try validator.content($0) },
+                content: try body.content.map { try validator.content($0, allowEmpty: true) },
                 attachments: try body.paths.map { try validator.attachments($0.map { Attachment(path: $0) }, field: "paths") },
                 expectedVersion: nil
             )
@@ -171,9 +173,11 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         return id
     }
 
+    /// A path id in every form pydantic accepted (`{...}`, `urn:uuid:...`, 32 hex digits, any case).
     static func pathUUID(_ name: String, _ context: AppRequestContext) throws -> UUID {
-        let raw = context.parameters.get(name) ?? ""
-        guard let id = UUID(uuidString: raw) else {
+        let encoded = context.parameters.get(name) ?? ""
+        let raw = encoded.removingPercentEncoding ?? encoded
+        guard let id = PythonParsing.pydanticUUID(raw) else {
             throw INF326Error.unprocessable(
                 type: "uuid_parsing", loc: ["path", name],
                 msg: "Input should be a valid UUID, invalid character or length", input: raw
@@ -182,12 +186,22 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         return id
     }
 
+    /// `limit` as pydantic read it: lax integers (` 5`, `2.0`, `1_0`), then its range.
     static func limit(_ raw: String?, limits: MessageLimits) throws -> Int {
         guard let raw else { return limits.defaultINF326PageSize }
-        guard let limit = Int(raw) else {
+        let limit: Int
+        switch PythonParsing.laxInteger(raw) {
+        case .value(let value):
+            limit = value
+        case .invalid:
             throw INF326Error.unprocessable(
                 type: "int_parsing", loc: ["query", "limit"],
                 msg: "Input should be a valid integer, unable to parse string as an integer", input: raw
+            )
+        case .tooLong:
+            throw INF326Error.unprocessable(
+                type: "int_parsing_size", loc: ["query", "limit"],
+                msg: "Unable to parse input string as an integer, exceeded maximum size", input: raw
             )
         }
         if limit < 1 {
@@ -272,12 +286,13 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         return user
     }
 
+    /// `X-User-Id` in every form Python's `uuid.UUID()` accepted; its error text otherwise, which
+    /// the INF326 service passed through.
     static func userID(_ request: Request) throws -> UUID {
-        guard let id = UUID(uuidString: request.headers[.userID] ?? "") else {
-            // The text Python's uuid.UUID() raises, which the INF326 service passed through.
-            throw INF326Error(status: .badRequest, detail: "badly formed hexadecimal UUID string")
+        switch PythonParsing.uuid(request.headers[.userID] ?? "") {
+        case .success(let id): return id
+        case .failure(let error): throw INF326Error(status: .badRequest, detail: error.message)
         }
-        return id
     }
 
     func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
@@ -306,21 +321,35 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         switch error {
         case .notAuthor: INF326Error(status: .forbidden, detail: "Only the author may modify this message")
         case .messageNotFound, .messageDeleted, .parentNotFound, .positionOutOfRange: notFound
+        case .emptyMessage:
+            INF326Error.unprocessable(
+                type: "string_too_short", loc: ["body", "content"], msg: "String should have at least 1 character",
+                input: ""
+            )
         case .versionMismatch, .idempotencyKeyReused: INF326Error(status: .conflict, detail: "Conflict")
         }
     }
 }
 
-/// An INF326 message.
+/// An INF326 message, as the original service wrote it: times naive UTC with microseconds, and
+/// `updated_at` equal to `created_at` until the message is edited.
 struct ThreadMessageBody: Encodable {
-    let message: Message
+    /// Where the JSON goes: the original answered `datetime.isoformat()` times, and published
+    /// `str(datetime)` times with a `deleted_at` (always null: it published new messages only).
+    enum Form {
+        case api, event
+    }
 
-    init(_ message: Message) {
+    let message: Message
+    let form: Form
+
+    init(_ message: Message, as form: Form = .api) {
         self.message = message
+        self.form = form
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, thread_id, user_id, type, content, paths, created_at, updated_at
+        case id, thread_id, user_id, type, content, paths, created_at, updated_at, deleted_at
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -331,8 +360,10 @@ struct ThreadMessageBody: Encodable {
         try container.encode(message.type, forKey: .type)
         try container.encode(message.content, forKey: .content)
         try container.encode(message.attachments.map(\.path), forKey: .paths)
-        try container.encode(message.createdAt, forKey: .created_at)
-        try container.encode(message.editedAt, forKey: .updated_at)
+        let time: (Timestamp) -> String = form == .api ? \.pythonISOFormat : \.pythonString
+        try container.encode(time(message.createdAt), forKey: .created_at)
+        try container.encode(time(message.editedAt ?? message.createdAt), forKey: .updated_at)
+        if form == .event { try container.encode(message.deletedAt.map(time), forKey: .deleted_at) }
     }
 }
 

@@ -55,10 +55,10 @@ public struct Message: Sendable, Equatable {
     public var mentions: [UUID]
     public var replyCount: Int64
     public var reactions: [String: Int64]
-    /// RFC 3339 UTC with milliseconds, formatted by Postgres.
-    public var createdAt: String
-    public var editedAt: String?
-    public var deletedAt: String?
+    /// Microseconds, as Postgres keeps them; each API writes them in its own form.
+    public var createdAt: Timestamp
+    public var editedAt: Timestamp?
+    public var deletedAt: Timestamp?
     /// The idempotency key the message was created with, if any.
     var clientMessageID: String?
     /// Hash of the create request, to tell a retry from a reuse of its key.
@@ -98,8 +98,8 @@ struct MessageBody: Encodable {
         try container.encode(message.parentID?.lowercased, forKey: .parentID)
         try container.encode(message.replyCount, forKey: .replyCount)
         try container.encode(message.reactions, forKey: .reactions)
-        try container.encode(message.createdAt, forKey: .createdAt)
-        try container.encode(message.editedAt, forKey: .editedAt)
-        try container.encode(message.deletedAt, forKey: .deletedAt)
+        try container.encode(message.createdAt.rfc3339, forKey: .createdAt)
+        try container.encode(message.editedAt?.rfc3339, forKey: .editedAt)
+        try container.encode(message.deletedAt?.rfc3339, forKey: .deletedAt)
     }
 }

@@ -114,6 +114,8 @@ public enum MessageStoreError: Error, Equatable {
     case messageDeleted
     /// A page position past the channel's messages: no seq outside 0...`last_seq` + 1 names a place.
     case positionOutOfRange
+    /// An edit would leave the message with neither text nor attachments.
+    case emptyMessage
 }
 
 /// Stores and reads messages. Every operation names the channel, so the data can be partitioned

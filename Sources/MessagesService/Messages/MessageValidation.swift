@@ -29,11 +29,15 @@ struct EditMessageBody: Decodable {
 struct MessageValidator: Sendable {
     let limits: MessageLimits
 
-    func content(_ content: String, field: String = "content") throws -> String {
+    /// Content of at most `maxContentLength` characters; empty only where `allowEmpty` (a message
+    /// with attachments needs no text).
+    func content(_ content: String, field: String = "content", allowEmpty: Bool = false) throws -> String {
         let length = content.unicodeScalars.count
-        guard length >= 1, length <= limits.maxContentLength else {
+        let minimum = allowEmpty ? 0 : 1
+        guard length >= minimum, length <= limits.maxContentLength else {
+            let range = allowEmpty ? "at most \(limits.maxContentLength)" : "1..\(limits.maxContentLength)"
             throw ValidationFailure(
-                field: field, message: "\(field) must be 1..\(limits.maxContentLength) characters (got \(length))",
+                field: field, message: "\(field) must be \(range) characters (got \(length))",
                 kind: length == 0 ? "too_short" : "too_long"
             )
         }

@@ -45,9 +45,10 @@ struct MessagesController<Store: MessageStore>: Sendable {
         let channelID = try Self.channelID(context)
         let body = try await Self.decodeBody(CreateMessageBody.self, request)
         let new = try Self.validated {
-            NewMessage(
+            let attachments = try validator.attachments(body.attachments ?? [])
+            return NewMessage(
                 channelID: channelID, authorID: user.userID, type: try validator.type(body.type) ?? .text,
-                content: try validator.content(body.content), attachments: try validator.attachments(body.attachments ?? []),
+                content: try validator.content(body.content, allowEmpty: !attachments.isEmpty), attachments: attachments,
                 parentID: try validator.uuid(body.parent_id, field: "parent_id"),
                 idempotencyKey: try validator.idempotencyKey(request.headers[.idempotencyKey], field: "Idempotency-Key")
                     ?? validator.idempotencyKey(body.client_message_id, field: "client_message_id")
@@ -100,8 +101,9 @@ struct MessagesController<Store: MessageStore>: Sendable {
             throw APIError.invalidArgument("the body must change content or attachments")
         }
         let edit = try Self.validated {
+            // Whether the message keeps any text or attachment the store decides, which knows both.
             MessageEdit(
-                content: try body.content.map { try validator.content($0) },
+                content: try body.content.map { try validator.content($0, allowEmpty: true) },
                 attachments: try body.attachments.map { try validator.attachments($0) },
                 expectedVersion: expectedVersion
             )
@@ -268,6 +270,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
         case .idempotencyKeyReused: .conflict("the idempotency key was already used with a different request")
         case .messageDeleted: .conflict("the message is deleted")
         case .positionOutOfRange: .invalidArgument("the cursor lies outside this channel's messages")
+        case .emptyMessage: .invalidArgument("content must not be empty when the message has no attachments")
         }
     }
 }

@@ -72,7 +72,7 @@ enum PageJSON {
     static func thread(page: MessagePage, limit: Int) throws -> ByteBuffer {
         let encoder = JSONResponse.encoder
         let items = try page.items.reversed().map { ArraySlice(try encoder.encode(ThreadMessageBody($0))) }
-        let nextCursor = page.items.first.map { INF326Cursor.make(createdAt: $0.createdAt, id: $0.id) }
+        let nextCursor = page.items.first.map { INF326Cursor.make(createdAt: $0.createdAt.pythonISOFormat, id: $0.id) }
         return thread(newestFirst: items, nextCursor: nextCursor, hasMore: items.count == limit)
     }
 

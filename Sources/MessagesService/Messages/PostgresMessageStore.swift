@@ -135,15 +135,17 @@ public struct PostgresMessageStore: MessageStore {
             if let expected = edit.expectedVersion, expected != current.version {
                 throw MessageStoreError.versionMismatch(current: current.version)
             }
+            let content = edit.content ?? current.content
+            let attachments = edit.attachments ?? current.attachments
+            guard !content.isEmpty || !attachments.isEmpty else { throw MessageStoreError.emptyMessage }
             try await session.execute(
                 SQL.insertRevision,
                 [channelID, id, current.version, current.content, try JSONText.encode(current.attachments), userID]
             )
-            let content = edit.content ?? current.content
             let rows = try await session.query(
                 SQL.updateMessage,
                 [
-                    channelID, id, channel.version, content, try JSONText.encode(edit.attachments ?? current.attachments),
+                    channelID, id, channel.version, content, try JSONText.encode(attachments),
                     Mentions.extract(from: content),
                 ]
             )
@@ -296,9 +298,9 @@ public struct PostgresMessageStore: MessageStore {
             mentions: try row.decode("mentions"),
             replyCount: try row.decode("reply_count"),
             reactions: try JSONText.decode([String: Int64].self, from: row.decode("reactions")),
-            createdAt: try row.decode("created_at"),
-            editedAt: try row.decodeIfPresent("edited_at"),
-            deletedAt: try row.decodeIfPresent("deleted_at"),
+            createdAt: Timestamp(microsecondsSinceEpoch: try row.decode("created_at")),
+            editedAt: try row.decodeIfPresent("edited_at", as: Int64.self).map(Timestamp.init),
+            deletedAt: try row.decodeIfPresent("deleted_at", as: Int64.self).map(Timestamp.init),
             clientMessageID: try row.decodeIfPresent("client_message_id"),
             requestHash: try row.decodeIfPresent("request_hash")
         )
@@ -315,10 +317,15 @@ enum SQL {
         "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS \(column)"
     }
 
+    /// Microseconds since the epoch: what Postgres keeps, exactly (extract gives a numeric).
+    private static func microseconds(_ column: String) -> String {
+        "(extract(epoch FROM \(column)) * 1000000)::bigint AS \(column)"
+    }
+
     static let messageColumns = """
         id, channel_id, seq, version, author_id, parent_id, type, content, attachments::text AS attachments,
         mentions::text AS mentions, reply_count, reaction_counts::text AS reactions, client_message_id,
-        request_hash, \(timestamp("created_at")), \(timestamp("edited_at")), \(timestamp("deleted_at"))
+        request_hash, \(microseconds("created_at")), \(microseconds("edited_at")), \(microseconds("deleted_at"))
         """
 
     static let bumpChannelForCreate = """

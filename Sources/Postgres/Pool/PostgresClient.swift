@@ -112,10 +112,11 @@ public final class PostgresClient: Sendable {
             ("application_name", configuration.applicationName),
             // The server's own keepalives: it notices a vanished client within seconds, not the
             // OS default of two hours, and releases its session (and advisory locks) with it.
+            // TimeZone=UTC: a time without an offset means UTC, whatever the server's default.
             (
                 "options",
                 "-c statement_timeout=\(statementMilliseconds) -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
-                    + " -c tcp_keepalives_count=3 -c tcp_user_timeout=15000"
+                    + " -c tcp_keepalives_count=3 -c tcp_user_timeout=15000 -c TimeZone=UTC"
             ),
             // A dead peer (host gone, no RST) must not block a thread forever.
             ("keepalives", "1"),
