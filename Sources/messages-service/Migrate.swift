@@ -1,0 +1,27 @@
+import ArgumentParser
+import Logging
+import MessagesService
+import Postgres
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending database migrations to DATABASE_URL, then exit.",
+        discussion: "Safe to run from several pods at once: migrations run under an advisory lock."
+    )
+
+    func run() async throws {
+        let configuration = try loadConfiguration()
+        ServiceLog(configuration: configuration).bootstrap()
+        let logger = Logger(label: "messages-service")
+        let client = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
+        do {
+            let applied = try await Migrator(client: client, logger: logger).migrate()
+            logger.info("migrations done", metadata: ["applied": "\(applied)"])
+            await client.shutdown()
+        } catch {
+            await client.shutdown()
+            logger.critical("migration failed", metadata: ["error": "\(String(reflecting: error))"])
+            throw ExitCode.failure
+        }
+    }
+}
