@@ -10,7 +10,7 @@ export DATABASE_URL ?= postgres://messages@127.0.0.1:$(PG_PORT)/messages
 export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:$(AMQP_PORT)/%2F
 
-.PHONY: run test services services-stop build migrate validate format clean token bench verify
+.PHONY: run test test-unit services services-stop build migrate validate format clean token bench verify
 
 ## Start Postgres, Redis and RabbitMQ under .local/ (idempotent).
 services:
@@ -55,6 +55,19 @@ test: services
 	$(SWIFT) build --build-tests
 	tools/run-tests.sh
 	tools/schemathesis.sh
+	tools/fuzz.sh $(FUZZ_SECONDS)
+
+## Fuzz the request decoders with libFuzzer for FUZZ_SECONDS (60); crashing inputs land in .local/fuzz/.
+## Builds into .build-fuzz, not .build; see tools/fuzz.sh.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	tools/fuzz.sh $(FUZZ_SECONDS)
+
+## The tests that need no server (pure logic, both APIs over the in-memory store): no root, seconds.
+test-unit:
+	$(SWIFT) build --build-tests
+	tools/run-tests.sh --filter 'PureLogicTests|InMemoryHandlerTests'
 
 ## Benchmark the release build on this machine (wrk, pgbench, redis-benchmark); report in bench-results/.
 ## BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_SKIP_BUILD=1: see tools/bench.sh --help.

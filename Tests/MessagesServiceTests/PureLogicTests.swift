@@ -127,6 +127,17 @@ import Testing
         }
     }
 
+    @Test func iso8601TimesAreReadAsPostgresReadsThem() {
+        #expect(Timestamp(iso8601: "1970-01-01")?.microsecondsSinceEpoch == 0)
+        #expect(Timestamp(iso8601: "2025-11-30T03:51:46.235349")?.microsecondsSinceEpoch == 1_764_474_706_235_349)
+        #expect(Timestamp(iso8601: "2025-11-30 05:51:46.235349+02:00")?.microsecondsSinceEpoch == 1_764_474_706_235_349)
+        #expect(Timestamp(iso8601: "2000-02-29T00:00:00.0000005Z")?.microsecondsSinceEpoch == 951_782_400_000_001)
+        #expect(Timestamp(iso8601: "2024-01-01T24:00:00") == Timestamp(iso8601: "2024-01-02"))
+        for invalid in ["2023-02-29", "2024-13-01", "0000-01-01", "2024-01-01T24:00:01", "2024-01-01T10:60", "x", "2024-01-01T00:00+16:00"] {
+            #expect(Timestamp(iso8601: invalid) == nil, "\(invalid)")
+        }
+    }
+
     /// Answers Python 3.11's uuid.UUID() gave for these inputs.
     @Test func userIdsParseAsPythonsUUIDParsesThem() throws {
         let accepted: [(String, String)] = [

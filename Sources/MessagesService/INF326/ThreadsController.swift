@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Postgres
 
 /// The INF326 messages API (`/threads/{thread_id}/messages`), answered exactly as that FastAPI
 /// service answers, so its web client and load tools keep working. A thread is a channel.
@@ -98,7 +97,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         }
         if let seq = try await storeCall({ try await store.seq(ofMessage: parsed.messageID, channelID: threadID) }) {
             return try await page(threadID: threadID, position: .before(seq: seq), limit: limit)
-        } else if let seq = try await lastSeq(createdBefore: parsed.createdAt, threadID: threadID) {
+        } else if let seq = try await storeCall({ try await store.lastSeq(createdBefore: parsed.createdAt, channelID: threadID) }) {
             return try await page(threadID: threadID, position: .before(seq: seq.saturatingAdd(1)), limit: limit)
         }
         let empty = PageJSON.thread(newestFirst: [], nextCursor: nil, hasMore: false)
@@ -150,16 +149,6 @@ struct ThreadsController<Store: MessageStore>: Sendable {
             try await store.delete(id: messageID, channelID: threadID, by: user.userID, asModerator: user.isModerator)
         }
         return Response(status: .noContent)
-    }
-
-    /// The newest root message created before a cursor's time; a time Postgres cannot read (say,
-    /// month 13) makes the cursor invalid rather than the request fail.
-    private func lastSeq(createdBefore timestamp: String, threadID: UUID) async throws -> Int64? {
-        do {
-            return try await store.lastSeq(createdBefore: timestamp, channelID: threadID)
-        } catch let error as PostgresError where error.sqlState?.hasPrefix("22") == true {
-            throw INF326Error(status: .badRequest, detail: "Invalid cursor")
-        }
     }
 
     // MARK: - FastAPI-compatible request handling
@@ -321,6 +310,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         switch error {
         case .notAuthor: INF326Error(status: .forbidden, detail: "Only the author may modify this message")
         case .messageNotFound, .messageDeleted, .parentNotFound, .positionOutOfRange: notFound
+        case .invalidTimestamp: INF326Error(status: .badRequest, detail: "Invalid cursor")
         case .emptyMessage:
             INF326Error.unprocessable(
                 type: "string_too_short", loc: ["body", "content"], msg: "String should have at least 1 character",

@@ -116,6 +116,8 @@ public enum MessageStoreError: Error, Equatable {
     case positionOutOfRange
     /// An edit would leave the message with neither text nor attachments.
     case emptyMessage
+    /// A time the store cannot read (an INF326 cursor naming month 13, say).
+    case invalidTimestamp
 }
 
 /// Stores and reads messages. Every operation names the channel, so the data can be partitioned

@@ -271,6 +271,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
         case .messageDeleted: .conflict("the message is deleted")
         case .positionOutOfRange: .invalidArgument("the cursor lies outside this channel's messages")
         case .emptyMessage: .invalidArgument("content must not be empty when the message has no attachments")
+        case .invalidTimestamp: .invalidArgument("the time is not a valid ISO 8601 time")
         }
     }
 }

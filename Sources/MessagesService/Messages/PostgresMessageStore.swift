@@ -123,7 +123,12 @@ public struct PostgresMessageStore: MessageStore {
     }
 
     public func lastSeq(createdBefore timestamp: String, channelID: UUID) async throws -> Int64? {
-        try await client.query(SQL.selectLastSeqBefore, [channelID, timestamp]).first?.decodeIfPresent("seq")
+        do {
+            return try await client.query(SQL.selectLastSeqBefore, [channelID, timestamp]).first?.decodeIfPresent("seq")
+        } catch let error as PostgresError where error.sqlState?.hasPrefix("22") == true {
+            // Data exception: Postgres could not read the time (month 13, year 0, ...).
+            throw MessageStoreError.invalidTimestamp
+        }
     }
 
     public func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> MessageWrite {

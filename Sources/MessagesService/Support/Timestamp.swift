@@ -56,6 +56,44 @@ public struct Timestamp: Sendable, Equatable, Comparable {
         )
     }
 
+    /// Reads an ISO 8601 time as INF326 cursors carry it: `YYYY-MM-DD`, then optionally `T` or a
+    /// space, `HH:MM`, `:SS`, a fraction (rounded to microseconds) and `Z` or `±HH[:MM]`; no
+    /// offset means UTC. Nil for anything else or a field out of range.
+    public init?(iso8601 text: String) {
+        guard let match = text.wholeMatch(of: Self.iso8601) else { return nil }
+        let number = { (part: Substring?) in part.flatMap { Int64($0) } ?? 0 }
+        let (year, month, day) = (number(match.1), number(match.2), number(match.3))
+        let (hour, minute, second) = (number(match.4), number(match.5), number(match.6))
+        let daysInMonth: [Int64] = [31, (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard year >= 1, (1...12).contains(month), (1...daysInMonth[Int(month) - 1]).contains(day), hour <= 24,
+            minute <= 59, second <= 60, hour < 24 || (minute == 0 && second == 0)
+        else { return nil }
+        var fraction: Int64 = 0
+        if let digits = match.7 {
+            let padded = (digits + "0000000").prefix(7)
+            fraction = ((Int64(padded) ?? 0) + 5) / 10
+        }
+        var offsetSeconds: Int64 = 0
+        if let sign = match.8 {
+            let hours = number(match.9)
+            let minutes = number(match.10)
+            guard hours <= 15, minutes <= 59 else { return nil }
+            offsetSeconds = (sign == "-" ? -1 : 1) * (hours * 3600 + minutes * 60)
+        }
+        // Days from the civil date (proleptic Gregorian), the inverse of `civil`.
+        let shiftedYear = month <= 2 ? year - 1 : year
+        let era = shiftedYear / 400
+        let yearOfEra = shiftedYear - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
+        self.init(microsecondsSinceEpoch: seconds * 1_000_000 + fraction)
+    }
+
+    nonisolated(unsafe) private static let iso8601 =
+        /(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(?:[Zz]|([+-])(\d{2}):?(\d{2})?)?/
+
     private static func floorDivide(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {
         let remainder = value % divisor
         return remainder < 0 ? (value / divisor - 1, remainder + divisor) : (value / divisor, remainder)

@@ -1,0 +1,183 @@
+import Foundation
+
+/// `MessageStore` in this process' memory, with the semantics of `PostgresMessageStore`: gap-free
+/// `seq` and `version` per channel, idempotent creates, replies, edit history, soft deletes and
+/// the same paging. For handler tests that need no server, and for trying the API locally; the
+/// tests against Postgres remain the reference.
+public actor InMemoryMessageStore: MessageStore {
+    private struct Channel {
+        var state = ChannelState(lastSeq: 0, version: 0)
+        /// Ascending by seq.
+        var messages: [Message] = []
+        var revisions: [UUID: [MessageRevision]] = [:]
+        var lastCreatedAt: Int64 = 0
+    }
+
+    private var channels: [UUID: Channel] = [:]
+    private let now: @Sendable () -> Date
+
+    /// An empty store; `now` is its clock.
+    public init(now: @escaping @Sendable () -> Date = Date.init) {
+        self.now = now
+    }
+
+    public func create(_ new: NewMessage) async throws -> CreateOutcome {
+        var channel = channels[new.channelID] ?? Channel()
+        let requestHash = PostgresMessageStore.requestHash(of: new)
+        if let key = new.idempotencyKey,
+            let earlier = channel.messages.first(where: { $0.authorID == new.authorID && $0.clientMessageID == key })
+        {
+            guard earlier.requestHash == requestHash else { throw MessageStoreError.idempotencyKeyReused }
+            return .replayed(earlier)
+        }
+        let state = ChannelState(lastSeq: channel.state.lastSeq + 1, version: channel.state.version + 1)
+        var parent: Message?
+        if let parentID = new.parentID {
+            guard let index = channel.messages.firstIndex(where: { $0.id == parentID }),
+                channel.messages[index].parentID == nil, !channel.messages[index].isDeleted
+            else { throw MessageStoreError.parentNotFound }
+            channel.messages[index].replyCount += 1
+            channel.messages[index].version = state.version
+            parent = channel.messages[index]
+        }
+        // Later than every earlier message of the channel, as created_at under the channel lock is.
+        let createdAt = max(Self.microseconds(now()), channel.lastCreatedAt + 1)
+        let message = Message(
+            id: .v7(), channelID: new.channelID, seq: state.lastSeq, version: state.version, authorID: new.authorID,
+            parentID: new.parentID, type: new.type, content: new.content, attachments: new.attachments,
+            mentions: Mentions.extract(from: new.content), replyCount: 0, reactions: [:],
+            createdAt: Timestamp(microsecondsSinceEpoch: createdAt), editedAt: nil, deletedAt: nil,
+            clientMessageID: new.idempotencyKey, requestHash: new.idempotencyKey == nil ? nil : requestHash
+        )
+        channel.state = state
+        channel.lastCreatedAt = createdAt
+        channel.messages.append(message)
+        channels[new.channelID] = channel
+        return .created(MessageWrite(message: message, parent: parent, channel: state))
+    }
+
+    public func message(id: UUID, channelID: UUID) async throws -> Message {
+        guard let message = channels[channelID]?.messages.first(where: { $0.id == id }) else {
+            throw MessageStoreError.messageNotFound
+        }
+        return message
+    }
+
+    public func page(channelID: UUID, scope: MessageScope, position: PagePosition, limit: Int) async throws
+        -> MessagePage
+    {
+        let channel = channels[channelID] ?? Channel()
+        let state = channel.state
+        if let seq = position.seq, !(0...state.lastSeq.saturatingAdd(1)).contains(seq) {
+            throw MessageStoreError.positionOutOfRange
+        }
+        let listed = channel.messages.filter { message in
+            switch scope {
+            case .timeline: message.parentID == nil
+            case .replies(let root): message.parentID == root
+            case .liveTimeline: message.parentID == nil && !message.isDeleted
+            }
+        }
+        // The same shape as the Postgres store: one row more than kept tells whether more exist.
+        func older(than seq: Int64, count: Int) -> (items: [Message], more: Bool) {
+            let candidates = listed.filter { $0.seq < seq }
+            return (Array(candidates.suffix(count)), candidates.count > count)
+        }
+        func newer(than seq: Int64, count: Int) -> (items: [Message], more: Bool) {
+            let candidates = listed.filter { $0.seq > seq }
+            return (Array(candidates.prefix(count)), candidates.count > count)
+        }
+        switch position {
+        case .newest:
+            let (items, more) = older(than: .max, count: limit)
+            return MessagePage(items: items, hasBefore: more, hasAfter: false, channel: state)
+        case .before(let seq):
+            let (items, more) = older(than: seq, count: limit)
+            let hasAfter = newer(than: items.last?.seq ?? seq.saturatingAdd(-1), count: 0).more
+            return MessagePage(items: items, hasBefore: more, hasAfter: hasAfter, channel: state)
+        case .after(let seq):
+            let (items, more) = newer(than: seq, count: limit)
+            let hasBefore = older(than: items.first?.seq ?? seq.saturatingAdd(1), count: 0).more
+            return MessagePage(items: items, hasBefore: hasBefore, hasAfter: more, channel: state)
+        case .around(let seq):
+            let olderCount = limit / 2
+            let (before, moreBefore) = older(than: seq, count: olderCount)
+            let (after, moreAfter) = newer(than: seq.saturatingAdd(-1), count: limit - olderCount)
+            return MessagePage(items: before + after, hasBefore: moreBefore, hasAfter: moreAfter, channel: state)
+        }
+    }
+
+    public func seq(ofMessage id: UUID, channelID: UUID) async throws -> Int64? {
+        channels[channelID]?.messages.first(where: { $0.id == id })?.seq
+    }
+
+    public func lastSeq(createdBefore timestamp: String, channelID: UUID) async throws -> Int64? {
+        guard let time = Timestamp(iso8601: timestamp) else { throw MessageStoreError.invalidTimestamp }
+        return channels[channelID]?.messages.last(where: { $0.parentID == nil && $0.createdAt < time })?.seq
+    }
+
+    public func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> MessageWrite {
+        guard var channel = channels[channelID], let index = channel.messages.firstIndex(where: { $0.id == id }) else {
+            throw MessageStoreError.messageNotFound
+        }
+        let current = channel.messages[index]
+        guard current.authorID == userID else { throw MessageStoreError.notAuthor }
+        guard !current.isDeleted else { throw MessageStoreError.messageDeleted }
+        if let expected = edit.expectedVersion, expected != current.version {
+            throw MessageStoreError.versionMismatch(current: current.version)
+        }
+        let content = edit.content ?? current.content
+        let attachments = edit.attachments ?? current.attachments
+        guard !content.isEmpty || !attachments.isEmpty else { throw MessageStoreError.emptyMessage }
+        let editedAt = Timestamp(microsecondsSinceEpoch: Self.microseconds(now()))
+        channel.revisions[id, default: []].append(
+            MessageRevision(
+                version: current.version, content: current.content, attachments: current.attachments,
+                replacedAt: editedAt.rfc3339, editedBy: userID
+            )
+        )
+        channel.state.version += 1
+        var message = current
+        message.version = channel.state.version
+        message.content = content
+        message.attachments = attachments
+        message.mentions = Mentions.extract(from: content)
+        message.editedAt = editedAt
+        channel.messages[index] = message
+        channels[channelID] = channel
+        return MessageWrite(message: message, channel: channel.state)
+    }
+
+    public func delete(id: UUID, channelID: UUID, by userID: UUID, asModerator: Bool) async throws -> MessageWrite {
+        guard var channel = channels[channelID], let index = channel.messages.firstIndex(where: { $0.id == id }) else {
+            throw MessageStoreError.messageNotFound
+        }
+        let current = channel.messages[index]
+        guard current.authorID == userID || asModerator else { throw MessageStoreError.notAuthor }
+        guard !current.isDeleted else { return MessageWrite(message: current) }
+        channel.state.version += 1
+        var message = current
+        message.version = channel.state.version
+        message.content = ""
+        message.attachments = []
+        message.mentions = []
+        message.deletedAt = Timestamp(microsecondsSinceEpoch: Self.microseconds(now()))
+        channel.messages[index] = message
+        channel.revisions[id] = nil
+        channels[channelID] = channel
+        return MessageWrite(message: message, channel: channel.state)
+    }
+
+    public func history(id: UUID, channelID: UUID) async throws -> [MessageRevision] {
+        guard let channel = channels[channelID], channel.messages.contains(where: { $0.id == id }) else {
+            throw MessageStoreError.messageNotFound
+        }
+        return channel.revisions[id] ?? []
+    }
+
+    public func isReachable() async -> Bool { true }
+
+    private static func microseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
+    }
+}
