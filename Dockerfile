@@ -4,7 +4,7 @@
 #   docker build -t messages-service .
 #   docker run --rm messages-service migrate        # apply migrations, exit
 #   docker run --rm -p 8080:8080 messages-service   # serve (the default)
-# Configuration comes from environment variables (see deployment/README.md).
+# Configuration comes from environment variables (see docs/configuration.md).
 
 ############################ build ############################
 FROM swift:6.3-noble AS build

@@ -791,7 +791,7 @@ def _():
             assert {"DATABASE_URL", "JWT_SECRET", "AMQP_URL", "REDIS_URL", "CURSOR_SECRET"} <= set(values), values.keys()
             for key, v in values.items():
                 assert "REPLACE_ME" in v, "%s: Secret value %s is not a placeholder" % (k, key)
-            # README.md (Deploying) tells kubectl users to skip it by this label.
+            # docs/deployment.md (Kubernetes with kubectl) tells kubectl users to skip it by this label.
             assert s["metadata"]["labels"].get("messages-service/secret-template") == "true", s["metadata"]["labels"]
 
 

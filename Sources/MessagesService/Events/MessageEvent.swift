@@ -1,6 +1,6 @@
 import Foundation
 
-/// A change to a message as consumers receive it on `messages.events` (DESIGN.md, Events): the
+/// A change to a message as consumers receive it on `messages.events` (docs/design.md, "The event contract"): the
 /// body `{id, type, occurred_at, channel_id, seq, version, actor_id, message}`, with the routing
 /// key and AMQP `type` equal to `type`.
 struct MessageEvent: Sendable {

@@ -193,7 +193,7 @@ final class OutboxRelay: Service {
             return Round()
         }
         // A row is done once all its publishes were acked; nacked rows stay and are published
-        // again in a later round, after the rows acked now (see README, Events: a nack is the one
+        // again in a later round, after the rows acked now (see docs/events.md: a nack is the one
         // case where a channel's events can arrive out of order).
         var nacked = Set<Int>()
         for (index, confirmation) in confirmations.enumerated() where confirmation == .nack {
