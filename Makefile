@@ -54,6 +54,7 @@ token: $(DEV_JWT_SECRET_FILE)
 test: services
 	$(SWIFT) build --build-tests
 	tools/run-tests.sh
+	tools/crash-hunt.sh
 	tools/schemathesis.sh
 	tools/fuzz.sh $(FUZZ_SECONDS)
 
@@ -86,4 +87,4 @@ format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
 
 clean: services-stop
-	rm -rf .build .local
+	rm -rf .build .build-fuzz .local

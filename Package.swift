@@ -22,7 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        // C libraries, linked through pkg-config; see PLATFORM notes in README for the Debian packages.
+        // C libraries, linked through pkg-config; tools/services.sh installs their Debian packages.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CRabbitMQ", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
@@ -91,6 +91,15 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
+        ),
+        // libFuzzer harness of the request decoders (tools/fuzz.sh); a corpus replayer in ordinary builds.
+        .executableTarget(
+            name: "messages-fuzz",
+            dependencies: [
+                "MessagesService",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: [.enableExperimentalFeature("Extern")]
         ),
         .testTarget(
             name: "PostgresTests",

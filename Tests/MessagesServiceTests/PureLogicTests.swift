@@ -74,6 +74,9 @@ import Testing
             "\\\\evil\\x", "/\\evil.example", "../etc/passwd", "a/../../b", "a/%2e%2e/b", "a\\..\\b", "./a", "a\u{0}b",
             "a\nb", "a\u{202E}gnp.exe", " javascript:x", "x ", "http://files.example.com/a", "https://other.example/a",
             "https://user@files.example.com/a", "vbscript:x", "file:///etc/passwd", "1ab:x", "",
+            // A combining mark joins a separator into one Character; the separator is still there.
+            "../\u{301}etc/passwd", "javascript:\u{301}alert(1)", "//\u{301}evil.example", "a/.\u{301}./b".replacingOccurrences(of: "\u{301}", with: ""),
+            "https:\u{301}//files.example.com/a",
         ]
         for path in refused {
             #expect(!AttachmentPath.isAllowed(path, urlHosts: hosts), "\(path)")

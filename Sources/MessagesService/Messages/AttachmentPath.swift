@@ -20,36 +20,47 @@ enum AttachmentPath {
 
     /// `a/b.png`, `/uploads/a.png`: no scheme, no `//` authority, no `.`/`..` segment in any
     /// spelling (percent-encoded, backslash-separated).
+    ///
+    /// Everything here reads Unicode scalars, not `Character`s: a combining mark after `/` or `:`
+    /// makes one grapheme of both, which would hide the separator from a `Character` comparison,
+    /// while browsers and file systems still see it.
     private static func isStorageKey(_ path: String) -> Bool {
-        if path.hasPrefix("//") || path.hasPrefix("\\") || path.hasPrefix("/\\") { return false }
         let decoded = path.removingPercentEncoding ?? path
-        if decoded.hasPrefix("//") || decoded.hasPrefix("\\") || decoded.unicodeScalars.contains(where: isControl) {
-            return false
+        for text in [path, decoded] {
+            let scalars = Array(text.unicodeScalars)
+            if scalars.starts(with: ["/", "/"]) || scalars.first == "\\" || scalars.starts(with: ["/", "\\"]) {
+                return false
+            }
         }
-        let segments = decoded.split(omittingEmptySubsequences: false) { $0 == "/" || $0 == "\\" }
-        return !segments.contains { $0 == ".." || $0 == "." }
+        let scalars = Array(decoded.unicodeScalars)
+        if scalars.contains(where: isControl) { return false }
+        let segments = scalars.split(omittingEmptySubsequences: false) { $0 == "/" || $0 == "\\" }
+        return !segments.contains { $0.elementsEqual([".", "."]) || $0.elementsEqual(["."]) }
     }
 
     private static func isAllowedURL(_ path: String, hosts: [String]) -> Bool {
         guard let components = URLComponents(string: path), components.scheme?.lowercased() == "https",
             components.user == nil, components.password == nil,
-            let host = components.host?.lowercased(), !host.isEmpty
+            let host = components.host?.lowercased(), !host.isEmpty,
+            host.unicodeScalars.allSatisfy(\.isASCII)
         else { return false }
         let authority = components.port.map { "\(host):\($0)" } ?? host
         return hosts.contains(host) || hosts.contains(authority)
     }
 
-    /// The scheme of an absolute URL (`javascript:`, `HTTPS:`), lowercased, or nil.
+    /// The scheme of an absolute URL (`javascript:`, `HTTPS:`), lowercased; `?` for text before a
+    /// colon that is no scheme nor part of a path; nil when there is no scheme.
     private static func scheme(of path: String) -> String? {
-        guard let colon = path.firstIndex(of: ":") else { return nil }
-        let candidate = path[..<colon]
+        let scalars = Array(path.unicodeScalars)
+        guard let colon = scalars.firstIndex(of: ":") else { return nil }
+        let candidate = scalars[..<colon]
         // A colon after a slash is part of a key (`a/b:c`), not a scheme.
-        guard let first = candidate.unicodeScalars.first, first.properties.isAlphabetic,
-            candidate.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || "0123456789+.-".unicodeScalars.contains($0)) })
+        guard let first = candidate.first, first.isASCII, first.properties.isAlphabetic,
+            candidate.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || "0123456789+.-".unicodeScalars.contains($0)) })
         else {
             return candidate.contains("/") ? nil : "?"
         }
-        return candidate.lowercased()
+        return String(String.UnicodeScalarView(candidate)).lowercased()
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
