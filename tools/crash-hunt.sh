@@ -55,11 +55,15 @@ alive() {
 hunt_pass() {
   local name=$1 inf326_auth=$2
   shift 2
-  local -a inf326_env=(-u INF326_AUTH)
-  [[ -n $inf326_auth ]] && inf326_env=(INF326_AUTH="$inf326_auth")
+  local -a inf326_env=(-u INF326_AUTH RATE_LIMIT_RPS=0)
+  # The header pass keeps a (generous) rate limit and trusts one proxy, so the client-address
+  # code reads the hunt's hostile X-Forwarded-For values.
+  [[ -n $inf326_auth ]] && inf326_env=(
+    INF326_AUTH="$inf326_auth" RATE_LIMIT_RPS=1000000 RATE_LIMIT_BURST=1000000 TRUSTED_PROXY_HOPS=1
+  )
   : >"$server_log"
   env -u JWT_PUBLIC_KEY_FILE "${inf326_env[@]}" AUTH_MODE=jwt JWT_SECRET="$SECRET" JWT_ISSUER=$ISSUER \
-    JWT_AUDIENCE=$AUDIENCE INF326_API_ENABLED=true PORT="$PORT" RATE_LIMIT_RPS=0 LOG_LEVEL=error \
+    JWT_AUDIENCE=$AUDIENCE INF326_API_ENABLED=true PORT="$PORT" LOG_LEVEL=error \
     "$BINARY" serve >"$server_log" 2>&1 &
   server=$!
   for _ in $(seq 1 150); do

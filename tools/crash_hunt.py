@@ -1072,6 +1072,14 @@ class Hunt:
         if rng.random() < 0.06:
             headers.append(("Accept", rng.choice(["*/*", "application/json", "text/event-stream", "", "x" * 3000,
                                                   "application/json;q=2"])))
+        if rng.random() < 0.2:
+            # Read as the client address when the service trusts a proxy (TRUSTED_PROXY_HOPS).
+            headers.append(("X-Forwarded-For", rng.choice([
+                "10.0.0.%d" % rng.randrange(256), "2001:db8::%x" % rng.randrange(1 << 16), "::", ":::::::::", "1.2.3.4, ",
+                ", , ,", "2001:db8:1:2:3:4:5:6:7", "fe80::1%eth0", "1" * 45, "a" * 46, "::ffff:1.2.3.4", "",
+                ", ".join("10.0.%d.%d" % (i, i) for i in range(rng.choice([2, 50, 2000]))),
+                self.unicode_text(rng.randrange(1, 40)),
+            ])))
         if rng.random() < 0.03:
             headers.append(("Expect", "100-continue"))
         if rng.random() < 0.03:

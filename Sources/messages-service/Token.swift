@@ -6,8 +6,9 @@ struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a development JWT signed with JWT_SECRET (HS256).",
         discussion: """
-            The token carries sub, roles, iss = JWT_ISSUER, aud = JWT_AUDIENCE, nbf = now and
-            exp = now + ttl: what `serve` with AUTH_MODE=jwt (and Kong's jwt plugin) accept.
+            The token carries sub, roles, iss = JWT_ISSUER, aud = JWT_AUDIENCE, iat = nbf = now
+            and exp = now + ttl (at most JWT_MAX_TTL): what `serve` with AUTH_MODE=jwt (and Kong's
+            jwt plugin) accept.
             Use it as `Authorization: Bearer <token>`.
             """
     )

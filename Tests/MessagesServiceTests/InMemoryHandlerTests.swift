@@ -58,6 +58,10 @@ func withMemoryService(
             // The cursor that used to overflow `seq + 1` is a 400 like any forged one.
             let overflow = try await api.send(.get, v1(channel, "?after=czE6OTIyMzM3MjAzNjg1NDc3NTgwNw"), user: alice)
             #expect(overflow.status == .badRequest)
+            // And a genuinely signed cursor at the largest seq is outside the channel: a 400 too.
+            let largest = try await api.send(.get, v1(channel, "?after=\(testCursor(CursorCodec.maxSeq, channel: channel))"), user: alice)
+            #expect(largest.status == .badRequest)
+            #expect(largest.errorMessage == "the cursor lies outside this channel's messages")
             // Around a message id.
             let around = try await api.send(.get, v1(channel, "?limit=4&around=\(ids[9])"), user: alice)
             #expect(around.items.compactMap { $0["seq"] as? Int } == [8, 9, 10, 11])
@@ -134,7 +138,11 @@ func withMemoryService(
             #expect(page.items.count == 1)
             // A cursor of a message never stored here pages from its time; month 13 is invalid.
             let old = try await api.send(.get, "\(path)?cursor=\("2000-01-01T00:00:00|\(UUID())".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+            #expect(old.status == .ok)
             #expect(old.items.isEmpty)
+            let later = try await api.send(.get, "\(path)?cursor=\("2999-01-01T00:00:00|\(UUID())".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+            #expect(later.status == .ok)
+            #expect(later.items.map { $0["id"] as? String } == [created.json["id"] as? String])
             let invalid = try await api.send(.get, "\(path)?cursor=\("2024-13-01T00:00:00|\(UUID())".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
             #expect(invalid.status == .badRequest)
             #expect(invalid.json["detail"] as? String == "Invalid cursor")

@@ -75,8 +75,9 @@ import Testing
             "a\nb", "a\u{202E}gnp.exe", " javascript:x", "x ", "http://files.example.com/a", "https://other.example/a",
             "https://user@files.example.com/a", "vbscript:x", "file:///etc/passwd", "1ab:x", "",
             // A combining mark joins a separator into one Character; the separator is still there.
-            "../\u{301}etc/passwd", "javascript:\u{301}alert(1)", "//\u{301}evil.example", "a/.\u{301}./b".replacingOccurrences(of: "\u{301}", with: ""),
-            "https:\u{301}//files.example.com/a",
+            "../\u{301}etc/passwd", "javascript:\u{301}alert(1)", "//\u{301}evil.example", "https:\u{301}//files.example.com/a",
+            // Valid escapes count even beside broken ones, as a browser decodes them.
+            "a/%2e%2e/%2E%2e/x%zz", "a/.%2e/b", "%2e%2e/x%",
         ]
         for path in refused {
             #expect(!AttachmentPath.isAllowed(path, urlHosts: hosts), "\(path)")
@@ -101,6 +102,25 @@ import Testing
         for invalid in ["", "h", "-1", "1.5h", "9223372036854775807d", "99999999999999999999", "١h", "1w"] {
             #expect(DurationText.seconds(invalid) == nil, "\(invalid)")
         }
+    }
+
+    @Test func clientAddressesOfIPv6AreKeyedByTheirNetwork() {
+        #expect(ClientAddressResolver.network(of: "2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64")
+        #expect(ClientAddressResolver.network(of: "2001:db8:1:2::ffff") == "2001:db8:1:2::/64")
+        #expect(ClientAddressResolver.network(of: "::1") == "0:0:0:0::/64")
+        #expect(ClientAddressResolver.network(of: "10.1.2.3") == "10.1.2.3")
+        #expect(ClientAddressResolver.network(of: "not:an:address") == "not:an:address")
+    }
+
+    @Test func aFloodOfNewKeysResetsNoBucket() {
+        let buckets = LocalTokenBuckets(rate: 1, burst: 1)
+        let start = ContinuousClock.now
+        let attacker = RateLimitKey.clientAddress("10.0.0.1")
+        #expect(buckets.take(attacker, now: start) == 0)
+        for index in 0..<LocalTokenBuckets.capacity {
+            _ = buckets.take(.clientAddress("k\(index)"), now: start)
+        }
+        #expect(buckets.take(attacker, now: start) > 0)
     }
 
     @Test func localBucketsLimitEachKeyAndRefill() {
@@ -136,7 +156,10 @@ import Testing
         #expect(Timestamp(iso8601: "2025-11-30 05:51:46.235349+02:00")?.microsecondsSinceEpoch == 1_764_474_706_235_349)
         #expect(Timestamp(iso8601: "2000-02-29T00:00:00.0000005Z")?.microsecondsSinceEpoch == 951_782_400_000_001)
         #expect(Timestamp(iso8601: "2024-01-01T24:00:00") == Timestamp(iso8601: "2024-01-02"))
-        for invalid in ["2023-02-29", "2024-13-01", "0000-01-01", "2024-01-01T24:00:01", "2024-01-01T10:60", "x", "2024-01-01T00:00+16:00"] {
+        for invalid in [
+            "2023-02-29", "2024-13-01", "0000-01-01", "2024-01-01T24:00:01", "2024-01-01T10:60", "x", "2024-01-01T00:00+16:00",
+            "2024-01-01T٠٥:00", "2024-01-01T24:00:00.5",
+        ] {
             #expect(Timestamp(iso8601: invalid) == nil, "\(invalid)")
         }
     }
@@ -149,6 +172,7 @@ import Testing
             (" 123456789abcdef0123456789abcde ", "00123456-789a-bcde-f012-3456789abcde"),
             ("٠١٢٣٤٥٦٧٨٩abcdef0123456789abcdef", "01234567-89ab-cdef-0123-456789abcdef"),
             ("urn:uuid:01234567-89ab-cdef-0123-456789abcdef", "01234567-89ab-cdef-0123-456789abcdef"),
+            ("{uuid:urn:0123456789abcdef0123456789abcdef}", "01234567-89ab-cdef-0123-456789abcdef"),
         ]
         for (input, canonical) in accepted {
             #expect(try PythonParsing.uuid(input).get().lowercased == canonical, "\(input)")
@@ -157,6 +181,8 @@ import Testing
             ("+x123456789abcdef0123456789abcde", "invalid literal for int() with base 16: '+x123456789abcdef0123456789abcde'"),
             ("12345678-1234-1234-1234-1234567890éb", "invalid literal for int() with base 16: '123456781234123412341234567890éb'"),
             ("nope", "badly formed hexadecimal UUID string"),
+            // Python removes the dash even with a combining mark after it: 32 code points remain.
+            ("0123456789abcdef0123456789abcde-\u{301}", "invalid literal for int() with base 16: '0123456789abcdef0123456789abcde\u{301}'"),
             ("", "badly formed hexadecimal UUID string"),
             ("it's\u{1}0123456789abcdef0123456789a", #"invalid literal for int() with base 16: "it's\x010123456789abcdef0123456789a""#),
         ]

@@ -19,17 +19,15 @@ import Testing
         let group = MultiThreadedEventLoopGroup.singleton
         let opened = ContinuousClock.now
         var channels: [any Channel] = []
+        let closedAt = NIOLockedValueBox<[ContinuousClock.Instant]>([])
         for index in 0..<500 {
             let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: service.port).get()
+            channel.closeFuture.whenComplete { _ in closedAt.withLockedValue { $0.append(.now) } }
             // Half of them send a request head without its end, half send nothing at all.
             if index.isMultiple(of: 2) {
                 try await channel.writeAndFlush(ByteBuffer(string: "GET /health/live HTTP/1.1\r\nHost: slow\r\nX-Slow: ")).get()
             }
             channels.append(channel)
-        }
-        let closedAt = NIOLockedValueBox<[ContinuousClock.Instant]>([])
-        for channel in channels {
-            channel.closeFuture.whenComplete { _ in closedAt.withLockedValue { $0.append(.now) } }
         }
 
         // Meanwhile, a complete request is answered.
@@ -37,7 +35,9 @@ import Testing
             try await $0.get("/health/live").status
         }
         #expect(status == .ok)
-        #expect(closedAt.withLockedValue { $0.count } < 500, "connections must not be closed before the timeout")
+        if ContinuousClock.now - opened < headerTimeout - .milliseconds(200) {
+            #expect(closedAt.withLockedValue { $0.isEmpty }, "no connection may be closed before the timeout")
+        }
 
         let allClosed = await eventually(timeout: headerTimeout + .seconds(10)) {
             closedAt.withLockedValue { $0.count } == channels.count

@@ -2,7 +2,8 @@ import NIOCore
 import NIOHTTPTypes
 
 /// Closes a connection that does not deliver a complete request head in time: after it opened,
-/// and after each response while no other request is in flight. Without it a client that sends
+/// and after each response (once its last byte went to the socket, so a slow reader of a large
+/// response is not cut off) while no other request is in flight. Without it a client that sends
 /// half a request (or nothing) holds a socket for as long as it likes; with it, such connections
 /// last `timeout` at most. Idle keep-alive connections are closed after the same time.
 ///
@@ -49,11 +50,16 @@ final class RequestHeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
-            requestsInFlight = max(0, requestsInFlight - 1)
-            if requestsInFlight == 0 { arm(context) }
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
         }
-        context.write(data, promise: promise)
+        requestsInFlight = max(0, requestsInFlight - 1)
+        let written = promise ?? context.eventLoop.makePromise()
+        written.futureResult.assumeIsolated().whenComplete { _ in
+            if self.requestsInFlight == 0, context.channel.isActive { self.arm(context) }
+        }
+        context.write(data, promise: written)
     }
 
     private func arm(_ context: ChannelHandlerContext) {

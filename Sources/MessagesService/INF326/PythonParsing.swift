@@ -7,9 +7,14 @@ enum PythonParsing {
     /// `uuid.UUID(text)`: `urn:` and `uuid:` removed anywhere, braces stripped at both ends, every
     /// dash removed; then 32 characters read by `int(..., 16)`. The error is Python's message.
     static func uuid(_ text: String) -> Result<UUID, PythonValueError> {
-        let hex = text.replacingOccurrences(of: "urn:", with: "").replacingOccurrences(of: "uuid:", with: "")
-            .trimmingCharacters(in: CharacterSet(charactersIn: "{}")).replacingOccurrences(of: "-", with: "")
-        guard hex.unicodeScalars.count == 32 else {
+        // Code point by code point, as Python's str methods work (a combining mark after `-` must
+        // not hide the dash).
+        var scalars = removing("uuid:", from: removing("urn:", from: Array(text.unicodeScalars)))
+        while scalars.first == "{" || scalars.first == "}" { scalars.removeFirst() }
+        while scalars.last == "{" || scalars.last == "}" { scalars.removeLast() }
+        scalars.removeAll { $0 == "-" }
+        let hex = String(String.UnicodeScalarView(scalars))
+        guard scalars.count == 32 else {
             return .failure(PythonValueError(message: "badly formed hexadecimal UUID string"))
         }
         guard let digits = hexadecimalDigits(hex) else {
@@ -27,6 +32,22 @@ enum PythonParsing {
                 )
             )
         )
+    }
+
+    /// `str.replace(needle, "")`: every occurrence, left to right, without overlaps.
+    private static func removing(_ needle: String, from scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
+        let pattern = Array(needle.unicodeScalars)
+        var result: [Unicode.Scalar] = []
+        var index = 0
+        while index < scalars.count {
+            if scalars[index...].starts(with: pattern) {
+                index += pattern.count
+            } else {
+                result.append(scalars[index])
+                index += 1
+            }
+        }
+        return result
     }
 
     /// The hex digit values `int(text, 16)` reads, or nil where it raises: Unicode white space and

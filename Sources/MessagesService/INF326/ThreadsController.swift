@@ -60,7 +60,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
         let threadID = try Self.threadID(context)
-        let caller = try await writer(request)
+        let caller = try await writer(request, context)
         let body = try await decodeBody(CreateBody.self, request)
         let (type, content, attachments) = try validated {
             // A file message may come with its paths only, as the original allowed.
@@ -71,7 +71,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
             )
         }
         let authored = NewMessage(
-            channelID: threadID, authorID: try await identity(of: caller, request, context).userID, type: type,
+            channelID: threadID, authorID: try identity(of: caller, request).userID, type: type,
             content: content,
             attachments: attachments, parentID: nil, idempotencyKey: nil
         )
@@ -117,7 +117,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Response {
         let threadID = try Self.threadID(context)
         let messageID = try Self.pathUUID("message_id", context)
-        let caller = try await writer(request)
+        let caller = try await writer(request, context)
         let body = try await decodeBody(UpdateBody.self, request)
         let edit = try validated {
             MessageEdit(
@@ -126,7 +126,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
                 expectedVersion: nil
             )
         }
-        let user = try await identity(of: caller, request, context)
+        let user = try identity(of: caller, request)
         let current = try await storeCall { try await store.message(id: messageID, channelID: threadID) }
         guard !current.isDeleted else { throw Self.notFound }
         guard edit.content != nil || edit.attachments != nil else {
@@ -142,7 +142,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
         let threadID = try Self.threadID(context)
         let messageID = try Self.pathUUID("message_id", context)
-        let user = try await identity(of: try await writer(request), request, context)
+        let user = try identity(of: try await writer(request, context), request)
         let current = try await storeCall { try await store.message(id: messageID, channelID: threadID) }
         guard !current.isDeleted else { throw Self.notFound }
         _ = try await storeCall {
@@ -225,26 +225,27 @@ struct ThreadsController<Store: MessageStore>: Sendable {
 
     /// The first check of a write: the bearer token (`jwt`), or that `X-User-Id` exists
     /// (`header`: FastAPI answers a missing header with 422 before anything else).
-    func writer(_ request: Request) async throws -> Caller {
+    func writer(_ request: Request, _ context: AppRequestContext) async throws -> Caller {
         switch authenticator.mode {
         case .jwt:
             return .verified(try await verifiedCaller(request))
         case .userHeader:
             try Self.requireUserHeader(request)
+            // Before the body is read: refused writes count too.
+            try await rateLimiter?.admit(.clientAddress(clientAddress.address(of: request, context: context)))
             return .claimed
         }
     }
 
     /// The author of a write: the token's subject, or the parsed `X-User-Id` (400 when it is no
-    /// UUID, after body errors, as the original) after the client address' rate limit.
-    func identity(of caller: Caller, _ request: Request, _ context: AppRequestContext) async throws -> UserIdentity {
+    /// UUID, after body errors, as the original).
+    func identity(of caller: Caller, _ request: Request) throws -> UserIdentity {
         switch caller {
         case .verified(let user):
             return user
         case .claimed:
             let user = UserIdentity(userID: try Self.userID(request))
             RequestScope.current?.userID = user.userID
-            try await rateLimiter?.admit(.clientAddress(clientAddress.address(of: request, context: context)))
             return user
         }
     }
@@ -378,5 +379,5 @@ struct INF326Cursor: Equatable {
     }
 
     nonisolated(unsafe) private static let isoTimestamp =
-        /\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?)?/
+        /[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?)?/
 }

@@ -81,7 +81,8 @@ public struct JWTVerifier: Sendable {
         if let notBefore = claims.nbf?.value, notBefore.addingTimeInterval(-expectations.clockSkew) > now {
             throw Rejection(reason: "token is not valid yet")
         }
-        let issuedAt = claims.iat?.value ?? now
+        // Without iat, nbf bounds the lifetime too; without either, now does.
+        let issuedAt = claims.iat?.value ?? claims.nbf?.value ?? now
         if issuedAt.addingTimeInterval(-expectations.clockSkew) > now {
             throw Rejection(reason: "token is issued in the future")
         }

@@ -25,7 +25,7 @@ enum AttachmentPath {
     /// makes one grapheme of both, which would hide the separator from a `Character` comparison,
     /// while browsers and file systems still see it.
     private static func isStorageKey(_ path: String) -> Bool {
-        let decoded = path.removingPercentEncoding ?? path
+        let decoded = percentDecoded(path)
         for text in [path, decoded] {
             let scalars = Array(text.unicodeScalars)
             if scalars.starts(with: ["/", "/"]) || scalars.first == "\\" || scalars.starts(with: ["/", "\\"]) {
@@ -36,6 +36,36 @@ enum AttachmentPath {
         if scalars.contains(where: isControl) { return false }
         let segments = scalars.split(omittingEmptySubsequences: false) { $0 == "/" || $0 == "\\" }
         return !segments.contains { $0.elementsEqual([".", "."]) || $0.elementsEqual(["."]) }
+    }
+
+    /// Every valid `%XX` escape decoded, invalid ones left as they are: a browser decodes the valid
+    /// ones even when others are broken, so `%2e%2e/%zz` still holds a `..` segment.
+    private static func percentDecoded(_ text: String) -> String {
+        let bytes = Array(text.utf8)
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
+                let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+            {
+                decoded.append(high << 4 | low)
+                index += 3
+            } else {
+                decoded.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(decoding: decoded, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     private static func isAllowedURL(_ path: String, hosts: [String]) -> Bool {

@@ -380,11 +380,11 @@ enum SQL {
     static let selectSeq = "SELECT seq FROM messages WHERE channel_id = $1 AND id = $2"
 
     // created_at grows with seq within a channel (clock_timestamp() read under the channel lock),
-    // so the newest by time is the highest seq: one probe of messages_channel_root_created instead
-    // of max(seq) over every older row.
+    // so the newest by time is the highest seq (ties broken by seq): one probe of
+    // messages_channel_root_created instead of max(seq) over every older row.
     static let selectLastSeqBefore = """
         SELECT seq FROM messages WHERE channel_id = $1 AND parent_id IS NULL AND created_at < $2::timestamptz
-        ORDER BY created_at DESC LIMIT 1
+        ORDER BY created_at DESC, seq DESC LIMIT 1
         """
 
     static func selectOlder(_ filter: String) -> String {

@@ -111,7 +111,7 @@ enum Migrations {
             sql: """
                 -- INF326 cursors that name a message this service never stored fall back to their
                 -- timestamp: the newest root message created before it is one probe of this index.
-                CREATE INDEX messages_channel_root_created ON messages (channel_id, created_at)
+                CREATE INDEX messages_channel_root_created ON messages (channel_id, created_at, seq)
                     WHERE parent_id IS NULL;
                 """
         ),

@@ -145,8 +145,9 @@ final class RateLimiter: Sendable {
 }
 
 /// Token buckets in this process' memory, for when the shared ones in Redis cannot be reached.
-/// Full buckets are forgotten when the table grows large, so memory stays bounded whatever
-/// number of keys clients make up.
+/// Memory stays bounded whatever number of keys clients make up: when the table is full, full
+/// buckets are forgotten, and if that frees nothing, new keys share one overflow bucket. A bucket
+/// in use is never reset, so a flood of new keys cannot give an exhausted key its tokens back.
 final class LocalTokenBuckets: Sendable {
     private struct Bucket {
         var tokens: Double
@@ -156,8 +157,10 @@ final class LocalTokenBuckets: Sendable {
     private let rate: Double
     private let burst: Double
     private let buckets = NIOLockedValueBox([RateLimitKey: Bucket]())
-    /// Buckets kept at most; past it, full ones are dropped, then the table is cleared.
+    /// Buckets kept at most.
     static let capacity = 100_000
+    /// Where keys go while the table is full of buckets in use.
+    static let overflowKey = RateLimitKey.clientAddress("overflow")
 
     init(rate: Double, burst: Double) {
         self.rate = rate
@@ -167,7 +170,11 @@ final class LocalTokenBuckets: Sendable {
     /// Takes a token: 0 when allowed, else the milliseconds until one is back.
     func take(_ key: RateLimitKey, now: ContinuousClock.Instant) -> Int64 {
         buckets.withLockedValue { buckets in
-            if buckets.count >= Self.capacity { prune(&buckets, now: now) }
+            var key = key
+            if buckets[key] == nil, buckets.count >= Self.capacity {
+                prune(&buckets, now: now)
+                if buckets.count >= Self.capacity { key = Self.overflowKey }
+            }
             var bucket = buckets[key] ?? Bucket(tokens: burst, at: now)
             let elapsed = max(0, (now - bucket.at).inSeconds)
             bucket.tokens = min(burst, bucket.tokens + elapsed * rate)
@@ -181,8 +188,10 @@ final class LocalTokenBuckets: Sendable {
         }
     }
 
+    /// Drops the buckets that have refilled: forgetting them changes no decision.
     private func prune(_ buckets: inout [RateLimitKey: Bucket], now: ContinuousClock.Instant) {
-        buckets = buckets.filter { _, bucket in bucket.tokens + (now - bucket.at).inSeconds * rate < burst }
-        if buckets.count >= Self.capacity / 2 { buckets.removeAll(keepingCapacity: true) }
+        buckets = buckets.filter { key, bucket in
+            key == Self.overflowKey || bucket.tokens + (now - bucket.at).inSeconds * rate < burst
+        }
     }
 }

@@ -72,6 +72,7 @@ public struct Timestamp: Sendable, Equatable, Comparable {
         if let digits = match.7 {
             let padded = (digits + "0000000").prefix(7)
             fraction = ((Int64(padded) ?? 0) + 5) / 10
+            guard hour < 24 || fraction == 0 else { return nil }
         }
         var offsetSeconds: Int64 = 0
         if let sign = match.8 {
@@ -92,7 +93,7 @@ public struct Timestamp: Sendable, Equatable, Comparable {
     }
 
     nonisolated(unsafe) private static let iso8601 =
-        /(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(?:[Zz]|([+-])(\d{2}):?(\d{2})?)?/
+        /([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?)?(?:[Zz]|([+-])([0-9]{2}):?([0-9]{2})?)?/
 
     private static func floorDivide(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {
         let remainder = value % divisor
