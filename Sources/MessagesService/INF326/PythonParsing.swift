@@ -84,21 +84,12 @@ enum PythonParsing {
                 previousWasUnderscore = true
                 continue
             }
-            guard let value = hexValue(byte) else { return nil }
+            guard let value = byte.hexDigitValue else { return nil }
             digits.append(value)
             previousWasUnderscore = false
         }
         guard !digits.isEmpty, !previousWasUnderscore else { return nil }
         return digits
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     /// Python's `repr()` of a string, as its error messages quote it.
@@ -147,7 +138,7 @@ enum PythonParsing {
         let hyphenated: ArraySlice<UInt8>
         switch utf8.count {
         case 32:
-            guard utf8.allSatisfy({ hexValue($0) != nil }) else { return nil }
+            guard utf8.allSatisfy({ $0.hexDigitValue != nil }) else { return nil }
             let t = String(decoding: utf8, as: UTF8.self)
             let dashed = [t.prefix(8), t.dropFirst(8).prefix(4), t.dropFirst(12).prefix(4), t.dropFirst(16).prefix(4), t.dropFirst(20)]
             return UUID(uuidString: dashed.joined(separator: "-"))

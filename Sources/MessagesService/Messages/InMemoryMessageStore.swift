@@ -67,10 +67,6 @@ public actor InMemoryMessageStore: MessageStore {
         -> MessagePage
     {
         let channel = channels[channelID] ?? Channel()
-        let state = channel.state
-        if let seq = position.seq, !(0...state.lastSeq.saturatingAdd(1)).contains(seq) {
-            throw MessageStoreError.positionOutOfRange
-        }
         let listed = channel.messages.filter { message in
             switch scope {
             case .timeline: message.parentID == nil
@@ -78,33 +74,17 @@ public actor InMemoryMessageStore: MessageStore {
             case .liveTimeline: message.parentID == nil && !message.isDeleted
             }
         }
-        // The same shape as the Postgres store: one row more than kept tells whether more exist.
-        func older(than seq: Int64, count: Int) -> (items: [Message], more: Bool) {
-            let candidates = listed.filter { $0.seq < seq }
-            return (Array(candidates.suffix(count)), candidates.count > count)
-        }
-        func newer(than seq: Int64, count: Int) -> (items: [Message], more: Bool) {
-            let candidates = listed.filter { $0.seq > seq }
-            return (Array(candidates.prefix(count)), candidates.count > count)
-        }
-        switch position {
-        case .newest:
-            let (items, more) = older(than: .max, count: limit)
-            return MessagePage(items: items, hasBefore: more, hasAfter: false, channel: state)
-        case .before(let seq):
-            let (items, more) = older(than: seq, count: limit)
-            let hasAfter = newer(than: items.last?.seq ?? seq.saturatingAdd(-1), count: 0).more
-            return MessagePage(items: items, hasBefore: more, hasAfter: hasAfter, channel: state)
-        case .after(let seq):
-            let (items, more) = newer(than: seq, count: limit)
-            let hasBefore = older(than: items.first?.seq ?? seq.saturatingAdd(1), count: 0).more
-            return MessagePage(items: items, hasBefore: hasBefore, hasAfter: more, channel: state)
-        case .around(let seq):
-            let olderCount = limit / 2
-            let (before, moreBefore) = older(than: seq, count: olderCount)
-            let (after, moreAfter) = newer(than: seq.saturatingAdd(-1), count: limit - olderCount)
-            return MessagePage(items: before + after, hasBefore: moreBefore, hasAfter: moreAfter, channel: state)
-        }
+        return try await MessagePage.assemble(
+            position: position, limit: limit, channel: channel.state,
+            older: { seq, count in
+                let candidates = listed.filter { $0.seq < seq }
+                return (Array(candidates.suffix(count)), candidates.count > count)
+            },
+            newer: { seq, count in
+                let candidates = listed.filter { $0.seq > seq }
+                return (Array(candidates.prefix(count)), candidates.count > count)
+            }
+        )
     }
 
     public func seq(ofMessage id: UUID, channelID: UUID) async throws -> Int64? {

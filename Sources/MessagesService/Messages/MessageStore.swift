@@ -81,6 +81,40 @@ public struct MessagePage: Sendable, Equatable {
     public var channel: ChannelState
 }
 
+extension MessagePage {
+    /// `count` messages of the scope on one side of a seq (ascending), and whether more exist there.
+    typealias Side = (_ seq: Int64, _ count: Int) async throws -> (items: [Message], more: Bool)
+
+    /// The page at `position` from a store's two reads, so that every store pages alike.
+    /// Positions come from cursors and message ids of this channel: 0 is before the first message,
+    /// last_seq + 1 after the last; anything else was not made by this service.
+    static func assemble(
+        position: PagePosition, limit: Int, channel: ChannelState, older: Side, newer: Side
+    ) async throws -> MessagePage {
+        if let seq = position.seq, !(0...channel.lastSeq.saturatingAdd(1)).contains(seq) {
+            throw MessageStoreError.positionOutOfRange
+        }
+        switch position {
+        case .newest:
+            let (items, more) = try await older(.max, limit)
+            return MessagePage(items: items, hasBefore: more, hasAfter: false, channel: channel)
+        case .before(let seq):
+            let (items, more) = try await older(seq, limit)
+            let hasAfter = try await newer(items.last?.seq ?? seq.saturatingAdd(-1), 0).more
+            return MessagePage(items: items, hasBefore: more, hasAfter: hasAfter, channel: channel)
+        case .after(let seq):
+            let (items, more) = try await newer(seq, limit)
+            let hasBefore = try await older(items.first?.seq ?? seq.saturatingAdd(1), 0).more
+            return MessagePage(items: items, hasBefore: hasBefore, hasAfter: more, channel: channel)
+        case .around(let seq):
+            let olderCount = limit / 2
+            let (before, moreBefore) = try await older(seq, olderCount)
+            let (after, moreAfter) = try await newer(seq.saturatingAdd(-1), limit - olderCount)
+            return MessagePage(items: before + after, hasBefore: moreBefore, hasAfter: moreAfter, channel: channel)
+        }
+    }
+}
+
 /// A channel's counters.
 public struct ChannelState: Sendable, Equatable {
     public var lastSeq: Int64

@@ -82,11 +82,6 @@ public struct PostgresMessageStore: MessageStore {
                 lastSeq: try channel?.decode("last_seq") ?? 0,
                 version: try channel?.decode("version") ?? 0
             )
-            // Positions come from cursors and message ids of this channel: 0 is before the first
-            // message, last_seq + 1 after the last. Anything else was not made by this service.
-            if let seq = position.seq, !(0...state.lastSeq.saturatingAdd(1)).contains(seq) {
-                throw MessageStoreError.positionOutOfRange
-            }
             // Each side fetches one row more than it keeps, to learn whether more exist there.
             func older(than seq: Int64, count: Int) async throws -> (items: [Message], more: Bool) {
                 let rows = try await session.query(SQL.selectOlder(filter), [channelID, parentID, seq, count + 1])
@@ -97,24 +92,9 @@ public struct PostgresMessageStore: MessageStore {
                 let rows = try await session.query(SQL.selectNewer(filter), [channelID, parentID, seq, count + 1])
                 return (try rows.rows.prefix(count).map(Self.message(from:)), rows.count > count)
             }
-            switch position {
-            case .newest:
-                let (items, more) = try await older(than: Int64.max, count: limit)
-                return MessagePage(items: items, hasBefore: more, hasAfter: false, channel: state)
-            case .before(let seq):
-                let (items, more) = try await older(than: seq, count: limit)
-                let hasAfter = try await newer(than: items.last?.seq ?? seq.saturatingAdd(-1), count: 0).more
-                return MessagePage(items: items, hasBefore: more, hasAfter: hasAfter, channel: state)
-            case .after(let seq):
-                let (items, more) = try await newer(than: seq, count: limit)
-                let hasBefore = try await older(than: items.first?.seq ?? seq.saturatingAdd(1), count: 0).more
-                return MessagePage(items: items, hasBefore: hasBefore, hasAfter: more, channel: state)
-            case .around(let seq):
-                let olderCount = limit / 2
-                let (before, moreBefore) = try await older(than: seq, count: olderCount)
-                let (after, moreAfter) = try await newer(than: seq.saturatingAdd(-1), count: limit - olderCount)
-                return MessagePage(items: before + after, hasBefore: moreBefore, hasAfter: moreAfter, channel: state)
-            }
+            return try await MessagePage.assemble(
+                position: position, limit: limit, channel: state, older: older(than:count:), newer: newer(than:count:)
+            )
         }
     }
 
