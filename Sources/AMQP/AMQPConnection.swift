@@ -3,11 +3,11 @@ import Dispatch
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #else
-import Darwin
+    import Darwin
 #endif
 
 /// One rabbitmq-c connection with one channel (number 1). Every method blocks: call them only from
@@ -82,7 +82,8 @@ public final class AMQPConnection: @unchecked Sendable {
             try connection.check(login, "login")
         } catch let error as AMQPError where error.code == .closedByBroker || error.code == .connectionLost {
             // RabbitMQ answers bad credentials by closing the socket during the handshake.
-            throw AMQPError(.loginFailed, "login to virtual host \(endpoint.virtualHost) as \(endpoint.user) failed: \(error.message)")
+            throw AMQPError(
+                .loginFailed, "login to virtual host \(endpoint.virtualHost) as \(endpoint.user) failed: \(error.message)")
         }
         amqp_channel_open(state, 1)
         try connection.check(amqp_get_rpc_reply(state), "channel.open")

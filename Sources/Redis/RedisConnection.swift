@@ -2,11 +2,11 @@ import CHiredis
 import Pooling
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #else
-import Darwin
+    import Darwin
 #endif
 
 /// One hiredis connection with connect and command timeouts.

@@ -31,7 +31,9 @@ struct Token: AsyncParsableCommand {
             throw ValidationError("--ttl must be like 3600, 90s, 15m, 1h or 7d")
         }
         guard Duration.seconds(lifetime) <= configuration.jwtMaxTTL else {
-            throw ValidationError("--ttl must not exceed JWT_MAX_TTL (\(configuration.jwtMaxTTL.components.seconds) s): serve refuses longer-lived tokens")
+            throw ValidationError(
+                "--ttl must not exceed JWT_MAX_TTL (\(configuration.jwtMaxTTL.components.seconds) s): serve refuses longer-lived tokens"
+            )
         }
         guard case .hmacSecret(let secret) = configuration.jwtKey else {
             throw ValidationError("JWT_SECRET must be set to mint a token (a public key cannot sign)")

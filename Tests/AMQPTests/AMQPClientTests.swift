@@ -4,7 +4,7 @@ import Logging
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The AMQP client against the real RabbitMQ `make test` starts (`AMQP_URL`). Every test declares
@@ -108,7 +108,8 @@ import Glibc
         try connection.declareExchange(unrouted, type: "fanout", durable: false)
         let kept = try connection.declareQueue("", durable: false, exclusive: true)
         try connection.bindQueue(kept, exchange: unrouted, routingKey: "")
-        try connection.declareExchange(exchange, type: "topic", durable: false, arguments: ["alternate-exchange": .string(unrouted)])
+        try connection.declareExchange(
+            exchange, type: "topic", durable: false, arguments: ["alternate-exchange": .string(unrouted)])
         #expect(try connection.publish([message(exchange, "nobody.listens", "lost?")], timeout: .seconds(5)) == [.ack])
         let received = try drain(kept, count: 1, on: connection)
         #expect(received.map(\.routingKey) == ["nobody.listens"])
@@ -161,7 +162,9 @@ import Glibc
         let exchange = name("reconnect")
         let setUps = Counter()
         let client = AMQPClient(
-            configuration: .init(endpoint: try AMQPEndpoint(url: Self.url), reconnect: Backoff(initial: .milliseconds(50), maximum: .milliseconds(200))),
+            configuration: .init(
+                endpoint: try AMQPEndpoint(url: Self.url),
+                reconnect: Backoff(initial: .milliseconds(50), maximum: .milliseconds(200))),
             logger: Logger(label: "test")
         ) { connection in
             setUps.increment()

@@ -42,7 +42,8 @@ import Testing
     @Test func validTokenCreates() async throws {
         let token = try await hs256(claims(alice))
         try await withJWTService { api in
-            let reply = try await api.send(.post, "/v1/channels/\(UUID())/messages", json: #"{"content":"hi"}"#, headers: bearer(token))
+            let reply = try await api.send(
+                .post, "/v1/channels/\(UUID())/messages", json: #"{"content":"hi"}"#, headers: bearer(token))
             #expect(reply.status == .created)
             #expect(reply.json["author_id"] as? String == alice.uuidString.lowercased())
         }
@@ -127,7 +128,8 @@ import Testing
             let id = try #require(created.json["id"] as? String)
             let edit = try await api.send(.patch, "\(path)/\(id)", json: #"{"content":"bob's"}"#, headers: bearer(bobToken))
             #expect(edit.status == .forbidden)
-            let moderatorEdit = try await api.send(.patch, "\(path)/\(id)", json: #"{"content":"mod"}"#, headers: bearer(moderatorToken))
+            let moderatorEdit = try await api.send(
+                .patch, "\(path)/\(id)", json: #"{"content":"mod"}"#, headers: bearer(moderatorToken))
             #expect(moderatorEdit.status == .forbidden)
             #expect(try await api.send(.delete, "\(path)/\(id)", headers: bearer(bobToken)).status == .forbidden)
             #expect(try await api.send(.delete, "\(path)/\(id)", headers: bearer(moderatorToken)).status == .noContent)
@@ -151,7 +153,9 @@ import Testing
             let path = "/v1/channels/\(channel)/messages"
             let created = try await api.send(.post, path, json: #"{"content":"first draft"}"#, headers: bearer(aliceToken))
             let id = try #require(created.json["id"] as? String)
-            #expect(try await api.send(.patch, "\(path)/\(id)", json: #"{"content":"final"}"#, headers: bearer(aliceToken)).status == .ok)
+            #expect(
+                try await api.send(.patch, "\(path)/\(id)", json: #"{"content":"final"}"#, headers: bearer(aliceToken)).status
+                    == .ok)
             let forBob = try await api.send(.get, "\(path)/\(id)/history", headers: bearer(bobToken))
             #expect(forBob.status == .forbidden)
             #expect(!String(decoding: forBob.bytes, as: UTF8.self).contains("first draft"))

@@ -9,7 +9,7 @@ import Testing
 @testable import MessagesService
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The Redis `make test` starts (`REDIS_URL`).
@@ -77,7 +77,8 @@ func withCachedService(
         )
     )
     let reference = Application(
-        router: buildRouter(store: store, timeline: nil, rateLimiter: nil, authenticator: .userHeader, configuration: configuration)
+        router: buildRouter(
+            store: store, timeline: nil, rateLimiter: nil, authenticator: .userHeader, configuration: configuration)
     )
     do {
         try await cached.test(.router) { cachedClient in

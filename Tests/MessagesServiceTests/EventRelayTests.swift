@@ -37,9 +37,12 @@ import Testing
                     ids.append(reply.json["id"] as! String)
                     requestIDs.withLockedValue { $0.append(reply.headers[HTTPField.Name("X-Request-ID")!] ?? "") }
                 }
-                let reply = try await api.send(.post, path(channel), user: alice, json: #"{"content":"r","parent_id":"\#(ids[0])"}"#)
+                let reply = try await api.send(
+                    .post, path(channel), user: alice, json: #"{"content":"r","parent_id":"\#(ids[0])"}"#)
                 #expect(reply.status == .created)
-                #expect(try await api.send(.patch, "\(path(channel))/\(ids[1])", user: alice, json: #"{"content":"edited"}"#).status == .ok)
+                #expect(
+                    try await api.send(.patch, "\(path(channel))/\(ids[1])", user: alice, json: #"{"content":"edited"}"#).status
+                        == .ok)
                 #expect(try await api.send(.delete, "\(path(channel))/\(ids[2])", user: alice).status == .noContent)
                 // Replays and repeated deletes change nothing and publish nothing.
                 #expect(try await api.send(.delete, "\(path(channel))/\(ids[2])", user: alice).status == .noContent)
@@ -53,9 +56,11 @@ import Testing
         #expect(Set(events.map(\.id)).count == 12)
         for channel in channels {
             let ofChannel = events.filter { $0.channelID == channel.lowercased }
-            #expect(ofChannel.map(\.type) == [
-                "message.created", "message.created", "message.created", "message.created", "message.updated", "message.deleted",
-            ])
+            #expect(
+                ofChannel.map(\.type) == [
+                    "message.created", "message.created", "message.created", "message.created", "message.updated",
+                    "message.deleted",
+                ])
             #expect(ofChannel.map(\.version) == Array(1...6))
             #expect(ofChannel.map(\.seq) == [1, 2, 3, 4, 2, 3])
         }
@@ -106,22 +111,29 @@ import Testing
             let createdID = NIOLockedValueBox("")
             try await withService { api, _ in
                 let reply = try await api.send(
-                    .post, "/threads/\(channel)/messages", user: alice, json: #"{"content":"hola","type":"text","paths":["a.png"]}"#
+                    .post, "/threads/\(channel)/messages", user: alice,
+                    json: #"{"content":"hola","type":"text","paths":["a.png"]}"#
                 )
                 #expect(reply.status == .created)
                 let id = reply.json["id"] as! String
                 createdID.withLockedValue { $0 = id }
-                #expect(try await api.send(.put, "/threads/\(channel)/messages/\(id)", user: alice, json: #"{"content":"edit"}"#).status == .ok)
+                #expect(
+                    try await api.send(.put, "/threads/\(channel)/messages/\(id)", user: alice, json: #"{"content":"edit"}"#)
+                        .status == .ok)
             }
             // Other tests create messages too: only this thread's count. After the first, nothing
             // more may come (the edit is not published there).
-            let ofThread: @Sendable (AMQPDelivery) -> Bool = { TestConsumer.json($0)?["thread_id"] as? String == channel.lowercased }
+            let ofThread: @Sendable (AMQPDelivery) -> Bool = {
+                TestConsumer.json($0)?["thread_id"] as? String == channel.lowercased
+            }
             let first = try await consumer.receive(quiet: .seconds(15), keep: ofThread) { $0.count >= 1 }
             let deliveries = try await first + consumer.receive(quiet: .seconds(2), keep: ofThread) { _ in false }
             #expect(deliveries.count == 1)
             let json = try #require(deliveries.first.flatMap(TestConsumer.json))
             #expect(
-                Set(json.keys) == ["id", "thread_id", "user_id", "type", "content", "paths", "created_at", "updated_at", "deleted_at"]
+                Set(json.keys) == [
+                    "id", "thread_id", "user_id", "type", "content", "paths", "created_at", "updated_at", "deleted_at",
+                ]
             )
             // Python's str(datetime): a space, microseconds; updated_at repeats created_at.
             let createdAt = try #require(json["created_at"] as? String)
@@ -175,7 +187,8 @@ import Testing
                     if index == 50 {
                         proxy.down()
                     }
-                    let reply = try await api.send(.post, path(channels[index % 4]), user: alice, json: #"{"content":"o\#(index)"}"#)
+                    let reply = try await api.send(
+                        .post, path(channels[index % 4]), user: alice, json: #"{"content":"o\#(index)"}"#)
                     #expect(reply.status == .created)
                 }
             }

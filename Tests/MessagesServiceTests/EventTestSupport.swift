@@ -25,7 +25,8 @@ enum TestBroker {
         configuration.amqpConnectTimeout = .seconds(1)
         configuration.amqpConfirmTimeout = .seconds(3)
         let amqp = AMQPClient(
-            configuration: amqpConfiguration(configuration, endpoint: try endpoint ?? Self.endpoint()), logger: Logger(label: label)
+            configuration: amqpConfiguration(configuration, endpoint: try endpoint ?? Self.endpoint()),
+            logger: Logger(label: label)
         ) {
             try OutboxRelay.declareTopology(on: $0, legacyQueue: legacyQueue)
         }
@@ -101,10 +102,13 @@ final class TestConsumer: Sendable {
     /// none came for `quiet`).
     func events(of channels: Set<UUID>, count: Int, quiet: Duration = .seconds(10)) async throws -> [ReceivedEvent] {
         let wanted = Set(channels.map(\.lowercased))
-        let deliveries = try await receive(quiet: quiet, keep: { delivery in
-            guard let json = Self.json(delivery) else { return false }
-            return wanted.contains(json["channel_id"] as? String ?? "")
-        }) { kept in
+        let deliveries = try await receive(
+            quiet: quiet,
+            keep: { delivery in
+                guard let json = Self.json(delivery) else { return false }
+                return wanted.contains(json["channel_id"] as? String ?? "")
+            }
+        ) { kept in
             Set(kept.compactMap(\.properties.messageID)).count >= count
         }
         var seen = Set<String>()

@@ -16,9 +16,12 @@ import Testing
     }
 
     /// Text that must never reach a client: SQL, server and library internals.
-    static let internalWords = ["SELECT", "INSERT", "UPDATE messages", "syntax error", "libpq", "SQLSTATE", "postgres", "hiredis", "Fatal error"]
+    static let internalWords = [
+        "SELECT", "INSERT", "UPDATE messages", "syntax error", "libpq", "SQLSTATE", "postgres", "hiredis", "Fatal error",
+    ]
 
-    static let hostileBodies: [(Target, String)] = commonBodies.map { (.all, $0) } + v1Bodies.map { (.v1, $0) }
+    static let hostileBodies: [(Target, String)] =
+        commonBodies.map { (.all, $0) } + v1Bodies.map { (.v1, $0) }
         + threadBodies.map { (.threads, $0) }
 
     static let commonBodies: [String] = [
@@ -43,7 +46,8 @@ import Testing
         "{\"content\": \"ok\", \"attachments\": \"not a list\"}",
         "{\"content\": \"ok\", \"attachments\": [{\"path\": \"p\", \"size\": 1e400}]}",
         "{\"content\": \"ok\", \"attachments\": [{\"path\": \"\"}]}",
-        "{\"content\": \"ok\", \"attachments\": [" + Array(repeating: "{\"path\": \"p\"}", count: 11).joined(separator: ",") + "]}",
+        "{\"content\": \"ok\", \"attachments\": [" + Array(repeating: "{\"path\": \"p\"}", count: 11).joined(separator: ",")
+            + "]}",
         "{\"content\": \"ok\", \"attachments\": [{\"path\": \"p\", \"size\": \"big\"}]}",
     ]
 
@@ -126,13 +130,17 @@ import Testing
         try await withService { api, _ in
             let channel = UUID()
             let body = #"{"content":\#(jsonString(content))}"#
-            let created = try await api.send(.post, "/v1/channels/\(channel.uuidString.lowercased())/messages", user: Self.user, json: body)
+            let created = try await api.send(
+                .post, "/v1/channels/\(channel.uuidString.lowercased())/messages", user: Self.user, json: body)
             #expect(created.status == .created)
             let id = try #require(created.json["id"] as? String)
-            let single = try await api.send(.get, "/v1/channels/\(channel.uuidString.lowercased())/messages/\(id)", user: Self.user)
+            let single = try await api.send(
+                .get, "/v1/channels/\(channel.uuidString.lowercased())/messages/\(id)", user: Self.user)
             let list = try await api.send(.get, "/v1/channels/\(channel.uuidString.lowercased())/messages", user: Self.user)
             let legacy = try await api.send(.get, "/threads/\(channel.uuidString.lowercased())/messages")
-            for returned in [created.json["content"], single.json["content"], list.items.first?["content"], legacy.items.first?["content"]] {
+            for returned in [
+                created.json["content"], single.json["content"], list.items.first?["content"], legacy.items.first?["content"],
+            ] {
                 // Compared as UTF-8 bytes: String equality would call decomposed and precomposed equal.
                 #expect((returned as? String).map { Array($0.utf8) } == Array(content.utf8))
             }

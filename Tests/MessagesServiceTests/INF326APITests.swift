@@ -16,9 +16,11 @@ import Testing
     @Test func createAnswersTheINF326MessageShape() async throws {
         let thread = UUID()
         try await withService { api, _ in
-            let reply = try await api.send(.post, path(thread), user: alice, json: #"{"content":"hola","type":"file","paths":["a.png","b.pdf"]}"#)
+            let reply = try await api.send(
+                .post, path(thread), user: alice, json: #"{"content":"hola","type":"file","paths":["a.png","b.pdf"]}"#)
             #expect(reply.status == .created)
-            #expect(Set(reply.json.keys) == ["id", "thread_id", "user_id", "type", "content", "paths", "created_at", "updated_at"])
+            #expect(
+                Set(reply.json.keys) == ["id", "thread_id", "user_id", "type", "content", "paths", "created_at", "updated_at"])
             #expect(reply.json["thread_id"] as? String == thread.uuidString.lowercased())
             #expect(reply.json["user_id"] as? String == alice.uuidString.lowercased())
             #expect(reply.json["type"] as? String == "file")
@@ -52,7 +54,12 @@ import Testing
             let encoded = cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
             let second = try await api.send(.get, path(thread, "?limit=3&cursor=\(encoded)"))
             #expect(second.items.map { $0["content"] as? String } == ["m3", "m2", "m1"])
-            let third = try await api.send(.get, path(thread, "?limit=3&cursor=\((second.json["next_cursor"] as? String ?? "").addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"))
+            let third = try await api.send(
+                .get,
+                path(
+                    thread,
+                    "?limit=3&cursor=\((second.json["next_cursor"] as? String ?? "").addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+                ))
             #expect(third.items.isEmpty)
             #expect(third.json["next_cursor"] is NSNull)
             #expect(third.json["has_more"] as? Bool == false)
@@ -65,11 +72,13 @@ import Testing
             for index in 1...3 { _ = try await api.send(.post, path(thread), user: alice, json: #"{"content":"m\#(index)"}"#) }
             // A cursor naming a message this service never stored falls back to its time.
             let cursor = "2999-01-01T00:00:00.123456+00:00|\(UUID().uuidString.lowercased())"
-            let reply = try await api.send(.get, path(thread, "?cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"))
+            let reply = try await api.send(
+                .get, path(thread, "?cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"))
             #expect(reply.status == .ok)
             #expect(reply.items.map { $0["content"] as? String } == ["m3", "m2", "m1"])
             let past = "2000-01-01T00:00:00|\(UUID().uuidString.lowercased())"
-            let none = try await api.send(.get, path(thread, "?cursor=\(past.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"))
+            let none = try await api.send(
+                .get, path(thread, "?cursor=\(past.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"))
             #expect(none.items.isEmpty)
         }
     }
@@ -77,7 +86,8 @@ import Testing
     @Test(arguments: ["garbage", "2024-01-01T00:00:00", "2024-13-45T00:00:00|\(UUID().uuidString)", "x|\(UUID().uuidString)"])
     func invalidCursorIs400(cursor: String) async throws {
         try await withService { api, _ in
-            let reply = try await api.send(.get, path(UUID(), "?cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"))
+            let reply = try await api.send(
+                .get, path(UUID(), "?cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"))
             #expect(reply.status == .badRequest)
             #expect(reply.json["detail"] as? String == "Invalid cursor")
         }
@@ -126,9 +136,11 @@ import Testing
             }
             let id = try #require(try await api.send(.get, path(thread, "?limit=1")).items.first?["id"] as? String)
             // The author may edit under any spelling of their id.
-            let edited = try await api.send(.put, path(thread, "/\(id)"), json: #"{"content":"y"}"#, headers: [.testUserID: hex.uppercased()])
+            let edited = try await api.send(
+                .put, path(thread, "/\(id)"), json: #"{"content":"y"}"#, headers: [.testUserID: hex.uppercased()])
             #expect(edited.status == .ok)
-            let bad = try await api.send(.post, path(thread), json: #"{"content":"x"}"#, headers: [.testUserID: "z" + hex.dropFirst()])
+            let bad = try await api.send(
+                .post, path(thread), json: #"{"content":"x"}"#, headers: [.testUserID: "z" + hex.dropFirst()])
             #expect(bad.status == .badRequest)
             #expect(bad.json["detail"] as? String == "invalid literal for int() with base 16: 'z\(hex.dropFirst())'")
         }
@@ -143,15 +155,20 @@ import Testing
         ]
         try await withService { api, _ in
             for form in forms {
-                let created = try await api.send(.post, "/threads/\(form)/messages", user: alice, json: #"{"content":"\#(form)"}"#)
+                let created = try await api.send(
+                    .post, "/threads/\(form)/messages", user: alice, json: #"{"content":"\#(form)"}"#)
                 #expect(created.status == .created, "\(form)")
                 #expect(created.json["thread_id"] as? String == canonical, "\(form)")
                 let id = try #require(created.json["id"] as? String)
                 let upper = id.uppercased().replacingOccurrences(of: "-", with: "")
-                #expect(try await api.send(.put, "/threads/\(form)/messages/\(upper)", user: alice, json: #"{"content":"e"}"#).status == .ok)
+                #expect(
+                    try await api.send(.put, "/threads/\(form)/messages/\(upper)", user: alice, json: #"{"content":"e"}"#).status
+                        == .ok)
             }
             #expect(try await api.send(.get, "/threads/\(forms[0])/messages").items.count == forms.count)
-            #expect(try await api.send(.get, "/threads/%7B\(canonical.replacingOccurrences(of: "-", with: ""))%7D/messages").status == .unprocessableContent)
+            #expect(
+                try await api.send(.get, "/threads/%7B\(canonical.replacingOccurrences(of: "-", with: ""))%7D/messages").status
+                    == .unprocessableContent)
         }
     }
 
@@ -159,13 +176,15 @@ import Testing
     @Test func emptyContentNeedsPaths() async throws {
         let thread = UUID()
         try await withService { api, _ in
-            let file = try await api.send(.post, path(thread), user: alice, json: #"{"content":"","type":"file","paths":["a.pdf"]}"#)
+            let file = try await api.send(
+                .post, path(thread), user: alice, json: #"{"content":"","type":"file","paths":["a.pdf"]}"#)
             #expect(file.status == .created)
             #expect(file.json["content"] as? String == "")
             let id = try #require(file.json["id"] as? String)
             let stripped = try await api.send(.put, path(thread, "/\(id)"), user: alice, json: #"{"paths":[]}"#)
             #expect(stripped.status == .unprocessableContent)
-            #expect(try await api.send(.post, path(thread), user: alice, json: #"{"content":""}"#).status == .unprocessableContent)
+            #expect(
+                try await api.send(.post, path(thread), user: alice, json: #"{"content":""}"#).status == .unprocessableContent)
         }
     }
 
@@ -212,14 +231,18 @@ import Testing
             #expect(updated.json["updated_at"] is String)
             let paths = try await api.send(.put, path(thread, "/\(id)"), user: alice, json: #"{"paths":["b","c"]}"#)
             #expect(paths.json["paths"] as? [String] == ["b", "c"])
-            #expect(try await api.send(.put, path(thread, "/\(id)"), user: bob, json: #"{"content":"mine"}"#).status == .forbidden)
+            #expect(
+                try await api.send(.put, path(thread, "/\(id)"), user: bob, json: #"{"content":"mine"}"#).status == .forbidden)
             #expect(try await api.send(.delete, path(thread, "/\(id)"), user: bob).status == .forbidden)
-            #expect(try await api.send(.put, path(UUID(), "/\(id)"), user: alice, json: #"{"content":"elsewhere"}"#).status == .notFound)
+            #expect(
+                try await api.send(.put, path(UUID(), "/\(id)"), user: alice, json: #"{"content":"elsewhere"}"#).status
+                    == .notFound)
             #expect(try await api.send(.delete, path(thread, "/\(id)"), user: alice).status == .noContent)
             let again = try await api.send(.delete, path(thread, "/\(id)"), user: alice)
             #expect(again.status == .notFound)
             #expect(again.json["detail"] as? String == "Message not found")
-            #expect(try await api.send(.put, path(thread, "/\(id)"), user: alice, json: #"{"content":"zombie"}"#).status == .notFound)
+            #expect(
+                try await api.send(.put, path(thread, "/\(id)"), user: alice, json: #"{"content":"zombie"}"#).status == .notFound)
         }
     }
 

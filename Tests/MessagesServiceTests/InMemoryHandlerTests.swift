@@ -59,7 +59,8 @@ func withMemoryService(
             let overflow = try await api.send(.get, v1(channel, "?after=czE6OTIyMzM3MjAzNjg1NDc3NTgwNw"), user: alice)
             #expect(overflow.status == .badRequest)
             // And a genuinely signed cursor at the largest seq is outside the channel: a 400 too.
-            let largest = try await api.send(.get, v1(channel, "?after=\(testCursor(CursorCodec.maxSeq, channel: channel))"), user: alice)
+            let largest = try await api.send(
+                .get, v1(channel, "?after=\(testCursor(CursorCodec.maxSeq, channel: channel))"), user: alice)
             #expect(largest.status == .badRequest)
             #expect(largest.errorMessage == "the cursor lies outside this channel's messages")
             // Around a message id.
@@ -92,12 +93,14 @@ func withMemoryService(
             #expect(again.json["id"] as? String == first.json["id"] as? String)
             #expect(other.status == .conflict)
             let id = try #require(first.json["id"] as? String)
-            let stale = try await api.send(.patch, v1(channel, "/\(id)"), user: alice, json: #"{"content":"x"}"#, headers: [.ifMatch: "\"9\""])
+            let stale = try await api.send(
+                .patch, v1(channel, "/\(id)"), user: alice, json: #"{"content":"x"}"#, headers: [.ifMatch: "\"9\""])
             #expect(stale.status == .preconditionFailed)
             #expect(try await api.send(.patch, v1(channel, "/\(id)"), user: bob, json: #"{"content":"x"}"#).status == .forbidden)
             #expect(try await api.send(.patch, v1(channel, "/\(id)"), user: alice, json: #"{"content":"edited"}"#).status == .ok)
             #expect(try await api.send(.get, v1(channel, "/\(id)/history"), user: bob).status == .forbidden)
-            #expect(try await api.send(.get, v1(channel, "/\(id)/history"), user: alice).items.first?["content"] as? String == "hi")
+            #expect(
+                try await api.send(.get, v1(channel, "/\(id)/history"), user: alice).items.first?["content"] as? String == "hi")
             #expect(try await api.send(.delete, v1(channel, "/\(id)"), user: alice).status == .noContent)
             let tombstone = try await api.send(.get, v1(channel, "/\(id)"), user: bob)
             #expect(tombstone.json["content"] as? String == "")
@@ -109,16 +112,19 @@ func withMemoryService(
         let channel = UUID()
         try await withMemoryService { api in
             #expect(try await api.send(.post, v1(channel), user: alice, json: #"{"content":""}"#).status == .badRequest)
-            let file = try await api.send(.post, v1(channel), user: alice, json: #"{"content":"","attachments":[{"path":"a/b.pdf"}]}"#)
+            let file = try await api.send(
+                .post, v1(channel), user: alice, json: #"{"content":"","attachments":[{"path":"a/b.pdf"}]}"#)
             #expect(file.status == .created)
             let id = try #require(file.json["id"] as? String)
             let emptied = try await api.send(.patch, v1(channel, "/\(id)"), user: alice, json: #"{"attachments":[]}"#)
             #expect(emptied.status == .badRequest)
             #expect(emptied.errorMessage == "content must not be empty when the message has no attachments")
-            let unsafe = try await api.send(.post, v1(channel), user: alice, json: #"{"content":"x","attachments":[{"path":"javascript:alert(1)"}]}"#)
+            let unsafe = try await api.send(
+                .post, v1(channel), user: alice, json: #"{"content":"x","attachments":[{"path":"javascript:alert(1)"}]}"#)
             #expect(unsafe.status == .badRequest)
             #expect(unsafe.errorMessage?.hasPrefix("attachments[0].path must be") == true)
-            let mime = try await api.send(.post, v1(channel), user: alice, json: #"{"content":"x","attachments":[{"path":"a","mime_type":"no type"}]}"#)
+            let mime = try await api.send(
+                .post, v1(channel), user: alice, json: #"{"content":"x","attachments":[{"path":"a","mime_type":"no type"}]}"#)
             #expect(mime.errorMessage == "attachments[0].mime_type must be a media type such as image/png")
         }
     }
@@ -128,7 +134,8 @@ func withMemoryService(
         let hex = alice.uuidString.replacingOccurrences(of: "-", with: "")
         try await withMemoryService { api in
             let path = "/threads/\(thread.uuidString.replacingOccurrences(of: "-", with: ""))/messages"
-            let created = try await api.send(.post, path, json: #"{"content":"","paths":["a.png"]}"#, headers: [.testUserID: "{\(hex)}"])
+            let created = try await api.send(
+                .post, path, json: #"{"content":"","paths":["a.png"]}"#, headers: [.testUserID: "{\(hex)}"])
             #expect(created.status == .created)
             #expect(created.json["user_id"] as? String == alice.uuidString.lowercased())
             #expect(created.json["thread_id"] as? String == thread.uuidString.lowercased())
@@ -137,13 +144,19 @@ func withMemoryService(
             #expect(page.status == .ok)
             #expect(page.items.count == 1)
             // A cursor of a message never stored here pages from its time; month 13 is invalid.
-            let old = try await api.send(.get, "\(path)?cursor=\("2000-01-01T00:00:00|\(UUID())".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+            let old = try await api.send(
+                .get,
+                "\(path)?cursor=\("2000-01-01T00:00:00|\(UUID())".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
             #expect(old.status == .ok)
             #expect(old.items.isEmpty)
-            let later = try await api.send(.get, "\(path)?cursor=\("2999-01-01T00:00:00|\(UUID())".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+            let later = try await api.send(
+                .get,
+                "\(path)?cursor=\("2999-01-01T00:00:00|\(UUID())".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
             #expect(later.status == .ok)
             #expect(later.items.map { $0["id"] as? String } == [created.json["id"] as? String])
-            let invalid = try await api.send(.get, "\(path)?cursor=\("2024-13-01T00:00:00|\(UUID())".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+            let invalid = try await api.send(
+                .get,
+                "\(path)?cursor=\("2024-13-01T00:00:00|\(UUID())".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
             #expect(invalid.status == .badRequest)
             #expect(invalid.json["detail"] as? String == "Invalid cursor")
         }

@@ -16,7 +16,9 @@ import Testing
     @Test func createsAMessageWithSeqLocationAndETag() async throws {
         let channel = UUID()
         try await withService { api, _ in
-            let reply = try await api.send(.post, path(channel), user: alice, json: #"{"content":"hi @\#(bob.uuidString.lowercased())","attachments":[{"path":"a/b.png","size":3}]}"#)
+            let reply = try await api.send(
+                .post, path(channel), user: alice,
+                json: #"{"content":"hi @\#(bob.uuidString.lowercased())","attachments":[{"path":"a/b.png","size":3}]}"#)
             #expect(reply.status == .created)
             let id = try #require(reply.json["id"] as? String)
             #expect(reply.json["seq"] as? Int == 1)
@@ -60,7 +62,8 @@ import Testing
             let bobs = try await api.send(.post, path(channel), user: bob, json: #"{"content":"once"}"#, headers: headers)
             #expect(bobs.status == .created)
             // The body's client_message_id is the same key as the header.
-            let viaBody = try await api.send(.post, path(channel), user: alice, json: #"{"content":"once","client_message_id":"key-1"}"#)
+            let viaBody = try await api.send(
+                .post, path(channel), user: alice, json: #"{"content":"once","client_message_id":"key-1"}"#)
             #expect(viaBody.status == .ok)
             let list = try await api.send(.get, path(channel), user: alice)
             #expect(list.items.count == 2)
@@ -73,7 +76,9 @@ import Testing
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for _ in 0..<10 {
                     group.addTask {
-                        try await api.send(.post, path(channel), user: alice, json: #"{"content":"x","client_message_id":"same"}"#).status
+                        try await api.send(
+                            .post, path(channel), user: alice, json: #"{"content":"x","client_message_id":"same"}"#
+                        ).status
                     }
                 }
                 return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
@@ -114,8 +119,14 @@ import Testing
         (#"{"content":null}"#, "content must not be null"),
         (#"{"content":"x","type":"video"}"#, "type must be one of text, audio, file"),
         (#"{"content":"x","attachments":{}}"#, "attachments must be an array"),
-        (#"{"content":"x","attachments":[\#(Array(repeating: #"{"path":"p"}"#, count: 11).joined(separator: ","))]}"#, "attachments may hold at most 10 items"),
-        (#"{"content":"x","attachments":[{"path":"\#(String(repeating: "p", count: 1025))"}]}"#, "attachments[0].path must be 1..1024 characters"),
+        (
+            #"{"content":"x","attachments":[\#(Array(repeating: #"{"path":"p"}"#, count: 11).joined(separator: ","))]}"#,
+            "attachments may hold at most 10 items"
+        ),
+        (
+            #"{"content":"x","attachments":[{"path":"\#(String(repeating: "p", count: 1025))"}]}"#,
+            "attachments[0].path must be 1..1024 characters"
+        ),
         (#"{"content":"x","attachments":[{"name":"n"}]}"#, "attachments[0].path is required"),
         (#"{"content":"x","parent_id":"nope"}"#, "parent_id must be a UUID"),
         (#"{"content":"a\u0000b"}"#, "content must not contain NUL characters"),
@@ -151,7 +162,8 @@ import Testing
 
     @Test func rejectsNonJSONContentTypeWith415() async throws {
         try await withService { api, _ in
-            let reply = try await api.send(.post, path(UUID()), user: alice, json: "content=x", headers: [.contentType: "application/x-www-form-urlencoded"])
+            let reply = try await api.send(
+                .post, path(UUID()), user: alice, json: "content=x", headers: [.contentType: "application/x-www-form-urlencoded"])
             #expect(reply.status == .unsupportedMediaType)
         }
     }
@@ -182,7 +194,9 @@ import Testing
         try await withService { api, _ in
             let reply = try await api.send(.get, path(UUID(), "/\(UUID().uuidString)"), user: alice)
             #expect(reply.status == .notFound)
-            #expect((reply.json["error"] as? [String: Any])?["request_id"] as? String == reply.headers[HTTPField.Name("X-Request-ID")!])
+            #expect(
+                (reply.json["error"] as? [String: Any])?["request_id"] as? String
+                    == reply.headers[HTTPField.Name("X-Request-ID")!])
         }
     }
 
@@ -193,9 +207,11 @@ import Testing
             let id = try #require(created.json["id"] as? String)
             let forbidden = try await api.send(.patch, path(channel, "/\(id)"), user: bob, json: #"{"content":"hacked"}"#)
             #expect(forbidden.status == .forbidden)
-            let stale = try await api.send(.patch, path(channel, "/\(id)"), user: alice, json: #"{"content":"second"}"#, headers: [.ifMatch: "\"7\""])
+            let stale = try await api.send(
+                .patch, path(channel, "/\(id)"), user: alice, json: #"{"content":"second"}"#, headers: [.ifMatch: "\"7\""])
             #expect(stale.status == .preconditionFailed)
-            let edited = try await api.send(.patch, path(channel, "/\(id)"), user: alice, json: #"{"content":"second"}"#, headers: [.ifMatch: "\"1\""])
+            let edited = try await api.send(
+                .patch, path(channel, "/\(id)"), user: alice, json: #"{"content":"second"}"#, headers: [.ifMatch: "\"1\""])
             #expect(edited.status == .ok)
             #expect(edited.json["content"] as? String == "second")
             #expect(edited.json["version"] as? Int == 2)
@@ -218,7 +234,8 @@ import Testing
     @Test func deleteLeavesATombstoneOnlyTheAuthorCanMake() async throws {
         let channel = UUID()
         try await withService { api, _ in
-            let created = try await api.send(.post, path(channel), user: alice, json: #"{"content":"secret","attachments":[{"path":"x"}]}"#)
+            let created = try await api.send(
+                .post, path(channel), user: alice, json: #"{"content":"secret","attachments":[{"path":"x"}]}"#)
             let id = try #require(created.json["id"] as? String)
             _ = try await api.send(.patch, path(channel, "/\(id)"), user: alice, json: #"{"content":"secret 2"}"#)
             #expect(try await api.send(.delete, path(channel, "/\(id)"), user: bob).status == .forbidden)
@@ -243,10 +260,12 @@ import Testing
         try await withService { api, _ in
             let root = try await api.send(.post, path(channel), user: alice, json: #"{"content":"root"}"#)
             let rootID = try #require(root.json["id"] as? String)
-            let reply = try await api.send(.post, path(channel), user: bob, json: #"{"content":"reply","parent_id":"\#(rootID)"}"#)
+            let reply = try await api.send(
+                .post, path(channel), user: bob, json: #"{"content":"reply","parent_id":"\#(rootID)"}"#)
             #expect(reply.status == .created)
             let replyID = try #require(reply.json["id"] as? String)
-            let nested = try await api.send(.post, path(channel), user: bob, json: #"{"content":"nested","parent_id":"\#(replyID)"}"#)
+            let nested = try await api.send(
+                .post, path(channel), user: bob, json: #"{"content":"nested","parent_id":"\#(replyID)"}"#)
             #expect(nested.status == .badRequest)
             let timeline = try await api.send(.get, path(channel), user: alice)
             #expect(timeline.items.map { $0["content"] as? String } == ["root"])
@@ -262,7 +281,10 @@ import Testing
         let total = 240
         try await withService { api, store in
             for index in 1...total {
-                _ = try await store.create(NewMessage(channelID: channel, authorID: alice, type: .text, content: "m\(index)", attachments: [], parentID: nil, idempotencyKey: nil))
+                _ = try await store.create(
+                    NewMessage(
+                        channelID: channel, authorID: alice, type: .text, content: "m\(index)", attachments: [], parentID: nil,
+                        idempotencyKey: nil))
             }
             // Backwards from the newest page.
             var seen: [Int] = []
@@ -285,7 +307,8 @@ import Testing
             }
             #expect(seen == Array(1...total))
             // Around a message id: the message is in the middle of its page.
-            let middle = try await store.page(channelID: channel, scope: .timeline, position: .around(seq: 120), limit: 1).items[0]
+            let middle = try await store.page(channelID: channel, scope: .timeline, position: .around(seq: 120), limit: 1).items[
+                0]
             reply = try await api.send(.get, path(channel, "?limit=10&around=\(middle.id.uuidString)"), user: alice)
             #expect(reply.items.compactMap { $0["seq"] as? Int } == Array(115...124))
             #expect(reply.page["has_before"] as? Bool == true)
@@ -299,7 +322,9 @@ import Testing
         }
     }
 
-    @Test(arguments: ["limit=0", "limit=101", "limit=abc", "before=zzz", "before=\(UUID().uuidString)", "before=czE6MQ&after=czE6MQ"])
+    @Test(arguments: [
+        "limit=0", "limit=101", "limit=abc", "before=zzz", "before=\(UUID().uuidString)", "before=czE6MQ&after=czE6MQ",
+    ])
     func rejectsBadPageParameters(query: String) async throws {
         try await withService { api, _ in
             let reply = try await api.send(.get, path(UUID(), "?\(query)"), user: alice)

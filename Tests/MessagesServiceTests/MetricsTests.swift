@@ -29,11 +29,13 @@ enum TestMetrics {
         ]
     }
 
-    func withApplication(redis: String = TestRedis.url, _ body: @escaping @Sendable (APIClient) async throws -> Void) async throws {
+    func withApplication(redis: String = TestRedis.url, _ body: @escaping @Sendable (APIClient) async throws -> Void) async throws
+    {
         _ = try await TestDatabase.shared.migratedClient()
         let configuration = try ServiceConfiguration(environment: environment(redis: redis))
         let app = try await buildApplication(
-            configuration: configuration, log: ServiceLog(configuration: configuration, output: { _ in }), metrics: TestMetrics.registry
+            configuration: configuration, log: ServiceLog(configuration: configuration, output: { _ in }),
+            metrics: TestMetrics.registry
         )
         try await app.test(.router) { client in try await body(APIClient(client: client)) }
     }
@@ -61,17 +63,24 @@ enum TestMetrics {
             }
             #expect(Self.value(text, #"messages_redis_breaker_state{state="closed"}"#) == 1)
 
-            #expect(try await api.send(.post, "/v1/channels/\(channel)/messages", user: user, json: #"{"content":"m"}"#).status == .created)
+            #expect(
+                try await api.send(.post, "/v1/channels/\(channel)/messages", user: user, json: #"{"content":"m"}"#).status
+                    == .created)
             #expect(try await api.send(.get, "/v1/channels/\(channel)/messages", user: user).status == .ok)
             #expect(try await api.send(.get, "/v1/channels/\(channel)/messages", user: user).headers[.init("X-Cache")!] == "hit")
             #expect(try await api.send(.get, "/v1/channels/\(channel)/messages/\(UUID())", user: user).status == .notFound)
             let after = String(decoding: try await api.send(.get, "/metrics").bytes, as: UTF8.self)
-            let created = #"hb_requests{http_route="/v1/channels/{channel_id}/messages",http_request_method="POST",http_response_status_code="201"}"#
+            let created =
+                #"hb_requests{http_route="/v1/channels/{channel_id}/messages",http_request_method="POST",http_response_status_code="201"}"#
             #expect((Self.value(after, created) ?? 0) >= 1, "\(after)")
-            let missing = #"hb_requests{http_route="/v1/channels/{channel_id}/messages/{message_id}",http_request_method="GET",http_response_status_code="404"}"#
+            let missing =
+                #"hb_requests{http_route="/v1/channels/{channel_id}/messages/{message_id}",http_request_method="GET",http_response_status_code="404"}"#
             #expect((Self.value(after, missing) ?? 0) >= 1)
             #expect((Self.value(after, "messages_cache_hits_total") ?? 0) > (Self.value(text, "messages_cache_hits_total") ?? 0))
-            #expect(after.contains(#"http_server_request_duration_bucket{http_route="/v1/channels/{channel_id}/messages",http_request_method="POST""#))
+            #expect(
+                after.contains(
+                    #"http_server_request_duration_bucket{http_route="/v1/channels/{channel_id}/messages",http_request_method="POST""#
+                ))
         }
     }
 
@@ -81,7 +90,9 @@ enum TestMetrics {
             let text = { String(decoding: try await api.send(.get, "/metrics").bytes, as: UTF8.self) }
             let before = Self.value(try await text(), "messages_rate_limit_local_total") ?? 0
             for _ in 0..<3 {
-                #expect(try await api.send(.post, "/v1/channels/\(UUID())/messages", user: user, json: #"{"content":"m"}"#).status == .created)
+                #expect(
+                    try await api.send(.post, "/v1/channels/\(UUID())/messages", user: user, json: #"{"content":"m"}"#).status
+                        == .created)
             }
             let after = try await text()
             #expect((Self.value(after, "messages_rate_limit_local_total") ?? 0) >= before + 3)

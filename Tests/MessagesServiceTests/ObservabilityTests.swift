@@ -109,7 +109,8 @@ func testEnvironment(_ overrides: [String: String] = [:]) -> [String: String] {
         #expect(metadata["logger"] as? String == "journal-test")
 
         let environment = ["DATABASE_URL": TestDatabase.url]
-        let listed = try ServiceProcess.run(["errors", "--since", "10m", "--level", "error", "--limit", "100000"], environment: environment)
+        let listed = try ServiceProcess.run(
+            ["errors", "--since", "10m", "--level", "error", "--limit", "100000"], environment: environment)
         #expect(listed.status == 0)
         #expect(listed.output.contains("journal error \(marker)"))
         #expect(listed.output.contains("request_id=journal-\(marker)"))
@@ -157,7 +158,8 @@ func testEnvironment(_ overrides: [String: String] = [:]) -> [String: String] {
         journal.record(entry("recent", daysAgo: 29))
         var configuration = ErrorJournalWriter.Configuration()
         configuration.retention = .seconds(30 * 86_400)
-        let writer = ErrorJournalWriter(journal: journal, postgres: client, configuration: configuration, logger: Logger(label: "test"))
+        let writer = ErrorJournalWriter(
+            journal: journal, postgres: client, configuration: configuration, logger: Logger(label: "test"))
         #expect(await writer.flush() == 2)
         func listed() async throws -> [String] {
             try await ErrorEvents.list(client, since: .seconds(40 * 86_400), minimumLevel: .warning, limit: 100_000)
@@ -184,7 +186,9 @@ func testEnvironment(_ overrides: [String: String] = [:]) -> [String: String] {
             let alerts = AlertNotifier(configuration: configuration, version: "test", logger: Logger(label: "alerts"))
             let task = Task { try await alerts.run() }
             defer { task.cancel() }
-            let logger = Logger(label: "critical") { JournalLogHandler(label: $0, journal: ErrorJournal(capacity: 100), alerts: alerts) }
+            let logger = Logger(label: "critical") {
+                JournalLogHandler(label: $0, journal: ErrorJournal(capacity: 100), alerts: alerts)
+            }
             func bodies() -> [[String: Any]] {
                 received.withLockedValue { $0 }.compactMap { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Any] }
             }

@@ -25,7 +25,10 @@ import Testing
             configuration: .init(url: "postgres://messages@127.0.0.1:1/messages", poolSize: 1, connectTimeout: .seconds(1)),
             logger: Logger(label: "test")
         )
-        let app = Application(router: buildRouter(store: PostgresMessageStore(client: client), timeline: nil, rateLimiter: nil, authenticator: .userHeader, configuration: .init()))
+        let app = Application(
+            router: buildRouter(
+                store: PostgresMessageStore(client: client), timeline: nil, rateLimiter: nil, authenticator: .userHeader,
+                configuration: .init()))
         try await app.test(.router) { client in
             let api = APIClient(client: client)
             #expect(try await api.send(.get, "/health/live").status == .ok)
@@ -78,7 +81,10 @@ import Testing
     @Test(arguments: [
         ("PORT", "http", "invalid PORT: must be an integer 1...65535 (got \"http\")"),
         ("DATABASE_URL", "mysql://x", "invalid DATABASE_URL: must be a URL starting with postgres:// or postgresql://"),
-        ("LOG_LEVEL", "loud", "invalid LOG_LEVEL: must be one of trace, debug, info, notice, warning, error, critical (got \"loud\")"),
+        (
+            "LOG_LEVEL", "loud",
+            "invalid LOG_LEVEL: must be one of trace, debug, info, notice, warning, error, critical (got \"loud\")"
+        ),
         ("INF326_API_ENABLED", "maybe", "invalid INF326_API_ENABLED: must be true or false (got \"maybe\")"),
         ("MAX_CONTENT_LENGTH", "0", "invalid MAX_CONTENT_LENGTH: must be an integer 1...20000 (got \"0\")"),
         ("AUTH_MODE", "none", "invalid AUTH_MODE: must be one of jwt, header (got \"none\")"),
@@ -99,7 +105,8 @@ import Testing
 
     @Test func configurationReadsTheEnvironment() throws {
         let configuration = try ServiceConfiguration(environment: [
-            "AUTH_MODE": "header", "PORT": "9000", "REDIS_URL": "", "MAX_CONTENT_LENGTH": "100", "PG_POOL_SIZE": "4", "INF326_API_ENABLED": "false",
+            "AUTH_MODE": "header", "PORT": "9000", "REDIS_URL": "", "MAX_CONTENT_LENGTH": "100", "PG_POOL_SIZE": "4",
+            "INF326_API_ENABLED": "false",
         ])
         #expect(configuration.port == 9000)
         #expect(configuration.redis == nil)

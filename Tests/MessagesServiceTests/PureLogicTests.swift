@@ -23,7 +23,9 @@ import Testing
         // Positions outside what a cursor may carry are held at its bounds, never trapped on.
         #expect(timeline.seq(of: timeline.encode(-1)) == 0)
         #expect(timeline.seq(of: timeline.encode(.max)) == CursorCodec.maxSeq)
-        for foreign in ["", "not-a-cursor", Base64URL.encode(Data("s1:9223372036854775807".utf8)), String(repeating: "A", count: 100)] {
+        for foreign in [
+            "", "not-a-cursor", Base64URL.encode(Data("s1:9223372036854775807".utf8)), String(repeating: "A", count: 100),
+        ] {
             #expect(timeline.seq(of: foreign) == nil)
         }
     }
@@ -66,7 +68,10 @@ import Testing
 
     @Test func attachmentPathsAreStorageKeysOrAllowedHTTPSURLs() {
         let hosts = ["files.example.com"]
-        for allowed in ["a/b.png", "uploads/2024/x y.pdf", "/uploads/a.png", "a/b:c", "https://files.example.com/a.png", "HTTPS://FILES.example.com/x"] {
+        for allowed in [
+            "a/b.png", "uploads/2024/x y.pdf", "/uploads/a.png", "a/b:c", "https://files.example.com/a.png",
+            "HTTPS://FILES.example.com/x",
+        ] {
             #expect(AttachmentPath.isAllowed(allowed, urlHosts: hosts), "\(allowed)")
         }
         let refused = [
@@ -89,7 +94,9 @@ import Testing
         for valid in ["image/png", "text/plain; charset=utf-8", "application/vnd.api+json", #"text/plain;a="b c""#] {
             #expect(MediaType.isValid(valid), "\(valid)")
         }
-        for invalid in ["", "image", "image/", "/png", "image/png/x", "image png", "text/plain; charset", "<script>/x", "a/b;c=\"d"] {
+        for invalid in [
+            "", "image", "image/", "/png", "image/png/x", "image png", "text/plain; charset", "<script>/x", "a/b;c=\"d",
+        ] {
             #expect(!MediaType.isValid(invalid), "\(invalid)")
         }
     }
@@ -179,12 +186,21 @@ import Testing
         }
         let refused: [(String, String)] = [
             ("+x123456789abcdef0123456789abcde", "invalid literal for int() with base 16: '+x123456789abcdef0123456789abcde'"),
-            ("12345678-1234-1234-1234-1234567890éb", "invalid literal for int() with base 16: '123456781234123412341234567890éb'"),
+            (
+                "12345678-1234-1234-1234-1234567890éb",
+                "invalid literal for int() with base 16: '123456781234123412341234567890éb'"
+            ),
             ("nope", "badly formed hexadecimal UUID string"),
             // Python removes the dash even with a combining mark after it: 32 code points remain.
-            ("0123456789abcdef0123456789abcde-\u{301}", "invalid literal for int() with base 16: '0123456789abcdef0123456789abcde\u{301}'"),
+            (
+                "0123456789abcdef0123456789abcde-\u{301}",
+                "invalid literal for int() with base 16: '0123456789abcdef0123456789abcde\u{301}'"
+            ),
             ("", "badly formed hexadecimal UUID string"),
-            ("it's\u{1}0123456789abcdef0123456789a", #"invalid literal for int() with base 16: "it's\x010123456789abcdef0123456789a""#),
+            (
+                "it's\u{1}0123456789abcdef0123456789a",
+                #"invalid literal for int() with base 16: "it's\x010123456789abcdef0123456789a""#
+            ),
         ]
         for (input, message) in refused {
             #expect(throws: PythonValueError(message: message)) { try PythonParsing.uuid(input).get() }
@@ -194,10 +210,16 @@ import Testing
     @Test func pathIdsParseAsPydanticParsesThem() {
         let id = UUID()
         let canonical = id.uuidString.lowercased()
-        for form in [canonical, id.uuidString, canonical.replacingOccurrences(of: "-", with: ""), "{\(canonical)}", "urn:uuid:\(canonical)"] {
+        for form in [
+            canonical, id.uuidString, canonical.replacingOccurrences(of: "-", with: ""), "{\(canonical)}",
+            "urn:uuid:\(canonical)",
+        ] {
             #expect(PythonParsing.pydanticUUID(form) == id, "\(form)")
         }
-        for form in ["{\(canonical.replacingOccurrences(of: "-", with: ""))}", "URN:UUID:\(canonical)", " \(canonical)", "", "z" + canonical.dropFirst()] {
+        for form in [
+            "{\(canonical.replacingOccurrences(of: "-", with: ""))}", "URN:UUID:\(canonical)", " \(canonical)", "",
+            "z" + canonical.dropFirst(),
+        ] {
             #expect(PythonParsing.pydanticUUID(form) == nil, "\(form)")
         }
     }
@@ -249,7 +271,8 @@ import Testing
     }
 
     @Test func requestHashDiffersWhenTheRequestDiffers() {
-        let base = NewMessage(channelID: UUID(), authorID: UUID(), type: .text, content: "x", attachments: [], parentID: nil, idempotencyKey: "k")
+        let base = NewMessage(
+            channelID: UUID(), authorID: UUID(), type: .text, content: "x", attachments: [], parentID: nil, idempotencyKey: "k")
         var other = base
         other.content = "y"
         var sameButOtherKey = base

@@ -54,14 +54,18 @@ import Testing
                                 index += 1
                                 let content = "outage \(writer)-\(index)"
                                 let current = phase.withLockedValue { $0 }
-                                guard let reply = try? await api.send(
-                                    .post, "/v1/channels/\(channel)/messages", user: user, json: #"{"content":"\#(content)"}"#
-                                ) else {
+                                guard
+                                    let reply = try? await api.send(
+                                        .post, "/v1/channels/\(channel)/messages", user: user, json: #"{"content":"\#(content)"}"#
+                                    )
+                                else {
                                     outcomes.withLockedValue { $0.append((current, .connectionFailed, nil)) }
                                     continue
                                 }
                                 let code = (reply.json["error"] as? [String: Any])?["code"] as? String
-                                outcomes.withLockedValue { $0.append((current, .answered(Int(reply.status.code), content: content), code)) }
+                                outcomes.withLockedValue {
+                                    $0.append((current, .answered(Int(reply.status.code), content: content), code))
+                                }
                                 if reply.status == .serviceUnavailable {
                                     #expect(reply.headers[.retryAfter] != nil)
                                     try? await Task.sleep(for: .milliseconds(20))
@@ -144,10 +148,14 @@ import Testing
                                 do {
                                     let response = try await client.post(
                                         "/v1/channels/\(channel)/messages",
-                                        headers: [.contentType: "application/json", HTTPField.Name("X-User-Id")!: user.lowercased],
+                                        headers: [
+                                            .contentType: "application/json", HTTPField.Name("X-User-Id")!: user.lowercased,
+                                        ],
                                         body: ByteBuffer(string: #"{"content":"\#(content)"}"#)
                                     )
-                                    outcomes.withLockedValue { $0.append((after, .answered(Int(response.status.code), content: content))) }
+                                    outcomes.withLockedValue {
+                                        $0.append((after, .answered(Int(response.status.code), content: content)))
+                                    }
                                 } catch {
                                     outcomes.withLockedValue { $0.append((after, .connectionFailed)) }
                                     break

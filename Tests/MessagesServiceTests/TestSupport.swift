@@ -69,7 +69,9 @@ func withService(
 ) async throws {
     let client = try await TestDatabase.shared.migratedClient()
     let store = PostgresMessageStore(client: client)
-    let app = Application(router: buildRouter(store: store, timeline: nil, rateLimiter: nil, authenticator: authenticator, configuration: configuration))
+    let app = Application(
+        router: buildRouter(
+            store: store, timeline: nil, rateLimiter: nil, authenticator: authenticator, configuration: configuration))
     try await app.test(.router) { client in
         try await body(APIClient(client: client), store)
     }

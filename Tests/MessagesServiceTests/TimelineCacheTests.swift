@@ -66,10 +66,12 @@ import Testing
             let second = try await service.api.send(.post, v1(channel), user: bob, json: #"{"content":"second \"quoted\" ✓"}"#)
             let secondID = try #require(second.json["id"] as? String)
             try await expectCachedEqualsPostgres(service, v1(channel))
-            let edited = try await service.api.send(.patch, v1(channel, "/\(firstID)"), user: alice, json: #"{"content":"first, edited"}"#)
+            let edited = try await service.api.send(
+                .patch, v1(channel, "/\(firstID)"), user: alice, json: #"{"content":"first, edited"}"#)
             #expect(edited.status == .ok)
             try await expectCachedEqualsPostgres(service, v1(channel))
-            let reply = try await service.api.send(.post, v1(channel), user: bob, json: #"{"content":"re","parent_id":"\#(firstID)"}"#)
+            let reply = try await service.api.send(
+                .post, v1(channel), user: bob, json: #"{"content":"re","parent_id":"\#(firstID)"}"#)
             #expect(reply.status == .created)
             try await expectCachedEqualsPostgres(service, v1(channel))
             let cached = try await service.api.send(.get, v1(channel), user: alice)
@@ -96,7 +98,9 @@ import Testing
         try await withCachedService(settings) { service in
             let channel = UUID()
             _ = try await service.store.create(
-                NewMessage(channelID: channel, authorID: alice, type: .text, content: "hello", attachments: [], parentID: nil, idempotencyKey: nil)
+                NewMessage(
+                    channelID: channel, authorID: alice, type: .text, content: "hello", attachments: [], parentID: nil,
+                    idempotencyKey: nil)
             )
             let bodies = try await withThrowingTaskGroup(of: [UInt8].self) { group in
                 for _ in 0..<20 {
@@ -139,7 +143,9 @@ import Testing
                                     #expect(edit.status == .ok || edit.status == .conflict)
                                 }
                                 if step % 7 == 6, let id = mine.randomElement() {
-                                    #expect(try await service.api.send(.delete, v1(channel, "/\(id)"), user: author).status == .noContent)
+                                    #expect(
+                                        try await service.api.send(.delete, v1(channel, "/\(id)"), user: author).status
+                                            == .noContent)
                                 }
                                 if step % 9 == 0, let id = mine.last {
                                     let reply = try await service.api.send(
@@ -161,7 +167,10 @@ import Testing
             // A write-through that timed out on this busy machine makes its channel miss once; a
             // hit must always equal Postgres.
             for channel in channels {
-                for uri in [v1(channel), v1(channel, "?limit=100"), v1(channel, "?limit=7"), threads(channel), threads(channel, "?limit=50")] {
+                for uri in [
+                    v1(channel), v1(channel, "?limit=100"), v1(channel, "?limit=7"), threads(channel),
+                    threads(channel, "?limit=50"),
+                ] {
                     let first = try await service.api.send(.get, uri, user: alice)
                     if first.headers[.cacheStatus] == "hit" {
                         let reference = try await service.reference.send(.get, uri, user: alice)
@@ -184,7 +193,8 @@ import Testing
             let channel = UUID()
             func traffic(_ round: Int) async throws {
                 for step in 0..<10 {
-                    let created = try await service.api.send(.post, v1(channel), user: alice, json: #"{"content":"r\#(round) s\#(step)"}"#)
+                    let created = try await service.api.send(
+                        .post, v1(channel), user: alice, json: #"{"content":"r\#(round) s\#(step)"}"#)
                     #expect(created.status == .created)
                     #expect(try await service.api.send(.get, v1(channel), user: alice).status == .ok)
                     #expect(try await service.api.send(.get, threads(channel)).status == .ok)

@@ -4,7 +4,7 @@ import Redis
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The Redis client against the real server `make test` starts (`REDIS_URL`).

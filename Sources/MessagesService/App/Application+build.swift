@@ -58,7 +58,8 @@ public func buildApplication(
     let logger = log.logger(label: "messages-service")
     let authenticator = try await makeAuthenticator(configuration.authMode, configuration)
     // The legacy API verifies tokens whenever the v1 API does, unless told otherwise.
-    let inf326Authenticator = configuration.effectiveINF326Auth == configuration.authMode
+    let inf326Authenticator =
+        configuration.effectiveINF326Auth == configuration.authMode
         ? authenticator : try await makeAuthenticator(configuration.effectiveINF326Auth, configuration)
     if configuration.inf326Enabled, configuration.effectiveINF326Auth == .header {
         logger.warning(
@@ -120,7 +121,8 @@ public func buildApplication(
         ) { channelID, scope, limit in
             try await store.page(channelID: channelID, scope: scope, position: .newest, limit: limit)
         }
-        let rateLimiter = configuration.rateLimit.rate > 0
+        let rateLimiter =
+            configuration.rateLimit.rate > 0
             ? RateLimiter(redis: redis, configuration: configuration.rateLimit, breaker: breaker, logger: logger) : nil
         router = buildRouter(
             store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, rateLimiter: rateLimiter,
@@ -129,7 +131,8 @@ public func buildApplication(
         )
     } else {
         logger.notice("REDIS_URL is empty: no timeline cache; the rate limit is kept per pod")
-        let rateLimiter = configuration.rateLimit.rate > 0
+        let rateLimiter =
+            configuration.rateLimit.rate > 0
             ? RateLimiter(redis: nil, configuration: configuration.rateLimit, breaker: nil, logger: logger) : nil
         router = buildRouter(
             store: store, timeline: nil, rateLimiter: rateLimiter, operations: operations,

@@ -117,9 +117,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
         redisPoolSize = try reader.integer("REDIS_POOL_SIZE", in: 1...256) ?? redisPoolSize
         redisConnectTimeout = try reader.milliseconds("REDIS_CONNECT_TIMEOUT_MS", in: 1...60_000) ?? redisConnectTimeout
         redisCommandTimeout = try reader.milliseconds("REDIS_COMMAND_TIMEOUT_MS", in: 1...60_000) ?? redisCommandTimeout
-        redisBreaker.failureThreshold = try reader.integer("REDIS_BREAKER_FAILURES", in: 1...10_000)
+        redisBreaker.failureThreshold =
+            try reader.integer("REDIS_BREAKER_FAILURES", in: 1...10_000)
             ?? redisBreaker.failureThreshold
-        redisBreaker.openDuration = try reader.milliseconds("REDIS_BREAKER_OPEN_MS", in: 1...3_600_000)
+        redisBreaker.openDuration =
+            try reader.milliseconds("REDIS_BREAKER_OPEN_MS", in: 1...3_600_000)
             ?? redisBreaker.openDuration
         if environment["AMQP_URL"] == "" {
             amqp = nil
@@ -166,18 +168,21 @@ public struct ServiceConfiguration: Sendable, Equatable {
         limits.attachmentURLHosts = try reader.hostList("ATTACHMENT_URL_HOSTS") ?? limits.attachmentURLHosts
         postgresPoolSize = try reader.integer("PG_POOL_SIZE", in: 1...256) ?? postgresPoolSize
         postgresPoolTimeout = try reader.milliseconds("PG_POOL_TIMEOUT_MS", in: 1...600_000) ?? postgresPoolTimeout
-        postgresStatementTimeout = try reader.milliseconds("PG_STATEMENT_TIMEOUT_MS", in: 1...3_600_000)
+        postgresStatementTimeout =
+            try reader.milliseconds("PG_STATEMENT_TIMEOUT_MS", in: 1...3_600_000)
             ?? postgresStatementTimeout
         inf326Enabled = try reader.boolean("INF326_API_ENABLED") ?? inf326Enabled
         errorJournal.capacity = try reader.integer("ERROR_JOURNAL_QUEUE", in: 1...100_000) ?? errorJournal.capacity
-        errorJournal.retention = try reader.integer("ERROR_RETENTION_DAYS", in: 1...3650).map { .seconds($0 * 86_400) }
+        errorJournal.retention =
+            try reader.integer("ERROR_RETENTION_DAYS", in: 1...3650).map { .seconds($0 * 86_400) }
             ?? errorJournal.retention
         // Empty like unset: no alerts.
         if environment["ALERT_WEBHOOK_URL"] != "",
             let url = try reader.url("ALERT_WEBHOOK_URL", schemes: ["http", "https"]).flatMap(URL.init(string:))
         {
             var webhook = AlertNotifier.Configuration(url: url)
-            webhook.minimumInterval = try reader.integer("ALERT_MIN_INTERVAL_SECONDS", in: 1...86_400).map { .seconds($0) }
+            webhook.minimumInterval =
+                try reader.integer("ALERT_MIN_INTERVAL_SECONDS", in: 1...86_400).map { .seconds($0) }
                 ?? webhook.minimumInterval
             alertWebhook = webhook
         }
@@ -185,13 +190,15 @@ public struct ServiceConfiguration: Sendable, Equatable {
         shutdownTimeout = try reader.milliseconds("SHUTDOWN_TIMEOUT_MS", in: 1...600_000) ?? shutdownTimeout
         // A page must fit in the cached window, or the newest page could never be a hit.
         let largestPage = max(limits.maxPageSize, limits.maxINF326PageSize)
-        timelineCache.capacity = try reader.integer("TIMELINE_CACHE_SIZE", in: largestPage...100_000)
+        timelineCache.capacity =
+            try reader.integer("TIMELINE_CACHE_SIZE", in: largestPage...100_000)
             ?? timelineCache.capacity
         rateLimit.rate = try reader.integer("RATE_LIMIT_RPS", in: 0...1_000_000) ?? rateLimit.rate
         rateLimit.burst = try reader.integer("RATE_LIMIT_BURST", in: 1...1_000_000) ?? rateLimit.burst
-        timelineCache.timeToLive = try reader.integer("TIMELINE_CACHE_TTL_SECONDS", in: 1...2_592_000).map {
-            .seconds($0)
-        } ?? timelineCache.timeToLive
+        timelineCache.timeToLive =
+            try reader.integer("TIMELINE_CACHE_TTL_SECONDS", in: 1...2_592_000).map {
+                .seconds($0)
+            } ?? timelineCache.timeToLive
     }
 }
 

@@ -110,7 +110,8 @@ final class TimelineCache: Sendable {
         if let body = answers(lookup) { return answer(.hit, body) }
         guard case .notCached = lookup else {
             let page = try await newestPages(channelID, .timeline, limit)
-            return answer(lookup.isUnavailable ? .bypass : .miss, try PageJSON.v1(page: page, position: .newest, cursors: cursors))
+            return answer(
+                lookup.isUnavailable ? .bypass : .miss, try PageJSON.v1(page: page, position: .newest, cursors: cursors))
         }
         let (fill, joined) = try await fill(channelID: channelID)
         // A fill joined midway may have read Postgres before this caller's own last write; Redis
@@ -136,7 +137,8 @@ final class TimelineCache: Sendable {
         if let body = answers(lookup) { return answer(.hit, body) }
         // Cached, but tombstones crowd live messages out of the window: only Postgres has the page.
         guard case .notCached = lookup else {
-            return answer(lookup.isUnavailable ? .bypass : .miss, try await threadPageFromStore(channelID: channelID, limit: limit))
+            return answer(
+                lookup.isUnavailable ? .bypass : .miss, try await threadPageFromStore(channelID: channelID, limit: limit))
         }
         let (fill, joined) = try await fill(channelID: channelID)
         if joined, let body = answers(await self.lookup(channelID: channelID, count: limit, live: true)) {
@@ -216,12 +218,13 @@ final class TimelineCache: Sendable {
         let capacity = configuration.capacity
         return try await fills.run(channelID) { [self] in
             let lease = Self.newLease()
-            let leased = (try? await callRedis {
-                try await self.redis.evaluate(
-                    TimelineScripts.lease, keys: [Self.key(channelID)],
-                    arguments: [lease, Int(configuration.timeToLive.components.seconds)]
-                )
-            }) != nil
+            let leased =
+                (try? await callRedis {
+                    try await self.redis.evaluate(
+                        TimelineScripts.lease, keys: [Self.key(channelID)],
+                        arguments: [lease, Int(configuration.timeToLive.components.seconds)]
+                    )
+                }) != nil
             let page = try await newestPages(channelID, .timeline, capacity)
             count(\.fills)
             let encoder = JSONResponse.encoder

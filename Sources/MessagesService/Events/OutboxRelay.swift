@@ -159,7 +159,8 @@ final class OutboxRelay: Service {
             let routingKey: String = try row.decode("routing_key")
             let properties = AMQPProperties(
                 contentType: "application/json", persistent: true, messageID: try row.decode("event_id"),
-                type: routingKey, timestamp: try row.decode("created_epoch"), correlationID: try row.decodeIfPresent("correlation_id")
+                type: routingKey, timestamp: try row.decode("created_epoch"),
+                correlationID: try row.decodeIfPresent("correlation_id")
             )
             messages.append(
                 AMQPOutgoingMessage(
@@ -170,7 +171,8 @@ final class OutboxRelay: Service {
             rowOfMessage.append(index)
             if configuration.legacyQueue != nil, let legacy: String = try row.decodeIfPresent("legacy_payload") {
                 messages.append(
-                    AMQPOutgoingMessage(exchange: Self.legacyExchange, routingKey: routingKey, body: Array(legacy.utf8), properties: properties)
+                    AMQPOutgoingMessage(
+                        exchange: Self.legacyExchange, routingKey: routingKey, body: Array(legacy.utf8), properties: properties)
                 )
                 rowOfMessage.append(index)
             }
@@ -206,7 +208,8 @@ final class OutboxRelay: Service {
         }
         if !kept.isEmpty {
             try await session.query(Self.recordFailure, [Self.array(kept), "nacked by the broker"])
-            logger.warning("the broker nacked outbox events; they will be published again", metadata: ["outbox.nacked": "\(kept.count)"])
+            logger.warning(
+                "the broker nacked outbox events; they will be published again", metadata: ["outbox.nacked": "\(kept.count)"])
         }
         state.withLockedValue {
             $0.publishedEvents += done.count

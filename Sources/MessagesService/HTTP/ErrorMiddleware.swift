@@ -42,7 +42,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         let apiError: APIError
         switch error {
         case let error as HTTPError:
-            apiError = APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
+            apiError = APIError(
+                status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         case is NIOTooManyBytesError:
             apiError = .payloadTooLarge("request body is larger than \(MessageLimits.maxBodyBytes) bytes")
         case let error as RateLimitExceeded:

@@ -140,7 +140,9 @@ enum PythonParsing {
         case 32:
             guard utf8.allSatisfy({ $0.hexDigitValue != nil }) else { return nil }
             let t = String(decoding: utf8, as: UTF8.self)
-            let dashed = [t.prefix(8), t.dropFirst(8).prefix(4), t.dropFirst(12).prefix(4), t.dropFirst(16).prefix(4), t.dropFirst(20)]
+            let dashed = [
+                t.prefix(8), t.dropFirst(8).prefix(4), t.dropFirst(12).prefix(4), t.dropFirst(16).prefix(4), t.dropFirst(20),
+            ]
             return UUID(uuidString: dashed.joined(separator: "-"))
         case 36: hyphenated = utf8[...]
         case 38 where utf8.first == UInt8(ascii: "{") && utf8.last == UInt8(ascii: "}"): hyphenated = utf8.dropFirst().dropLast()

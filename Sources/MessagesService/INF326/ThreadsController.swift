@@ -97,7 +97,8 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         }
         if let seq = try await storeCall({ try await store.seq(ofMessage: parsed.messageID, channelID: threadID) }) {
             return try await page(threadID: threadID, position: .before(seq: seq), limit: limit)
-        } else if let seq = try await storeCall({ try await store.lastSeq(createdBefore: parsed.createdAt, channelID: threadID) }) {
+        } else if let seq = try await storeCall({ try await store.lastSeq(createdBefore: parsed.createdAt, channelID: threadID) })
+        {
             return try await page(threadID: threadID, position: .before(seq: seq.saturatingAdd(1)), limit: limit)
         }
         let empty = PageJSON.thread(newestFirst: [], nextCursor: nil, hasMore: false)

@@ -4,7 +4,7 @@ import NIOConcurrencyHelpers
 import ServiceLifecycle
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Posts critical log lines as JSON to `ALERT_WEBHOOK_URL`, at most one every `minimumInterval`.

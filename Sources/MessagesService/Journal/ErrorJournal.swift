@@ -165,7 +165,8 @@ public struct JournalLogHandler: LogHandler {
         let channelID = fields.removeValue(forKey: LogKey.channelID).flatMap { UUID(uuidString: $0.description) }
         fields["logger"] = .string(label)
         let object = fields.mapValues(JSONLogHandler.json)
-        let metadataJSON = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+        let metadataJSON =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let entry = JournalEntry(
             time: Date(), level: event.level.rawValue, message: Self.withoutNUL(event.message.description), source: event.source,

@@ -105,7 +105,8 @@ enum MediaType {
         }
     }
 
-    private static let tokenCharacters = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".unicodeScalars)
+    private static let tokenCharacters = Set(
+        "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".unicodeScalars)
 
     private static func isToken(_ text: Substring) -> Bool {
         !text.isEmpty && text.unicodeScalars.allSatisfy(tokenCharacters.contains)

@@ -72,7 +72,8 @@ struct MessageValidator: Sendable {
             }
             try Self.noNUL(attachment.path, field: "\(prefix).path")
             if !AttachmentPath.isAllowed(attachment.path, urlHosts: limits.attachmentURLHosts) {
-                let hosts = limits.attachmentURLHosts.isEmpty
+                let hosts =
+                    limits.attachmentURLHosts.isEmpty
                     ? "" : " on " + limits.attachmentURLHosts.joined(separator: ", ")
                 throw ValidationFailure(
                     field: "\(prefix).path",
@@ -185,7 +186,7 @@ enum JSONBody {
         case is String.Type: "a string"
         case is Int64.Type, is Int.Type: "an integer"
         case is Bool.Type: "a boolean"
-        case is Array<Any>.Type: "an array"
+        case is [Any].Type: "an array"
         default: type == [Attachment].self ? "an array" : "an object"
         }
     }

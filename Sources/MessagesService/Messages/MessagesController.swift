@@ -118,7 +118,9 @@ struct MessagesController<Store: MessageStore>: Sendable {
         let user = try await caller(request)
         let channelID = try Self.channelID(context)
         let messageID = try Self.pathUUID("message_id", context)
-        _ = try await Self.storeCall { try await store.delete(id: messageID, channelID: channelID, by: user.userID, asModerator: user.isModerator) }
+        _ = try await Self.storeCall {
+            try await store.delete(id: messageID, channelID: channelID, by: user.userID, asModerator: user.isModerator)
+        }
         return Response(status: .noContent)
     }
 
@@ -149,11 +151,12 @@ struct MessagesController<Store: MessageStore>: Sendable {
         var position = PagePosition.newest
         if let (name, value) = anchors.first {
             let seq = try await anchorSeq(name: name, value: value, channelID: channelID, cursors: cursors)
-            position = switch name {
-            case "before": .before(seq: seq)
-            case "after": .after(seq: seq)
-            default: .around(seq: seq)
-            }
+            position =
+                switch name {
+                case "before": .before(seq: seq)
+                case "after": .after(seq: seq)
+                default: .around(seq: seq)
+                }
         }
         if let timeline, scope == .timeline, position == .newest {
             let page = try await timeline.newestPage(channelID: channelID, limit: limit, cursors: cursors)

@@ -43,7 +43,8 @@ struct MetricsController: Sendable {
     }
 
     private func sample() async {
-        registry.makeGauge(name: "messages_build_info", labels: [("version", version)], help: "Always 1; the version is a label.").set(Int64(1))
+        registry.makeGauge(name: "messages_build_info", labels: [("version", version)], help: "Always 1; the version is a label.")
+            .set(Int64(1))
         if let postgres {
             let pool = await postgres.statistics()
             gauge("messages_postgres_pool_in_use", "Postgres connections leased right now.", pool.inUse)
@@ -55,7 +56,8 @@ struct MetricsController: Sendable {
         if let timeline {
             let cache = timeline.statistics
             counter("messages_cache_hits_total", "Newest pages answered from Redis.", cache.hits)
-            counter("messages_cache_misses_total", "Newest pages read from Postgres because Redis did not hold them.", cache.misses)
+            counter(
+                "messages_cache_misses_total", "Newest pages read from Postgres because Redis did not hold them.", cache.misses)
             counter("messages_cache_bypasses_total", "Lists answered from Postgres without asking Redis.", cache.bypasses)
             counter("messages_cache_fills_total", "Timelines written to Redis after a miss.", cache.fills)
             counter("messages_cache_errors_total", "Failed Redis calls of the cache.", cache.errors)
@@ -78,22 +80,33 @@ struct MetricsController: Sendable {
         }
         if let relay {
             let relayed = relay.statistics
-            gauge("messages_outbox_relay_active", "1 while this pod's relay holds the lock and publishes.", relayed.isActive ? 1 : 0)
-            gauge("messages_broker_reachable", "0 after a failed publish or broker check of the active relay.", relayed.brokerReachable ? 1 : 0)
+            gauge(
+                "messages_outbox_relay_active", "1 while this pod's relay holds the lock and publishes.", relayed.isActive ? 1 : 0
+            )
+            gauge(
+                "messages_broker_reachable", "0 after a failed publish or broker check of the active relay.",
+                relayed.brokerReachable ? 1 : 0)
             counter("messages_events_published_total", "Events the broker confirmed.", relayed.publishedEvents)
-            counter("messages_events_publish_failures_total", "Relay rounds that failed (lost connection, timeout, nack).", relayed.publishFailures)
+            counter(
+                "messages_events_publish_failures_total", "Relay rounds that failed (lost connection, timeout, nack).",
+                relayed.publishFailures)
             counter("messages_events_nacked_total", "Events the broker nacked (published again later).", relayed.nackedEvents)
         }
         if let log {
             let journal = log.journal.statistics
             gauge("messages_error_journal_queued", "Warnings and errors waiting to be written to error_events.", journal.queued)
             counter("messages_error_journal_written_total", "Journal entries written to error_events.", journal.written)
-            counter("messages_error_journal_dropped_total", "Journal entries dropped because its queue was full.", journal.dropped)
-            counter("messages_error_journal_write_failures_total", "Failed writes of a journal batch (retried).", journal.writeFailures)
+            counter(
+                "messages_error_journal_dropped_total", "Journal entries dropped because its queue was full.", journal.dropped)
+            counter(
+                "messages_error_journal_write_failures_total", "Failed writes of a journal batch (retried).",
+                journal.writeFailures)
         }
         if let alerts = log?.alerts?.statistics {
             counter("messages_alerts_sent_total", "Alerts the webhook accepted.", alerts.sent)
-            counter("messages_alerts_suppressed_total", "Critical lines folded into a later alert by the rate limit.", alerts.suppressed)
+            counter(
+                "messages_alerts_suppressed_total", "Critical lines folded into a later alert by the rate limit.",
+                alerts.suppressed)
             counter("messages_alerts_failed_total", "Alert posts that failed.", alerts.failed)
         }
     }
@@ -101,7 +114,8 @@ struct MetricsController: Sendable {
     /// The outbox is shared by all pods; every pod reports it.
     private func sampleOutbox(_ postgres: PostgresClient) async {
         guard let row = try? await postgres.query(Self.outboxBacklog).first else { return }
-        gauge("messages_outbox_backlog", "Events not yet confirmed by the broker.", (try? row.decode("backlog", as: Int.self)) ?? 0)
+        gauge(
+            "messages_outbox_backlog", "Events not yet confirmed by the broker.", (try? row.decode("backlog", as: Int.self)) ?? 0)
         registry.makeGauge(name: "messages_outbox_oldest_age_seconds", help: "Age of the oldest unpublished event; 0 when none.")
             .set((try? row.text("oldest_age")).flatMap { $0.flatMap(Double.init) } ?? 0)
     }

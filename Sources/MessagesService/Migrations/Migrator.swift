@@ -43,7 +43,8 @@ public struct Migrator: Sendable {
             )
             """
         )
-        let done = Set(try await session.query("SELECT version FROM schema_migrations").rows.map { try $0.decode("version", as: Int.self) })
+        let done = Set(
+            try await session.query("SELECT version FROM schema_migrations").rows.map { try $0.decode("version", as: Int.self) })
         var applied: [Int] = []
         for migration in Migrations.all where !done.contains(migration.version) {
             try await session.execute("BEGIN")

@@ -64,7 +64,9 @@ public struct Timestamp: Sendable, Equatable, Comparable {
         let number = { (part: Substring?) in part.flatMap { Int64($0) } ?? 0 }
         let (year, month, day) = (number(match.1), number(match.2), number(match.3))
         let (hour, minute, second) = (number(match.4), number(match.5), number(match.6))
-        let daysInMonth: [Int64] = [31, (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        let daysInMonth: [Int64] = [
+            31, (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
+        ]
         guard year >= 1, (1...12).contains(month), (1...daysInMonth[Int(month) - 1]).contains(day), hour <= 24,
             minute <= 59, second <= 60, hour < 24 || (minute == 0 && second == 0)
         else { return nil }

@@ -1,6 +1,7 @@
 import Logging
-@_exported import struct Pooling.PoolStatistics
 import Pooling
+
+@_exported import struct Pooling.PoolStatistics
 
 /// A bounded pool of libpq connections whose blocking calls run on a dedicated thread pool, never
 /// on the caller's thread or an event loop.
@@ -105,7 +106,8 @@ public final class PostgresClient: Sendable {
 
     static func connectionSettings(_ configuration: Configuration) -> [(String, String)] {
         let connectSeconds = max(1, Int(configuration.connectTimeout.components.seconds))
-        let statementMilliseconds = configuration.statementTimeout.components.seconds * 1000
+        let statementMilliseconds =
+            configuration.statementTimeout.components.seconds * 1000
             + configuration.statementTimeout.components.attoseconds / 1_000_000_000_000_000
         return [
             ("connect_timeout", String(connectSeconds)),
