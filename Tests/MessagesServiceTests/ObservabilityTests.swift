@@ -154,10 +154,12 @@ func testEnvironment(_ overrides: [String: String] = [:]) -> [String: String] {
                 source: "test", metadata: "{}"
             )
         }
-        journal.record(entry("old", daysAgo: 31))
-        journal.record(entry("recent", daysAgo: 29))
+        // A retention of 10 days, not the default 30: service processes that other tests start
+        // purge with the default, and would otherwise delete "old" before this test looks.
+        journal.record(entry("old", daysAgo: 11))
+        journal.record(entry("recent", daysAgo: 9))
         var configuration = ErrorJournalWriter.Configuration()
-        configuration.retention = .seconds(30 * 86_400)
+        configuration.retention = .seconds(10 * 86_400)
         let writer = ErrorJournalWriter(
             journal: journal, postgres: client, configuration: configuration, logger: Logger(label: "test"))
         #expect(await writer.flush() == 2)
