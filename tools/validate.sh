@@ -159,12 +159,17 @@ own_tests() {
   python tools/test_gateway.py
 }
 
+folder_dependencies() {
+  python tools/folder_deps.py
+}
+
 step "yamllint (.yamllint): gateway/, deployment/, docker-compose.yml" lint_yaml
 step "deck validate: gateway/kong.yml, gateway/kong.k8s.yml (Kong entities, fields, references)" deck_validate
 step "kubectl kustomize + kubernetes-validate --strict -k $K8S_VERSION: base, kong, overlays dev and prod" render_and_validate
 step "kubernetes-validate: Argo CD Applications (custom resources: warnings only)" validate_argocd
 step "check-jsonschema --builtin-schema vendor.compose-spec: docker-compose.yml" compose_schema
 step "tools/test_gateway.py: routes vs OpenAPI paths, Kong plugin settings, kong.k8s.yml vs kong.yml, no write route without jwt on Kubernetes, Deployment, NetworkPolicy, compose, Dockerfile" own_tests
+step "tools/folder_deps.py: no two folders of Sources/MessagesService use each other (ARCHITECTURE.md)" folder_dependencies
 
 # ------------------------------------------------------------------ summary
 

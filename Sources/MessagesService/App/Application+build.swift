@@ -161,56 +161,6 @@ func httpServer(_ configuration: ServiceConfiguration) -> HTTPServerBuilder {
     )
 }
 
-/// The cursor keys the configuration names, or a key of this process' own.
-func makeCursorCodec(_ configuration: ServiceConfiguration) -> CursorCodec {
-    guard let current = configuration.cursorSecret else { return .ephemeral() }
-    return CursorCodec(
-        current: SymmetricKey(data: Data(current.utf8)),
-        previous: configuration.cursorPreviousSecret.map { SymmetricKey(data: Data($0.utf8)) }
-    )
-}
-
-/// The parts of the service that report on it rather than serve messages; all optional in tests.
-struct Operations {
-    var relay: OutboxRelay?
-    var readiness = Readiness()
-    var outageWatch: StoreOutageWatch?
-}
-
-/// The routes of every API, behind the request-log and error middleware. With a timeline cache,
-/// `store` must apply its writes to it (`WriteThroughStore`).
-/// `inf326Authenticator` is the identity rule of the `/threads` API (nil: the same as v1's).
-func buildRouter(
-    store: some MessageStore, timeline: TimelineCache?, rateLimiter: RateLimiter?, operations: Operations = Operations(),
-    metrics: MetricsController? = nil, authenticator: Authenticator, inf326Authenticator: Authenticator? = nil,
-    configuration: ServiceConfiguration
-) -> Router<AppRequestContext> {
-    let validator = MessageValidator(limits: configuration.limits)
-    let router = Router(context: AppRequestContext.self)
-    router.add(middleware: RequestLogMiddleware())
-    if let metrics {
-        // Outside ErrorMiddleware, so it counts the status each error was answered with.
-        router.add(middleware: MetricsMiddleware())
-        metrics.addRoutes(to: router)
-    }
-    router.add(middleware: ErrorMiddleware(outageWatch: operations.outageWatch))
-    HealthController(store: store, timeline: timeline, relay: operations.relay, readiness: operations.readiness)
-        .addRoutes(to: router)
-    MessagesController(
-        store: store, timeline: timeline, validator: validator, authenticator: authenticator,
-        rateLimiter: rateLimiter, cursorCodec: makeCursorCodec(configuration)
-    ).addRoutes(to: router)
-    if configuration.inf326Enabled {
-        ThreadsController(
-            store: store, timeline: timeline, rateLimiter: rateLimiter, validator: validator,
-            authenticator: inf326Authenticator ?? authenticator,
-            clientAddress: ClientAddressResolver(trustedProxyHops: configuration.trustedProxyHops)
-        ).addRoutes(to: router)
-    }
-    OpenAPIController().addRoutes(to: router)
-    return router
-}
-
 /// Runs `application` until SIGTERM or SIGINT, then shuts down gracefully: readiness turns 503
 /// for `SHUTDOWN_DRAIN_MS` while requests are still served (`ShutdownDrain`), the server stops
 /// accepting and finishes its in-flight requests, the relay its batch, the journal its last

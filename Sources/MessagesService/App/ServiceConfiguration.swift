@@ -23,11 +23,6 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case header
     }
 
-    /// How log lines look.
-    public enum LogFormat: String, Sendable {
-        case json, text
-    }
-
     public var databaseURL = "postgres://messages@127.0.0.1:5432/messages"
     /// The Redis of the timeline cache; nil (`REDIS_URL=` empty) disables the cache.
     public var redis: RedisEndpoint? = RedisEndpoint(host: "127.0.0.1")
@@ -309,4 +304,3 @@ struct EnvironmentReader {
 }
 
 extension ServiceConfiguration.AuthMode: CaseIterable {}
-extension ServiceConfiguration.LogFormat: CaseIterable {}

@@ -159,7 +159,7 @@ final class TimelineCache: Sendable {
         guard let channel = write.channel else { return }
         let channelID = write.message.channelID
         do {
-            let encoder = JSONResponse.encoder
+            let encoder = WireJSON.encoder
             // Replies are not in the timeline; the root whose reply count they changed is.
             let changed = [write.message, write.parent].compactMap { $0 }.filter { $0.parentID == nil }
             let entries = try changed.map { try TimelineEntry(message: $0, encoder: encoder) }
@@ -227,7 +227,7 @@ final class TimelineCache: Sendable {
                 }) != nil
             let page = try await newestPages(channelID, .timeline, capacity)
             count(\.fills)
-            let encoder = JSONResponse.encoder
+            let encoder = WireJSON.encoder
             let fill = Fill(
                 entries: try page.items.map { try TimelineEntry(message: $0, encoder: encoder) },
                 channel: page.channel, isComplete: !page.hasBefore

@@ -6,6 +6,9 @@ public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The address of the peer that sent the request (a proxy, behind one).
     public let remoteAddress: SocketAddress?
+    /// Who calls, once a route group's caller middleware verified it; nil before, and for calls
+    /// the API takes without a verified identity.
+    public var caller: UserIdentity?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -4,18 +4,11 @@ import Hummingbird
 
 /// Builds JSON responses.
 enum JSONResponse {
-    /// Sorted keys make equal values serialize to equal bytes (cache entries compare byte for byte).
-    static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-
     /// A response whose body is `value` as JSON.
     static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws
         -> Response
     {
-        make(bytes: ByteBuffer(bytes: try encoder.encode(value)), status: status, headers: headers)
+        make(bytes: ByteBuffer(bytes: try WireJSON.encoder.encode(value)), status: status, headers: headers)
     }
 
     /// A response whose body is already JSON.

@@ -21,7 +21,7 @@ public struct Authenticator: Sendable {
         Authenticator(mode: .jwt(verifier))
     }
 
-    /// The caller, or 401 with `WWW-Authenticate`.
+    /// The caller, or an `AuthenticationFailure` (401).
     func authenticate(_ request: Request) async throws -> UserIdentity {
         switch mode {
         case .userHeader:
@@ -42,11 +42,9 @@ public struct Authenticator: Sendable {
         }
     }
 
-    private static func unauthorized(_ message: String, error: String?) -> APIError {
+    private static func unauthorized(_ message: String, error: String?) -> AuthenticationFailure {
         var challenge = #"Bearer realm="messages-service""#
         if let error { challenge += #", error="\#(error)", error_description="\#(message)""# }
-        var apiError = APIError.unauthenticated(message)
-        apiError.headers[.wwwAuthenticate] = challenge
-        return apiError
+        return AuthenticationFailure(message: message, challenge: challenge)
     }
 }

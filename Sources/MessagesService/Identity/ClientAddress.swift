@@ -12,12 +12,12 @@ struct ClientAddressResolver: Sendable {
 
     /// The client's address as a rate-limit key: an IPv4 address, or the /64 network of an IPv6
     /// one (a single host is handed a whole /64 and could otherwise make up addresses).
-    func address(of request: Request, context: AppRequestContext) -> String {
-        Self.network(of: clientAddress(of: request, context: context))
+    func address(of request: Request, peer: SocketAddress?) -> String {
+        Self.network(of: clientAddress(of: request, peer: peer))
     }
 
-    private func clientAddress(of request: Request, context: AppRequestContext) -> String {
-        let peer = context.remoteAddress?.ipAddress ?? "unknown"
+    private func clientAddress(of request: Request, peer: SocketAddress?) -> String {
+        let peer = peer?.ipAddress ?? "unknown"
         guard trustedProxyHops > 0 else { return peer }
         let forwarded = request.headers[values: .xForwardedFor]
             .flatMap { $0.split(separator: ",") }

@@ -14,10 +14,10 @@ public struct UserIdentity: Sendable, Equatable {
     /// The caller named by `X-User-Id` (INF326 clients, `AUTH_MODE=header`), or 401.
     static func fromUserHeader(_ request: Request) throws -> UserIdentity {
         guard let header = request.headers[.userID] else {
-            throw APIError.unauthenticated("X-User-Id header is required")
+            throw AuthenticationFailure(message: "X-User-Id header is required", challenge: nil)
         }
         guard let id = UUID(uuidString: header.trimmingCharacters(in: .whitespaces)) else {
-            throw APIError.unauthenticated("X-User-Id must be a UUID")
+            throw AuthenticationFailure(message: "X-User-Id must be a UUID", challenge: nil)
         }
         return UserIdentity(userID: id)
     }

@@ -20,6 +20,23 @@ public struct MessageEdit: Sendable, Equatable {
     public var expectedVersion: Int64?
 }
 
+extension MessageEdit {
+    /// What `current` holds after this edit by `userID`, or why every store refuses it: only its
+    /// author edits a live message, at the version the edit expects (if any), and a message keeps
+    /// some text or an attachment.
+    func applied(to current: Message, by userID: UUID) throws -> (content: String, attachments: [Attachment]) {
+        guard current.authorID == userID else { throw MessageStoreError.notAuthor }
+        guard !current.isDeleted else { throw MessageStoreError.messageDeleted }
+        if let expectedVersion, expectedVersion != current.version {
+            throw MessageStoreError.versionMismatch(current: current.version)
+        }
+        let content = self.content ?? current.content
+        let attachments = self.attachments ?? current.attachments
+        guard !content.isEmpty || !attachments.isEmpty else { throw MessageStoreError.emptyMessage }
+        return (content, attachments)
+    }
+}
+
 /// What one committed write changed: what the timeline cache and change feeds need to follow it.
 public struct MessageWrite: Sendable, Equatable {
     /// The message as stored after the write.

@@ -38,6 +38,9 @@ struct INF326Error: Error, HTTPResponseError {
         self.headers = headers
     }
 
+    /// 404 for a message that does not exist, or no longer does (the API never shows deleted ones).
+    static let messageNotFound = INF326Error(status: .notFound, detail: "Message not found")
+
     /// A 422 with FastAPI's validation list.
     static func unprocessable(_ problems: [Problem]) -> INF326Error {
         INF326Error(status: .unprocessableContent, detail: .problems(problems))

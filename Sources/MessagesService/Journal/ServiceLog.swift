@@ -8,20 +8,24 @@ public struct ServiceLog: Sendable {
     public let journal: ErrorJournal
     public let alerts: AlertNotifier?
     private let level: Logger.Level
-    private let format: ServiceConfiguration.LogFormat
+    private let format: LogFormat
     private let output: JSONLogHandler.Output
 
-    /// `output` receives the JSON lines (stdout unless a test captures them).
-    public init(configuration: ServiceConfiguration, output: @escaping JSONLogHandler.Output = JSONLogHandler.standardOutput) {
-        level = configuration.logLevel
-        format = configuration.logFormat
+    /// A log writing lines of `level` and worse to `output` (stdout unless a test captures them)
+    /// in `format`, journaling up to `journalCapacity` entries, and alerting `alertWebhook` (with
+    /// the service's `version`) when one is set.
+    public init(
+        level: Logger.Level, format: LogFormat, journalCapacity: Int, alertWebhook: AlertNotifier.Configuration?,
+        version: String, output: @escaping JSONLogHandler.Output = JSONLogHandler.standardOutput
+    ) {
+        self.level = level
+        self.format = format
         self.output = output
-        journal = ErrorJournal(capacity: configuration.errorJournal.capacity)
-        let (level, format) = (level, format)
-        alerts = configuration.alertWebhook.map { webhook in
+        journal = ErrorJournal(capacity: journalCapacity)
+        alerts = alertWebhook.map { webhook in
             // Its own failures go to stdout only: an alert about the alerting would go nowhere.
             let logger = Logger(label: "alerts") { Self.stdoutHandler(label: $0, level: level, format: format, output: output) }
-            return AlertNotifier(configuration: webhook, version: serviceVersion, logger: logger)
+            return AlertNotifier(configuration: webhook, version: version, logger: logger)
         }
     }
 
@@ -43,7 +47,7 @@ public struct ServiceLog: Sendable {
     }
 
     private static func stdoutHandler(
-        label: String, level: Logger.Level, format: ServiceConfiguration.LogFormat, output: @escaping JSONLogHandler.Output
+        label: String, level: Logger.Level, format: LogFormat, output: @escaping JSONLogHandler.Output
     ) -> any LogHandler {
         switch format {
         case .json:

@@ -18,9 +18,11 @@ public struct APIError: Error, HTTPResponseError, Equatable {
         APIError(status: .badRequest, code: "invalid_argument", message: message)
     }
 
-    /// 401: no or bad credentials.
-    public static func unauthenticated(_ message: String) -> APIError {
-        APIError(status: .unauthorized, code: "unauthenticated", message: message)
+    /// 401: no or bad credentials; `challenge` is the `WWW-Authenticate` header, if any.
+    public static func unauthenticated(_ message: String, challenge: String? = nil) -> APIError {
+        var error = APIError(status: .unauthorized, code: "unauthenticated", message: message)
+        if let challenge { error.headers[.wwwAuthenticate] = challenge }
+        return error
     }
 
     /// 403: the caller may not do this.
@@ -70,14 +72,4 @@ public struct APIError: Error, HTTPResponseError, Equatable {
         let body = APIErrorBody(error: .init(code: code, message: message, request_id: RequestScope.current?.requestID))
         return try JSONResponse.make(body, status: status, headers: headers)
     }
-}
-
-/// The JSON of an `APIError`.
-struct APIErrorBody: Encodable {
-    struct Detail: Encodable {
-        let code: String
-        let message: String
-        let request_id: String?
-    }
-    let error: Detail
 }

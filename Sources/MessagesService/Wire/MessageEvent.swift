@@ -35,14 +35,14 @@ struct MessageEvent: Sendable {
 
     /// The event JSON.
     func payload() throws -> String {
-        String(decoding: try JSONResponse.encoder.encode(Body(event: self)), as: UTF8.self)
+        String(decoding: try WireJSON.encoder.encode(Body(event: self)), as: UTF8.self)
     }
 
     /// What the INF326 service published for a new message (its message JSON), for the consumers
     /// of `LEGACY_QUEUE`; nil for other changes, which it never published.
     func legacyPayload() throws -> String? {
         guard kind == .created else { return nil }
-        return String(decoding: try JSONResponse.encoder.encode(ThreadMessageBody(message, as: .event)), as: UTF8.self)
+        return String(decoding: try WireJSON.encoder.encode(ThreadMessageBody(message, as: .event)), as: UTF8.self)
     }
 
     private struct Body: Encodable {

@@ -101,14 +101,7 @@ public actor InMemoryMessageStore: MessageStore {
             throw MessageStoreError.messageNotFound
         }
         let current = channel.messages[index]
-        guard current.authorID == userID else { throw MessageStoreError.notAuthor }
-        guard !current.isDeleted else { throw MessageStoreError.messageDeleted }
-        if let expected = edit.expectedVersion, expected != current.version {
-            throw MessageStoreError.versionMismatch(current: current.version)
-        }
-        let content = edit.content ?? current.content
-        let attachments = edit.attachments ?? current.attachments
-        guard !content.isEmpty || !attachments.isEmpty else { throw MessageStoreError.emptyMessage }
+        let (content, attachments) = try edit.applied(to: current, by: userID)
         let editedAt = Timestamp(microsecondsSinceEpoch: Self.microseconds(now()))
         channel.revisions[id, default: []].append(
             MessageRevision(

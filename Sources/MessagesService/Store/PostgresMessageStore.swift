@@ -115,14 +115,7 @@ public struct PostgresMessageStore: MessageStore {
         try await client.withTransaction { session in
             let channel = try await Self.bumpChannelVersion(channelID, on: session)
             let current = try await Self.lockedMessage(id: id, channelID: channelID, on: session)
-            guard current.authorID == userID else { throw MessageStoreError.notAuthor }
-            guard !current.isDeleted else { throw MessageStoreError.messageDeleted }
-            if let expected = edit.expectedVersion, expected != current.version {
-                throw MessageStoreError.versionMismatch(current: current.version)
-            }
-            let content = edit.content ?? current.content
-            let attachments = edit.attachments ?? current.attachments
-            guard !content.isEmpty || !attachments.isEmpty else { throw MessageStoreError.emptyMessage }
+            let (content, attachments) = try edit.applied(to: current, by: userID)
             try await session.execute(
                 SQL.insertRevision,
                 [channelID, id, current.version, current.content, try JSONText.encode(current.attachments), userID]

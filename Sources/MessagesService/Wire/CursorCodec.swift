@@ -39,7 +39,7 @@ struct CursorCodec: Sendable {
         PageCursors(codec: self, binding: Self.binding(channelID: channelID, scope: scope))
     }
 
-    fileprivate func encode(seq: Int64, binding: [UInt8]) -> String {
+    func encode(seq: Int64, binding: [UInt8]) -> String {
         let seq = min(max(seq, 0), Self.maxSeq)
         var bytes = [Self.version]
         withUnsafeBytes(of: seq.bigEndian) { bytes += $0 }
@@ -47,7 +47,7 @@ struct CursorCodec: Sendable {
         return Base64URL.encode(Data(bytes))
     }
 
-    fileprivate func decode(_ text: String, binding: [UInt8]) -> Int64? {
+    func decode(_ text: String, binding: [UInt8]) -> Int64? {
         // Shorter than any encoding of a longer input: nothing longer is worth decoding.
         guard text.utf8.count <= 64, let data = Base64URL.decode(text), data.count == Self.byteLength else { return nil }
         let bytes = [UInt8](data)
@@ -83,21 +83,5 @@ struct CursorCodec: Sendable {
         case .liveTimeline: bytes += [3] + [UInt8](repeating: 0, count: 16)
         }
         return bytes
-    }
-}
-
-/// Makes and reads the cursors of one page sequence (one channel and scope).
-struct PageCursors: Sendable {
-    fileprivate let codec: CursorCodec
-    fileprivate let binding: [UInt8]
-
-    /// The cursor of a position.
-    func encode(_ seq: Int64) -> String {
-        codec.encode(seq: seq, binding: binding)
-    }
-
-    /// The position a cursor names, or nil when it is no cursor of this channel and scope.
-    func seq(of cursor: String) -> Int64? {
-        codec.decode(cursor, binding: binding)
     }
 }

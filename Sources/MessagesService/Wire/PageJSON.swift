@@ -1,30 +1,6 @@
 import Foundation
 import NIOCore
 
-/// The cursors and flags of a v1 page.
-struct PageLinks: Equatable {
-    var before: Int64?
-    var after: Int64?
-    var hasBefore: Bool
-    var hasAfter: Bool
-
-    /// An empty page keeps the position it was asked for, so a client can keep polling it.
-    init(position: PagePosition, firstSeq: Int64?, lastSeq: Int64?, hasBefore: Bool, hasAfter: Bool) {
-        let (beforeSeq, afterSeq): (Int64?, Int64?) =
-            switch position {
-            case .newest: (nil, nil)
-            // Saturating: a position is a client's value, and must never trap here.
-            case .before(let seq): (seq, seq.saturatingAdd(-1))
-            case .after(let seq): (seq.saturatingAdd(1), seq)
-            case .around(let seq): (seq, seq.saturatingAdd(-1))
-            }
-        self.before = firstSeq ?? beforeSeq
-        self.after = lastSeq ?? afterSeq
-        self.hasBefore = hasBefore
-        self.hasAfter = hasAfter
-    }
-}
-
 /// Writes list responses around items that are already JSON, so a page from the timeline cache is
 /// answered by joining bytes, and a page from Postgres goes through the very same code: both give
 /// the same bytes for the same data. Keys are in sorted order, as `JSONResponse` writes them.
@@ -48,7 +24,7 @@ enum PageJSON {
 
     /// The v1 list of a page read from the store.
     static func v1(page: MessagePage, position: PagePosition, cursors: PageCursors) throws -> ByteBuffer {
-        let encoder = JSONResponse.encoder
+        let encoder = WireJSON.encoder
         let items = try page.items.map { ArraySlice(try encoder.encode(MessageBody(message: $0))) }
         let links = PageLinks(
             position: position, firstSeq: page.items.first?.seq, lastSeq: page.items.last?.seq,
@@ -70,7 +46,7 @@ enum PageJSON {
 
     /// The INF326 list of a page read from the store (ascending by seq, as the store returns it).
     static func thread(page: MessagePage, limit: Int) throws -> ByteBuffer {
-        let encoder = JSONResponse.encoder
+        let encoder = WireJSON.encoder
         let items = try page.items.reversed().map { ArraySlice(try encoder.encode(ThreadMessageBody($0))) }
         let nextCursor = page.items.first.map { INF326Cursor.make(createdAt: $0.createdAt.pythonISOFormat, id: $0.id) }
         return thread(newestFirst: items, nextCursor: nextCursor, hasMore: items.count == limit)
@@ -83,13 +59,5 @@ enum PageJSON {
             buffer.writeBytes(item)
         }
         buffer.writeInteger(UInt8(ascii: "]"))
-    }
-}
-
-extension Int64 {
-    /// `self + other`, held at the bounds instead of trapping.
-    func saturatingAdd(_ other: Int64) -> Int64 {
-        let (sum, overflow) = addingReportingOverflow(other)
-        return overflow ? (other > 0 ? .max : .min) : sum
     }
 }

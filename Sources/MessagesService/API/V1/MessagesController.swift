@@ -1,0 +1,194 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The v1 messages API: `/v1/channels/{channel_id}/messages...`.
+struct MessagesController<Store: MessageStore>: Sendable {
+    let store: Store
+    /// Answers the newest page of a timeline when set; nil reads every page from the store.
+    let timeline: TimelineCache?
+    let authenticator: Authenticator
+    /// Limits each user's requests when set.
+    let rateLimiter: RateLimiter?
+    /// Signs the page cursors this API hands out and checks the ones it is given.
+    let cursorCodec: CursorCodec
+    let validator: MessageValidator
+
+    init(
+        store: Store, timeline: TimelineCache?, validator: MessageValidator, authenticator: Authenticator,
+        rateLimiter: RateLimiter?, cursorCodec: CursorCodec
+    ) {
+        self.store = store
+        self.timeline = timeline
+        self.validator = validator
+        self.authenticator = authenticator
+        self.rateLimiter = rateLimiter
+        self.cursorCodec = cursorCodec
+    }
+
+    private var limits: MessageLimits { validator.limits }
+
+    /// The v1 routes: every error in v1's words, every message route behind `CallerMiddleware`.
+    func addRoutes(to router: Router<AppRequestContext>, onStoreUnavailable: StoreOutageReporter?) {
+        let v1 = router.group("v1").add(
+            middleware: APIErrorMiddleware(dialect: V1Dialect.self, onStoreUnavailable: onStoreUnavailable))
+        v1.get("limits") { _, _ in try JSONResponse.make(limits) }
+        let messages = v1.group("channels/:channel_id/messages")
+            .add(middleware: CallerMiddleware(authenticator: authenticator, rateLimiter: rateLimiter))
+        messages.post(use: create)
+        messages.get(use: list)
+        messages.get(":message_id", use: get)
+        messages.patch(":message_id", use: edit)
+        messages.delete(":message_id", use: delete)
+        messages.get(":message_id/replies", use: replies)
+        messages.get(":message_id/history", use: history)
+    }
+
+    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.verifiedCaller()
+        let channelID = try V1Dialect.channelID("channel_id", context)
+        let body = try await V1Dialect.body(CreateMessageBody.self, request)
+        let attachments = try validator.attachments(body.attachments ?? [])
+        let new = NewMessage(
+            channelID: channelID, authorID: user.userID, type: try validator.type(body.type) ?? .text,
+            content: try validator.content(body.content, allowEmpty: !attachments.isEmpty), attachments: attachments,
+            parentID: try validator.uuid(body.parent_id, field: "parent_id"),
+            idempotencyKey: try validator.idempotencyKey(request.headers[.idempotencyKey], field: "Idempotency-Key")
+                ?? validator.idempotencyKey(body.client_message_id, field: "client_message_id")
+        )
+        switch try await store.create(new) {
+        case .created(let write):
+            let message = write.message
+            var headers = Self.etag(message)
+            headers[.location] = "/v1/channels/\(channelID.lowercased)/messages/\(message.id.lowercased)"
+            return try JSONResponse.make(MessageBody(message: message), status: .created, headers: headers)
+        case .replayed(let message):
+            var headers = Self.etag(message)
+            headers[.idempotentReplayed] = "true"
+            return try JSONResponse.make(MessageBody(message: message), status: .ok, headers: headers)
+        }
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let channelID = try V1Dialect.channelID("channel_id", context)
+        return try await page(request, channelID: channelID, scope: .timeline)
+    }
+
+    @Sendable func replies(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let channelID = try V1Dialect.channelID("channel_id", context)
+        let rootID = try V1Dialect.pathID("message_id", context)
+        guard try await store.seq(ofMessage: rootID, channelID: channelID) != nil else {
+            throw APIError.notFound("message \(rootID.lowercased) not found in this channel")
+        }
+        return try await page(request, channelID: channelID, scope: .replies(to: rootID))
+    }
+
+    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let channelID = try V1Dialect.channelID("channel_id", context)
+        let messageID = try V1Dialect.pathID("message_id", context)
+        let message = try await store.message(id: messageID, channelID: channelID)
+        return try JSONResponse.make(MessageBody(message: message), headers: Self.etag(message))
+    }
+
+    @Sendable func edit(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.verifiedCaller()
+        let channelID = try V1Dialect.channelID("channel_id", context)
+        let messageID = try V1Dialect.pathID("message_id", context)
+        let expectedVersion = try Self.ifMatchVersion(request)
+        let body = try await V1Dialect.body(EditMessageBody.self, request)
+        guard body.content != nil || body.attachments != nil else {
+            throw APIError.invalidArgument("the body must change content or attachments")
+        }
+        // Whether the message keeps any text or attachment the store decides, which knows both.
+        let edit = MessageEdit(
+            content: try body.content.map { try validator.content($0, allowEmpty: true) },
+            attachments: try body.attachments.map { try validator.attachments($0) },
+            expectedVersion: expectedVersion
+        )
+        let message = try await store.edit(id: messageID, channelID: channelID, by: user.userID, edit).message
+        return try JSONResponse.make(MessageBody(message: message), headers: Self.etag(message))
+    }
+
+    @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.verifiedCaller()
+        let channelID = try V1Dialect.channelID("channel_id", context)
+        let messageID = try V1Dialect.pathID("message_id", context)
+        _ = try await store.delete(id: messageID, channelID: channelID, by: user.userID, asModerator: user.isModerator)
+        return Response(status: .noContent)
+    }
+
+    /// Earlier versions are for the author and moderators: an edit may have removed what its
+    /// author did not want others to read.
+    @Sendable func history(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.verifiedCaller()
+        let channelID = try V1Dialect.channelID("channel_id", context)
+        let messageID = try V1Dialect.pathID("message_id", context)
+        let message = try await store.message(id: messageID, channelID: channelID)
+        guard message.authorID == user.userID || user.isModerator else {
+            throw APIError.permissionDenied("only the author or a moderator may read the edit history of a message")
+        }
+        let revisions = try await store.history(id: messageID, channelID: channelID)
+        return try JSONResponse.make(["items": revisions.map(RevisionBody.init)])
+    }
+
+    // MARK: - Paging
+
+    private func page(_ request: Request, channelID: UUID, scope: MessageScope) async throws -> Response {
+        let query = request.uri.queryParameters
+        let limit = try V1Dialect.limit(request, limits: limits)
+        let anchors = ["before", "after", "around"].compactMap { name in query.get(name).map { (name, $0) } }
+        guard anchors.count <= 1 else {
+            throw APIError.invalidArgument("give at most one of before, after, around")
+        }
+        let cursors = cursorCodec.cursors(channelID: channelID, scope: scope)
+        var position = PagePosition.newest
+        if let (name, value) = anchors.first {
+            let seq = try await anchorSeq(name: name, value: value, channelID: channelID, cursors: cursors)
+            position =
+                switch name {
+                case "before": .before(seq: seq)
+                case "after": .after(seq: seq)
+                default: .around(seq: seq)
+                }
+        }
+        if let timeline, scope == .timeline, position == .newest {
+            let page = try await timeline.newestPage(channelID: channelID, limit: limit, cursors: cursors)
+            return JSONResponse.make(bytes: page.body, headers: [.cacheStatus: page.status.rawValue])
+        }
+        let page = try await store.page(channelID: channelID, scope: scope, position: position, limit: limit)
+        return JSONResponse.make(
+            bytes: try PageJSON.v1(page: page, position: position, cursors: cursors),
+            headers: [.cacheStatus: TimelineCache.Status.bypass.rawValue]
+        )
+    }
+
+    /// A message id or a cursor of this very page sequence, as a `seq`.
+    private func anchorSeq(name: String, value: String, channelID: UUID, cursors: PageCursors) async throws -> Int64 {
+        if let seq = cursors.seq(of: value) { return seq }
+        if let id = UUID(uuidString: value) {
+            guard let seq = try await store.seq(ofMessage: id, channelID: channelID) else {
+                throw APIError.invalidArgument("\(name) names no message of this channel")
+            }
+            return seq
+        }
+        throw APIError.invalidArgument("\(name) must be a message id or a cursor from an earlier page of this list")
+    }
+
+    // MARK: - Request helpers
+
+    /// `If-Match: "3"`, `W/"3"`, `3` or `*`.
+    static func ifMatchVersion(_ request: Request) throws -> Int64? {
+        guard var value = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces) else { return nil }
+        if value == "*" { return nil }
+        if value.hasPrefix("W/") { value.removeFirst(2) }
+        value = value.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        guard let version = Int64(value) else {
+            throw APIError.invalidArgument("If-Match must be a message version, e.g. \"3\"")
+        }
+        return version
+    }
+
+    static func etag(_ message: Message) -> HTTPFields {
+        [.eTag: "\"\(message.version)\""]
+    }
+}

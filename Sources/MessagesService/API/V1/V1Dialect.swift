@@ -1,0 +1,49 @@
+import Foundation
+import Hummingbird
+
+/// The v1 API's conventions: canonical UUIDs, `limit` 1...`maxPageSize`, JSON bodies declared as
+/// such, and errors as `{"error": {"code", "message", "request_id"}}` (`APIError`).
+enum V1Dialect: APIDialect {
+    static func pathID(_ encoded: String, name: String) throws -> UUID {
+        guard let id = UUID(uuidString: encoded) else { throw APIError.invalidArgument("\(name) must be a UUID") }
+        return id
+    }
+
+    static func limit(_ raw: String?, limits: MessageLimits) throws -> Int {
+        guard let raw else { return limits.defaultPageSize }
+        guard let limit = Int(raw), (1...limits.maxPageSize).contains(limit) else {
+            throw APIError.invalidArgument("limit must be an integer 1..\(limits.maxPageSize)")
+        }
+        return limit
+    }
+
+    static let requiresJSONContentType = true
+
+    static func response(for failure: ValidationFailure) -> any HTTPResponseError {
+        APIError.invalidArgument(failure.message)
+    }
+
+    static func response(for refusal: MessageStoreError) -> any HTTPResponseError {
+        switch refusal {
+        case .messageNotFound: APIError.notFound("message not found in this channel")
+        case .parentNotFound: APIError.invalidArgument("parent_id names no live root message of this channel")
+        case .notAuthor:
+            APIError.permissionDenied("only the author may edit this message, and only the author or a moderator delete it")
+        case .versionMismatch(let current):
+            APIError(
+                status: .preconditionFailed, code: "failed_precondition",
+                message: "If-Match does not match the current version \(current)",
+                headers: [.eTag: "\"\(current)\""]
+            )
+        case .idempotencyKeyReused: APIError.conflict("the idempotency key was already used with a different request")
+        case .messageDeleted: APIError.conflict("the message is deleted")
+        case .positionOutOfRange: APIError.invalidArgument("the cursor lies outside this channel's messages")
+        case .emptyMessage: APIError.invalidArgument("content must not be empty when the message has no attachments")
+        case .invalidTimestamp: APIError.invalidArgument("the time is not a valid ISO 8601 time")
+        }
+    }
+
+    static func response(for error: APIError) -> any HTTPResponseError {
+        error
+    }
+}

@@ -1,0 +1,7 @@
+import Foundation
+
+/// The JSON body of a v1 edit.
+struct EditMessageBody: Decodable {
+    let content: String?
+    let attachments: [Attachment]?
+}

@@ -1,0 +1,5 @@
+/// The JSON body of a legacy `/threads` update.
+struct ThreadUpdateBody: Decodable {
+    let content: String?
+    let paths: [String]?
+}
