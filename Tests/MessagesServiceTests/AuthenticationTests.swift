@@ -6,7 +6,7 @@ import Testing
 @testable import MessagesService
 
 /// `AUTH_MODE=jwt`: token verification and who may change what.
-@Suite struct AuthenticationTests {
+@Suite(.tags(.servers)) struct AuthenticationTests {
     static let secret = "test-secret-0123456789-0123456789-abcdef"
     let alice = UUID()
     let bob = UUID()

@@ -9,7 +9,7 @@ import Testing
 
 /// Events through the outbox and the relay to the real RabbitMQ. Serialized: relays compete for one
 /// advisory lock, so two tests' relays would take turns.
-@Suite(.serialized) struct EventRelayTests {
+@Suite(.tags(.servers), .serialized) struct EventRelayTests {
     let alice = UUID()
     let moderator = UUID()
 

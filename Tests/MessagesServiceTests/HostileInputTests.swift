@@ -6,7 +6,7 @@ import Testing
 
 /// Hostile input on every endpoint: always a 4xx with a clear error, never a 5xx, never internal
 /// text; and whatever content is accepted comes back byte for byte.
-@Suite struct HostileInputTests {
+@Suite(.tags(.servers)) struct HostileInputTests {
     static let user = UUID()
 
     /// Which endpoints a body is sent to: fields one API does not know are ignored by it (as

@@ -5,7 +5,7 @@ import Testing
 @testable import MessagesService
 
 /// The INF326-compatible API, answered as the original FastAPI service answers.
-@Suite struct INF326APITests {
+@Suite(.tags(.servers)) struct INF326APITests {
     let alice = UUID()
     let bob = UUID()
 

@@ -5,7 +5,7 @@ import Testing
 @testable import MessagesService
 
 /// The v1 API against a real Postgres.
-@Suite struct MessagesAPITests {
+@Suite(.tags(.servers)) struct MessagesAPITests {
     let alice = UUID()
     let bob = UUID()
 

@@ -19,7 +19,7 @@ enum TestMetrics {
 }
 
 /// `/metrics` of the application as `buildApplication` wires it, against the real servers.
-@Suite struct MetricsTests {
+@Suite(.tags(.servers)) struct MetricsTests {
     let user = UUID()
 
     func environment(redis: String = TestRedis.url) -> [String: String] {

@@ -39,7 +39,7 @@ func testEnvironment(_ overrides: [String: String] = [:]) -> [String: String] {
 }
 
 /// Structured logs, the error journal and its `errors` command, alerts.
-@Suite struct ObservabilityTests {
+@Suite(.tags(.servers)) struct ObservabilityTests {
     let user = UUID()
     let channel = UUID()
 

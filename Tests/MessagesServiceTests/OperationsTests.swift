@@ -10,7 +10,7 @@ import Testing
 @testable import MessagesService
 
 /// Health, request ids, configuration and migrations.
-@Suite struct OperationsTests {
+@Suite(.tags(.servers)) struct OperationsTests {
     @Test func liveAndReadyAnswer200WithPostgresUp() async throws {
         try await withService { api, _ in
             #expect(try await api.send(.get, "/health/live").status == .ok)

@@ -6,7 +6,7 @@ import Testing
 @testable import MessagesService
 
 /// The per-user token bucket in Redis.
-@Suite struct RateLimitTests {
+@Suite(.tags(.servers)) struct RateLimitTests {
     func v1(_ channel: UUID) -> String {
         "/v1/channels/\(channel.uuidString.lowercased())/messages"
     }

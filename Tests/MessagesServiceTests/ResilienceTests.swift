@@ -12,7 +12,7 @@ import Testing
 
 /// A Postgres outage under requests, and SIGTERM under load. A request that hangs (what these
 /// tests look for) fails the test at the time limit instead of stalling the run.
-@Suite(.timeLimit(.minutes(2))) struct ResilienceTests {
+@Suite(.tags(.servers), .timeLimit(.minutes(2))) struct ResilienceTests {
     let user = UUID()
     let channel = UUID()
 

@@ -7,7 +7,7 @@ import Testing
 
 /// Slow clients cannot hold the server's sockets: half-sent requests are closed after
 /// `HTTP_HEADER_TIMEOUT_MS`, while everyone else is served.
-@Suite struct SlowClientTests {
+@Suite(.tags(.servers)) struct SlowClientTests {
     @Test func halfSentRequestsAreClosedAndOthersAreStillServed() async throws {
         let headerTimeout = Duration.milliseconds(1500)
         let service = try ServiceProcess.serve(environment: [

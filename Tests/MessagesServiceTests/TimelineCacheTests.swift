@@ -6,7 +6,7 @@ import Testing
 
 /// The Redis timeline cache: hits and misses, write-through, the cache/Postgres equality invariant
 /// under concurrent writes, shared fills, and Redis outages.
-@Suite struct TimelineCacheTests {
+@Suite(.tags(.servers)) struct TimelineCacheTests {
     let alice = UUID()
     let bob = UUID()
 
