@@ -65,10 +65,11 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	tools/fuzz.sh $(FUZZ_SECONDS)
 
-## The tests that need no server (pure logic, both APIs over the in-memory store): no root, seconds.
+## The tests that need no server (pure logic, both APIs over the in-memory store, the connection pool,
+## the circuit breaker): no root, seconds.
 test-unit:
 	$(SWIFT) build --build-tests
-	tools/run-tests.sh --filter 'PureLogicTests|InMemoryHandlerTests'
+	tools/run-tests.sh --filter 'PureLogicTests|InMemoryHandlerTests|PoolingTests|CircuitBreakerTests'
 
 ## Benchmark the release build on this machine (wrk, pgbench, redis-benchmark); report in bench-results/.
 ## BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_SKIP_BUILD=1: see tools/bench.sh --help.
