@@ -65,7 +65,8 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	tools/fuzz.sh $(FUZZ_SECONDS)
 
-## The tests that need no server (pure logic, both APIs over the in-memory store): no root, seconds.
+## The tests that need no server (every suite not tagged .servers: pure logic, configuration, the pool,
+## the circuit breaker): no root, seconds.
 test-unit:
 	$(SWIFT) build --build-tests
 	tools/run-tests.sh --unit

@@ -32,6 +32,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -40,7 +41,6 @@ let package = Package(
                 "CLibPQ",
                 "Pooling",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(
@@ -49,7 +49,6 @@ let package = Package(
                 "CHiredis",
                 "Pooling",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -57,8 +56,8 @@ let package = Package(
             name: "AMQP",
             dependencies: [
                 "CRabbitMQ",
+                "Pooling",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
@@ -66,6 +65,7 @@ let package = Package(
             name: "MessagesService",
             dependencies: [
                 "AMQP",
+                "Pooling",
                 "Postgres",
                 "Redis",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -102,6 +102,10 @@ let package = Package(
             swiftSettings: [.enableExperimentalFeature("Extern")]
         ),
         .testTarget(
+            name: "PoolingTests",
+            dependencies: ["Pooling"]
+        ),
+        .testTarget(
             name: "PostgresTests",
             dependencies: ["Postgres"]
         ),
@@ -117,6 +121,7 @@ let package = Package(
             name: "MessagesServiceTests",
             dependencies: [
                 "MessagesService",
+                "Pooling",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,25 +1,51 @@
 import Logging
 import NIOConcurrencyHelpers
-import NIOPosix
+import Pooling
+
+@_exported import struct Pooling.Backoff
 
 /// A connection to RabbitMQ that reconnects by itself.
 ///
 /// Every call runs on the client's own thread, one at a time (rabbitmq-c is blocking and not
 /// thread-safe), never on an event loop. The connection is opened on first use and `setUp` runs on
-/// each new connection (declare the topology, enable confirms). When a call fails with an
-/// `AMQPError` the connection is closed; the next call reconnects, but not before a backoff delay
-/// with jitter that grows with each consecutive failure.
+/// each new connection (declare the topology, enable confirms, start consuming). When a call fails
+/// with an `AMQPError` the connection is closed; the next call reconnects, but not before a backoff
+/// delay with jitter that grows with each consecutive failure.
+///
+/// What it does is in the extensions beside this file: declarations (`AMQPTopology`), publishing
+/// with confirms, and consuming.
 public final class AMQPClient: Sendable {
     /// Where the broker is and how patient to be with it.
     public struct Configuration: Sendable {
         public var endpoint: AMQPEndpoint
-        public var connection: AMQPConnection.Options
+        public var connection: ConnectionOptions
         public var reconnect: Backoff
 
-        public init(endpoint: AMQPEndpoint, connection: AMQPConnection.Options = .init(), reconnect: Backoff = Backoff()) {
+        public init(endpoint: AMQPEndpoint, connection: ConnectionOptions = .init(), reconnect: Backoff = Backoff()) {
             self.endpoint = endpoint
             self.connection = connection
             self.reconnect = reconnect
+        }
+    }
+
+    /// Timeouts and limits of each connection.
+    public struct ConnectionOptions: Sendable {
+        /// Heartbeat interval the client proposes; the broker closes a connection silent for two.
+        public var heartbeat: Duration
+        public var connectTimeout: Duration
+        /// How long a synchronous method (declare, bind, login, ...) may take.
+        public var rpcTimeout: Duration
+        /// The most messages one `publish` call may leave unconfirmed at once.
+        public var maxInFlight: Int
+
+        public init(
+            heartbeat: Duration = .seconds(30), connectTimeout: Duration = .seconds(3),
+            rpcTimeout: Duration = .seconds(5), maxInFlight: Int = 256
+        ) {
+            self.heartbeat = heartbeat
+            self.connectTimeout = connectTimeout
+            self.rpcTimeout = rpcTimeout
+            self.maxInFlight = maxInFlight
         }
     }
 
@@ -31,21 +57,20 @@ public final class AMQPClient: Sendable {
     }
 
     private let configuration: Configuration
-    private let setUp: @Sendable (AMQPConnection) throws -> Void
+    private let setUp: @Sendable (AMQPTopology) throws -> Void
     private let logger: Logger
-    private let thread: NIOThreadPool
+    private let thread = BlockingExecutor(threadCount: 1)
     private let state = NIOLockedValueBox(State())
 
-    /// Creates the client; it connects on first use.
+    /// Creates the client; it connects on first use (or `connect()`), and runs `setUp` on every
+    /// new connection.
     public init(
         configuration: Configuration, logger: Logger,
-        setUp: @escaping @Sendable (AMQPConnection) throws -> Void = { _ in }
+        setUp: @escaping @Sendable (AMQPTopology) throws -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.logger = logger
         self.setUp = setUp
-        self.thread = NIOThreadPool(numberOfThreads: 1)
-        thread.start()
     }
 
     /// True while a connection is open (it may still fail on its next use).
@@ -53,32 +78,49 @@ public final class AMQPClient: Sendable {
         state.withLockedValue { $0.connection != nil }
     }
 
-    /// Runs `body` with the connection on the client's thread, connecting first when needed.
-    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (AMQPConnection) throws -> T) async throws -> T {
-        let (isShutDown, retryAt) = state.withLockedValue { ($0.isShutDown, $0.connection == nil ? $0.retryAt : nil) }
-        if isShutDown { throw AMQPError(.closed, "the client was shut down") }
-        if let retryAt {
-            try await Task.sleep(until: retryAt, clock: .continuous)
-        }
-        return try await thread.runIfActive { try self.runOnThread(body) }
+    /// Connects now, and runs the set-up, unless a connection is open: for callers that need the
+    /// topology declared (or the consumer started) before they go on.
+    public func connect() async throws {
+        try await withConnection { _ in }
     }
 
     /// Closes the connection and stops the thread; later calls throw `closed`.
     public func shutdown() async {
         state.withLockedValue { $0.isShutDown = true }
         // The close runs on the client's thread, after any call still running there.
-        _ = try? await thread.runIfActive {
+        _ = try? await thread.run {
             let connection = self.state.withLockedValue { state in
                 defer { state.connection = nil }
                 return state.connection
             }
             connection?.close()
         }
-        try? await thread.shutdownGracefully()
+        await thread.shutdown()
     }
 
-    private func runOnThread<T>(_ body: (AMQPConnection) throws -> T) throws -> T {
-        let connection = try currentConnection()
+    /// Runs `body` with the connection on the client's thread, connecting first when needed.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (AMQPConnection) throws -> T) async throws -> T {
+        let (isShutDown, retryAt) = state.withLockedValue { ($0.isShutDown, $0.connection == nil ? $0.retryAt : nil) }
+        if isShutDown { throw Self.shutDownError }
+        if let retryAt {
+            try await Task.sleep(until: retryAt, clock: .continuous)
+        }
+        return try await thread.run { try self.run(body, on: self.currentConnection()) }
+    }
+
+    /// Runs `body` with the connection that is open now, on the client's thread; nil, without a
+    /// call, when none is.
+    func withOpenConnection<T: Sendable>(_ body: @escaping @Sendable (AMQPConnection) throws -> T) async throws -> T? {
+        try await thread.run {
+            let (connection, isShutDown) = self.state.withLockedValue { ($0.connection, $0.isShutDown) }
+            if isShutDown { throw Self.shutDownError }
+            return try connection.map { try self.run(body, on: $0) }
+        }
+    }
+
+    private static let shutDownError = AMQPError(code: .closed, serverMessage: "the client was shut down")
+
+    private func run<T>(_ body: (AMQPConnection) throws -> T, on connection: AMQPConnection) throws -> T {
         do {
             return try body(connection)
         } catch let error as AMQPError where connection.isBroken {
@@ -89,13 +131,13 @@ public final class AMQPClient: Sendable {
 
     private func currentConnection() throws -> AMQPConnection {
         let (existing, isShutDown) = state.withLockedValue { ($0.connection, $0.isShutDown) }
-        if isShutDown { throw AMQPError(.closed, "the client was shut down") }
+        if isShutDown { throw Self.shutDownError }
         if let existing { return existing }
         let endpoint = configuration.endpoint
         do {
             let connection = try AMQPConnection.open(endpoint, options: configuration.connection)
             do {
-                try setUp(connection)
+                try setUp(AMQPTopology(connection: connection))
             } catch {
                 connection.close()
                 throw error
@@ -134,3 +176,7 @@ public final class AMQPClient: Sendable {
         )
     }
 }
+
+/// In a service group, the client stays open until graceful shutdown and then closes: list it
+/// before the services that use it.
+extension AMQPClient: ClosesOnShutdown {}

@@ -22,12 +22,12 @@ public struct AMQPEndpoint: Sendable, Equatable {
         guard let components = URLComponents(string: url), components.scheme == "amqp",
             let host = components.host, !host.isEmpty
         else {
-            throw AMQPError(.invalidURL, "expected amqp://[user[:password]@]host[:port][/vhost]")
+            throw AMQPError(code: .invalidURL, serverMessage: "expected amqp://[user[:password]@]host[:port][/vhost]")
         }
         let path = components.percentEncodedPath
         let encodedVirtualHost = path.hasPrefix("/") ? String(path.dropFirst()) : path
         guard let virtualHost = encodedVirtualHost.removingPercentEncoding else {
-            throw AMQPError(.invalidURL, "the virtual host is not valid percent-encoding")
+            throw AMQPError(code: .invalidURL, serverMessage: "the virtual host is not valid percent-encoding")
         }
         self.init(
             host: host, port: components.port ?? 5672, user: components.user ?? "guest",

@@ -46,7 +46,8 @@ public enum AMQPConfirmation: Sendable, Equatable {
     case nack
 }
 
-/// A message received from a queue; acknowledge it with `AMQPConnection.ack(_:)`.
+/// A message received from a queue (`AMQPClient.nextDelivery`); acknowledge it with
+/// `AMQPClient.ack(_:)`.
 public struct AMQPDelivery: Sendable, Equatable {
     public var exchange: String
     public var routingKey: String
@@ -54,6 +55,8 @@ public struct AMQPDelivery: Sendable, Equatable {
     public var properties: AMQPProperties
     public var deliveryTag: UInt64
     public var redelivered: Bool
+    /// The connection it came on: its tag means nothing on another.
+    let connectionID: UInt64
 }
 
 /// Arguments of a queue or exchange declaration, such as `alternate-exchange`.

@@ -1,23 +1,23 @@
 import Logging
-import NIOPosix
 
 /// A `ConnectionPool` of connections that make blocking C calls (libpq, hiredis). It owns one
 /// thread per connection, and every call on a connection, connecting included, runs there: never on
-/// the caller's thread or an event loop.
-public final class BlockingConnectionPool<Connection: PooledConnection>: Sendable {
+/// the caller's thread or an event loop. The pool's refusals are thrown as `Failure`, the client's
+/// own error type.
+public final class BlockingConnectionPool<Connection: PooledConnection, Failure: PoolErrorConvertible>: Sendable {
     /// A leased connection, valid only inside the `withConnection` closure that received it.
     public struct Lease: Sendable {
         let connection: Connection
-        let threads: NIOThreadPool
+        let executor: BlockingExecutor
 
         /// Runs a blocking call on the connection, on one of the pool's threads.
         public func run<T: Sendable>(_ call: @escaping @Sendable (Connection) throws -> T) async throws -> T {
             let connection = self.connection
-            return try await threads.runIfActive { try call(connection) }
+            return try await executor.run { try call(connection) }
         }
     }
 
-    private let threads: NIOThreadPool
+    private let executor: BlockingExecutor
     private let pool: ConnectionPool<Connection>
 
     /// Creates the pool; `connect` opens a connection (blocking) when a caller needs one.
@@ -25,18 +25,22 @@ public final class BlockingConnectionPool<Connection: PooledConnection>: Sendabl
         capacity: Int, acquireTimeout: Duration, logger: Logger,
         connect: @escaping @Sendable () throws -> Connection
     ) {
-        let threads = NIOThreadPool(numberOfThreads: capacity)
-        threads.start()
-        self.threads = threads
+        let executor = BlockingExecutor(threadCount: capacity)
+        self.executor = executor
         self.pool = ConnectionPool(capacity: capacity, acquireTimeout: acquireTimeout, logger: logger) {
-            try await threads.runIfActive(connect)
+            try await executor.run(connect)
         }
     }
 
-    /// Leases a connection for the duration of `body`; throws `PoolError` when none comes in time.
+    /// Leases a connection for the duration of `body`; throws `Failure` made from a `PoolError`
+    /// when none comes in time or the pool is closed.
     public func withConnection<Result: Sendable>(_ body: (Lease) async throws -> Result) async throws -> Result {
-        let threads = self.threads
-        return try await pool.withConnection { try await body(Lease(connection: $0, threads: threads)) }
+        let executor = self.executor
+        do {
+            return try await pool.withConnection { try await body(Lease(connection: $0, executor: executor)) }
+        } catch let refusal as PoolError {
+            throw Failure(refusal)
+        }
     }
 
     /// How busy the pool is right now.
@@ -44,9 +48,9 @@ public final class BlockingConnectionPool<Connection: PooledConnection>: Sendabl
         await pool.statistics()
     }
 
-    /// Closes every connection and stops the threads; later calls throw `PoolError.closed`.
+    /// Closes every connection and stops the threads; later calls throw the closed error.
     public func shutdown() async {
         await pool.close()
-        try? await threads.shutdownGracefully()
+        await executor.shutdown()
     }
 }

@@ -1,3 +1,5 @@
+import Pooling
+
 /// An error from the Postgres layer.
 ///
 /// `description` names what failed and the SQLSTATE, never the statement or its parameters, so it
@@ -63,5 +65,12 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     public var isUnavailable: Bool {
         code == .connectionFailed || code == .connectionLost || code == .poolTimeout || code == .poolClosed
             || sqlState == "57P01" || sqlState == "57P03"  // admin shutdown, cannot connect now
+    }
+}
+
+extension PostgresError: PoolErrorConvertible {
+    /// `poolTimeout` or `poolClosed`.
+    public init(_ refusal: PoolError) {
+        self.init(code: refusal == .timeout ? .poolTimeout : .poolClosed)
     }
 }

@@ -37,7 +37,7 @@ public final class RedisClient: Sendable {
         }
     }
 
-    private let pool: BlockingConnectionPool<RedisConnection>
+    private let pool: BlockingConnectionPool<RedisConnection, RedisError>
 
     /// Creates the client; connections open lazily, on first use.
     public init(configuration: Configuration, logger: Logger) {
@@ -56,7 +56,7 @@ public final class RedisClient: Sendable {
     @discardableResult
     public func send(_ command: RedisCommand) async throws -> RedisValue {
         let reply = try await pipeline([command])[0]
-        if case .error(let message) = reply { throw RedisError(code: .server, message: message) }
+        if case .error(let message) = reply { throw RedisError(code: .server, serverMessage: message) }
         return reply
     }
 
@@ -86,7 +86,7 @@ public final class RedisClient: Sendable {
                 return try connection.pipeline([RedisCommand("SCRIPT", "LOAD", script.source), run])[1]
             }
         }
-        if case .error(let message) = reply { throw RedisError(code: .server, message: message) }
+        if case .error(let message) = reply { throw RedisError(code: .server, serverMessage: message) }
         return reply
     }
 
@@ -101,12 +101,12 @@ public final class RedisClient: Sendable {
     }
 
     private func withConnection<Result: Sendable>(
-        _ body: (BlockingConnectionPool<RedisConnection>.Lease) async throws -> Result
+        _ body: (BlockingConnectionPool<RedisConnection, RedisError>.Lease) async throws -> Result
     ) async throws -> Result {
-        do {
-            return try await pool.withConnection(body)
-        } catch let error as PoolError {
-            throw RedisError(code: error == .timeout ? .poolTimeout : .poolClosed)
-        }
+        try await pool.withConnection(body)
     }
 }
+
+/// In a service group, the client stays open until graceful shutdown and then closes: list it
+/// before the services that use it.
+extension RedisClient: ClosesOnShutdown {}

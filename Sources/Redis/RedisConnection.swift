@@ -30,12 +30,12 @@ final class RedisConnection: PooledConnection, @unchecked Sendable {
         -> RedisConnection
     {
         guard let context = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), timeValue(connectTimeout)) else {
-            throw RedisError(code: .connectionFailed, message: "hiredis could not allocate a context")
+            throw RedisError(code: .connectionFailed, serverMessage: "hiredis could not allocate a context")
         }
         guard context.pointee.err == 0 else {
             let message = Self.errorText(context)
             redisFree(context)
-            throw RedisError(code: .connectionFailed, message: message)
+            throw RedisError(code: .connectionFailed, serverMessage: message)
         }
         // The socket timeouts bound every read and write, so a hung server costs one timeout, not a
         // blocked thread. A dead peer is also found by keepalive.
@@ -53,7 +53,7 @@ final class RedisConnection: PooledConnection, @unchecked Sendable {
             let replies = try connection.pipeline(setup)
             if case .error(let message) = replies.first(where: { if case .error = $0 { true } else { false } }) {
                 connection.close()
-                throw RedisError(code: .connectionFailed, message: message)
+                throw RedisError(code: .connectionFailed, serverMessage: message)
             }
         }
         return connection
@@ -71,7 +71,7 @@ final class RedisConnection: PooledConnection, @unchecked Sendable {
     /// back as `.error` values; a broken or timed-out connection throws and stays unusable.
     func pipeline(_ commands: [RedisCommand]) throws -> [RedisValue] {
         guard let context, context.pointee.err == 0 else {
-            throw RedisError(code: .connectionLost, message: "connection is closed")
+            throw RedisError(code: .connectionLost, serverMessage: "connection is closed")
         }
         for command in commands {
             guard Self.append(command, to: context) == REDIS_OK else { throw Self.failure(context) }
@@ -135,19 +135,19 @@ final class RedisConnection: PooledConnection, @unchecked Sendable {
         let message = errorText(context)
         // hiredis reports a socket timeout as an I/O error with EAGAIN's text.
         if message.contains("temporarily unavailable") || message.contains("timed out") {
-            return RedisError(code: .timeout, message: message)
+            return RedisError(code: .timeout, serverMessage: message)
         }
-        return RedisError(code: .connectionLost, message: message)
+        return RedisError(code: .connectionLost, serverMessage: message)
+    }
+
+    private static func timeValue(_ duration: Duration) -> timeval {
+        let (seconds, microseconds) = duration.timevalFields
+        return timeval(tv_sec: seconds, tv_usec: microseconds)
     }
 
     private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
         withUnsafeBytes(of: context.pointee.errstr) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
-    }
-
-    private static func timeValue(_ duration: Duration) -> timeval {
-        let microseconds = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
-        return timeval(tv_sec: Int(microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
     }
 }

@@ -21,11 +21,11 @@ public struct RedisEndpoint: Sendable, Equatable {
         guard let components = URLComponents(string: url), components.scheme == "redis",
             let host = components.host, !host.isEmpty
         else {
-            throw RedisError(code: .invalidURL, message: "expected redis://[[user]:password@]host[:port][/db]")
+            throw RedisError(code: .invalidURL, serverMessage: "expected redis://[[user]:password@]host[:port][/db]")
         }
         let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         guard path.isEmpty || Int(path).map({ $0 >= 0 }) == true else {
-            throw RedisError(code: .invalidURL, message: "the database must be a number, e.g. /0")
+            throw RedisError(code: .invalidURL, serverMessage: "the database must be a number, e.g. /0")
         }
         self.host = host
         self.port = components.port ?? 6379

@@ -1,38 +1,97 @@
-/// An error from the Redis layer. Its description never quotes keys or values.
-public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible {
+import Pooling
+
+/// An error from the Redis layer.
+///
+/// `description` names what failed (and the error prefix of a server's error reply, such as
+/// `WRONGTYPE`), never keys, values or the server's text, so it is safe to log and to wrap;
+/// `debugDescription` adds the server's or hiredis' own message for operators.
+public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     /// What kind of failure this is.
-    public enum Code: String, Sendable, Equatable {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Base: String, Sendable {
+            case invalidURL = "invalid URL"
+            case connectionFailed = "connection failed"
+            case timeout = "timed out"
+            case connectionLost = "connection lost"
+            case server = "server error"
+            case poolTimeout = "timed out waiting for a pooled connection"
+            case poolClosed = "connection pool is closed"
+            case unexpectedReply = "unexpected reply"
+        }
+        private let base: Base
+
         /// `REDIS_URL` is not a usable `redis://` URL.
-        case invalidURL = "invalid URL"
+        public static let invalidURL = Code(base: .invalidURL)
         /// The server could not be reached, or refused AUTH or SELECT.
-        case connectionFailed = "connection failed"
+        public static let connectionFailed = Code(base: .connectionFailed)
         /// The server did not answer within the command timeout; the connection is dropped.
-        case timeout = "timed out"
+        public static let timeout = Code(base: .timeout)
         /// The connection broke during a call.
-        case connectionLost = "connection lost"
-        /// The server answered with an error reply (`message` holds it).
-        case server = "server error"
+        public static let connectionLost = Code(base: .connectionLost)
+        /// The server answered with an error reply (`serverMessage` holds it).
+        public static let server = Code(base: .server)
         /// Every pooled connection stayed leased longer than the acquire timeout.
-        case poolTimeout = "timed out waiting for a pooled connection"
+        public static let poolTimeout = Code(base: .poolTimeout)
         /// The client was shut down.
-        case poolClosed = "connection pool is closed"
+        public static let poolClosed = Code(base: .poolClosed)
         /// A reply had a shape the caller did not expect.
-        case unexpectedReply = "unexpected reply"
+        public static let unexpectedReply = Code(base: .unexpectedReply)
+
+        public var description: String { base.rawValue }
     }
 
+    /// What kind of failure this is.
     public let code: Code
-    /// hiredis' or the server's text, e.g. `NOSCRIPT No matching script`.
-    public let message: String
+    /// The server's error reply (e.g. `NOSCRIPT No matching script`) or hiredis' text; for
+    /// `invalidURL`, what is wrong with the URL. May quote keys or values, so it is kept out of
+    /// `description`.
+    public let serverMessage: String?
 
-    public init(code: Code, message: String = "") {
+    /// Creates an error.
+    public init(code: Code, serverMessage: String? = nil) {
         self.code = code
-        self.message = message
+        self.serverMessage = serverMessage
     }
+
+    /// The first word of a server error reply when it is one of the error prefixes Redis itself
+    /// sends (`ERR`, `WRONGTYPE`, `NOSCRIPT`, ...); nil otherwise. A script can reply with any
+    /// text, a key included, so no other word is trusted to be safe to log.
+    public var errorPrefix: String? {
+        guard code == .server, let serverMessage else { return nil }
+        let word = String(serverMessage.prefix { $0 != " " && $0 != "\n" })
+        return Self.knownPrefixes.contains(word) ? word : nil
+    }
+
+    private static let knownPrefixes: Set<String> = [
+        "ERR", "WRONGTYPE", "NOSCRIPT", "BUSY", "BUSYKEY", "LOADING", "READONLY", "NOAUTH", "WRONGPASS", "NOPERM",
+        "OOM", "EXECABORT", "MISCONF", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN", "CROSSSLOT", "CLUSTERDOWN", "MOVED",
+        "ASK", "UNBLOCKED", "NOTBUSY", "UNKILLABLE", "NOPROTO",
+    ]
 
     public var description: String {
-        message.isEmpty ? "Redis \(code.rawValue)" : "Redis \(code.rawValue): \(message)"
+        if let errorPrefix { return "Redis \(code) (\(errorPrefix))" }
+        return "Redis \(code)"
+    }
+
+    public var debugDescription: String {
+        guard let serverMessage, !serverMessage.isEmpty else { return description }
+        return "\(description): \(serverMessage)"
     }
 
     /// True when the server does not know a script SHA (it restarted or flushed its scripts).
-    public var isNoScript: Bool { code == .server && message.hasPrefix("NOSCRIPT") }
+    public var isNoScript: Bool { errorPrefix == "NOSCRIPT" }
+
+    /// True when the failure says nothing about the command itself: the server is unreachable or
+    /// too slow, the connection broke, or the pool had no connection to lend.
+    public var isUnavailable: Bool {
+        code == .connectionFailed || code == .timeout || code == .connectionLost || code == .poolTimeout
+            || code == .poolClosed
+    }
+}
+
+extension RedisError: PoolErrorConvertible {
+    /// `poolTimeout` or `poolClosed`.
+    public init(_ refusal: PoolError) {
+        self.init(code: refusal == .timeout ? .poolTimeout : .poolClosed)
+    }
 }

@@ -122,7 +122,7 @@ final class RedisServerProcess: @unchecked Sendable {
             if (try? await probe.send("PING")) == .status("PONG") { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw RedisError(code: .connectionFailed, message: "redis-server on port \(port) did not start")
+        throw RedisError(code: .connectionFailed, serverMessage: "redis-server on port \(port) did not start")
     }
 
     /// Kills the server and waits until it is gone. (Not `waitUntilExit`: off the main thread it

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import Pooling
 import Testing
 
 @testable import MessagesService
@@ -71,7 +72,7 @@ final class TestConsumer: Sendable {
     }
 
     func start() async throws {
-        try await client.withConnection { _ in }
+        try await client.connect()
     }
 
     /// Receives until `done` says so (given everything kept so far) or nothing to keep arrives
@@ -83,13 +84,10 @@ final class TestConsumer: Sendable {
         var kept: [AMQPDelivery] = []
         var lastArrival = ContinuousClock.now
         while !done(kept), ContinuousClock.now - lastArrival < quiet {
-            let batch = try await client.withConnection { connection -> [AMQPDelivery] in
-                var batch: [AMQPDelivery] = []
-                while batch.count < 500, let delivery = try connection.nextDelivery(timeout: .milliseconds(200)) {
-                    try connection.ack(delivery.deliveryTag)
-                    batch.append(delivery)
-                }
-                return batch
+            var batch: [AMQPDelivery] = []
+            while batch.count < 500, let delivery = try await client.nextDelivery(timeout: .milliseconds(200)) {
+                try await client.ack(delivery)
+                batch.append(delivery)
             }
             let wanted = batch.filter(keep)
             if !wanted.isEmpty { lastArrival = .now }
@@ -123,7 +121,7 @@ final class TestConsumer: Sendable {
     func stop(deleteQueue: Bool = false) async {
         if deleteQueue {
             let queue = self.queue
-            try? await client.withConnection { try $0.deleteQueue(queue) }
+            try? await client.withTopology { try $0.deleteQueue(queue) }
         }
         await client.shutdown()
     }

@@ -5,7 +5,7 @@ import Testing
 @testable import Postgres
 
 /// The Postgres layer against a real server (`DATABASE_URL`, started by `make test`).
-@Suite struct PostgresClientTests {
+@Suite(.tags(.servers)) struct PostgresClientTests {
     static let url = ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://messages@127.0.0.1:5432/messages"
 
     func makeClient(poolSize: Int = 2, acquireTimeout: Duration = .seconds(2), url: String = Self.url) -> PostgresClient {

@@ -8,7 +8,7 @@ import Testing
 #endif
 
 /// The Redis client against the real server `make test` starts (`REDIS_URL`).
-@Suite struct RedisClientTests {
+@Suite(.tags(.servers)) struct RedisClientTests {
     static let url = ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
 
     init() {
@@ -63,7 +63,12 @@ import Testing
         let redis = try client()
         let error = await #expect(throws: RedisError.self) { try await redis.send("NO-SUCH-COMMAND") }
         #expect(error?.code == .server)
-        #expect(error?.message.contains("unknown command") == true)
+        #expect(error?.errorPrefix == "ERR")
+        #expect(error?.serverMessage?.contains("unknown command") == true)
+        // The server's text may quote arguments: only the error prefix reaches the description.
+        #expect(error?.description == "Redis server error (ERR)")
+        #expect(error?.debugDescription.contains("unknown command") == true)
+        #expect(error?.isUnavailable == false)
         // The connection stays usable after an error reply.
         #expect(try await redis.send("PING") == .status("PONG"))
         await redis.shutdown()
@@ -79,6 +84,13 @@ import Testing
         #expect(try await redis.send("SCRIPT", "LOAD", script.source).string == script.sha1)
         try await redis.send("SCRIPT", "FLUSH")
         #expect(try await redis.evaluate(script, keys: ["k"], arguments: ["v", 21]) == expected)
+        // A script may reply with any text, keys included: only a prefix Redis itself uses is kept.
+        let keyed = await #expect(throws: RedisError.self) {
+            try await redis.evaluate(RedisScript("return redis.error_reply(KEYS[1])"), keys: ["SECRETKEY"], arguments: [])
+        }
+        #expect(keyed?.errorPrefix != "SECRETKEY")
+        #expect(keyed?.description.contains("SECRETKEY") == false)
+        #expect(keyed?.debugDescription.contains("SECRETKEY") == true)
         let failing = RedisScript("return redis.call('NO-SUCH-COMMAND')")
         let error = await #expect(throws: RedisError.self) { try await redis.evaluate(failing, keys: [], arguments: []) }
         #expect(error?.code == .server)
@@ -90,6 +102,7 @@ import Testing
         let started = ContinuousClock.now
         let error = await #expect(throws: RedisError.self) { try await redis.send("BLPOP", key("empty"), 2) }
         #expect(error?.code == .timeout)
+        #expect(error?.isUnavailable == true)
         #expect(ContinuousClock.now - started < .seconds(2))
         #expect(try await redis.send("PING") == .status("PONG"))
         await redis.shutdown()

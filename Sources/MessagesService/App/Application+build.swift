@@ -35,7 +35,7 @@ public func redisConfiguration(_ configuration: ServiceConfiguration, endpoint: 
 func amqpConfiguration(_ configuration: ServiceConfiguration, endpoint: AMQPEndpoint) -> AMQPClient.Configuration {
     AMQPClient.Configuration(
         endpoint: endpoint,
-        connection: AMQPConnection.Options(
+        connection: AMQPClient.ConnectionOptions(
             heartbeat: configuration.amqpHeartbeat, connectTimeout: configuration.amqpConnectTimeout,
             rpcTimeout: configuration.amqpConfirmTimeout,
             // A batch publishes each row once, and new messages once more for the legacy queue.
@@ -84,7 +84,7 @@ public func buildApplication(
     }
     // Shut down in reverse order: the journal writes its last entries before Postgres closes.
     var services: [any Service] = [
-        CloseOnShutdown { await postgres.shutdown() },
+        postgres,
         ErrorJournalWriter(journal: log.journal, postgres: postgres, configuration: configuration.errorJournal, logger: logger),
         outageWatch,
     ]
@@ -113,7 +113,7 @@ public func buildApplication(
     }
     if let endpoint = configuration.redis {
         let redis = RedisClient(configuration: redisConfiguration(configuration, endpoint: endpoint), logger: logger)
-        services.append(CloseOnShutdown { await redis.shutdown() })
+        services.append(redis)
         // One Redis, one breaker: when it fails, the cache and the rate limit both stop asking it.
         let breaker = CircuitBreaker(configuration: configuration.redisBreaker)
         let timeline = TimelineCache(
@@ -206,15 +206,5 @@ public func makeAuthenticator(
         } catch {
             throw ConfigurationError(variable: "JWT_PUBLIC_KEY_FILE", problem: "is not an RSA or P-256 public key")
         }
-    }
-}
-
-/// Keeps a client open while the server runs and closes it once the server stopped.
-struct CloseOnShutdown: Service {
-    let close: @Sendable () async -> Void
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        await close()
     }
 }

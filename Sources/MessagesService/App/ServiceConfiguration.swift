@@ -106,7 +106,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             do {
                 redis = try RedisEndpoint(url: url)
             } catch {
-                throw ConfigurationError(variable: "REDIS_URL", problem: error.message)
+                throw ConfigurationError(variable: "REDIS_URL", problem: error.serverMessage ?? "\(error)")
             }
         }
         redisPoolSize = try reader.integer("REDIS_POOL_SIZE", in: 1...256) ?? redisPoolSize
@@ -124,7 +124,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             do {
                 amqp = try AMQPEndpoint(url: url)
             } catch {
-                throw ConfigurationError(variable: "AMQP_URL", problem: (error as? AMQPError)?.message ?? "\(error)")
+                throw ConfigurationError(variable: "AMQP_URL", problem: (error as? AMQPError)?.serverMessage ?? "\(error)")
             }
         }
         amqpConnectTimeout = try reader.milliseconds("AMQP_CONNECT_TIMEOUT_MS", in: 1...60_000) ?? amqpConnectTimeout

@@ -1,6 +1,7 @@
 import AMQP
 import Logging
 import NIOConcurrencyHelpers
+import Pooling
 import Postgres
 import ServiceLifecycle
 
@@ -71,7 +72,7 @@ final class OutboxRelay: Service {
     /// Declares what the relay publishes to, on every new broker connection: the durable topic
     /// exchange, its alternate exchange and queue (so an event no queue is bound to is kept), and
     /// the legacy queue; then enables publisher confirms.
-    static func declareTopology(on connection: AMQPConnection, legacyQueue: String?) throws {
+    static func declareTopology(on connection: AMQPTopology, legacyQueue: String?) throws {
         try connection.declareExchange(unroutedExchange, type: "fanout")
         try connection.declareQueue(unroutedQueue)
         try connection.bindQueue(unroutedQueue, exchange: unroutedExchange, routingKey: "")
@@ -181,7 +182,7 @@ final class OutboxRelay: Service {
         let confirmations: [AMQPConfirmation]
         do {
             let (batch, timeout) = (messages, configuration.confirmTimeout)
-            confirmations = try await amqp.withConnection { try $0.publish(batch, timeout: timeout) }
+            confirmations = try await amqp.publish(batch, timeout: timeout)
         } catch {
             try await session.query(Self.recordFailure, [Self.array(ids), "\(error)"])
             state.withLockedValue {
@@ -225,7 +226,7 @@ final class OutboxRelay: Service {
     /// its calls) and learns whether the broker is reachable.
     private func checkBroker() async {
         do {
-            try await amqp.withConnection { try $0.serviceHeartbeat() }
+            try await amqp.serviceHeartbeat()
             state.withLockedValue { $0.brokerReachable = true }
         } catch {
             state.withLockedValue { $0.brokerReachable = false }

@@ -1,6 +1,6 @@
-import AMQP
 import Foundation
 import Logging
+import Pooling
 import Postgres
 import ServiceLifecycle
 

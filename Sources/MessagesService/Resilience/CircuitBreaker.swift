@@ -29,23 +29,27 @@ final class CircuitBreaker: Sendable {
         var state = State.closed
         var generation: UInt64 = 0
         var consecutiveFailures = 0
-        var openedAt = ContinuousClock.now
+        var openedAt: ContinuousClock.Instant
         var trialInFlight = false
 
-        mutating func enter(_ state: State) {
+        mutating func enter(_ state: State, at now: ContinuousClock.Instant) {
             self.state = state
             generation &+= 1
             consecutiveFailures = 0
             trialInFlight = false
-            if state == .open { openedAt = .now }
+            if state == .open { openedAt = now }
         }
     }
 
     private let configuration: Configuration
-    private let status = NIOLockedValueBox(Status())
+    /// The time it is; a test passes a clock it advances itself.
+    private let now: @Sendable () -> ContinuousClock.Instant
+    private let status: NIOLockedValueBox<Status>
 
-    init(configuration: Configuration) {
+    init(configuration: Configuration, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.configuration = configuration
+        self.now = now
+        self.status = NIOLockedValueBox(Status(openedAt: now()))
     }
 
     var state: State { status.withLockedValue { $0.state } }
@@ -74,8 +78,9 @@ final class CircuitBreaker: Sendable {
             case .closed:
                 return status.generation
             case .open:
-                guard ContinuousClock.now - status.openedAt >= configuration.openDuration else { return nil }
-                status.enter(.halfOpen)
+                let time = now()
+                guard time - status.openedAt >= configuration.openDuration else { return nil }
+                status.enter(.halfOpen, at: time)
                 status.trialInFlight = true
                 return status.generation
             case .halfOpen:
@@ -93,13 +98,13 @@ final class CircuitBreaker: Sendable {
                 if status.state == .closed {
                     status.consecutiveFailures = 0
                 } else {
-                    status.enter(.closed)
+                    status.enter(.closed, at: now())
                 }
                 return
             }
             status.consecutiveFailures += 1
             if status.state == .halfOpen || status.consecutiveFailures >= configuration.failureThreshold {
-                status.enter(.open)
+                status.enter(.open, at: now())
             }
         }
     }

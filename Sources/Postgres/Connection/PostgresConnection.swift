@@ -92,7 +92,7 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
         guard let handle else { throw PostgresError(code: .connectionLost, serverMessage: "connection is closed") }
         var channels = Self.takeNotifications(handle)
         guard channels.isEmpty else { return channels }
-        let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = timeout.totalMilliseconds
         var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
         guard socket.fd >= 0 else { throw PostgresError(code: .connectionLost, serverMessage: "connection has no socket") }
         if poll(&socket, 1, Int32(clamping: milliseconds)) > 0 {

@@ -1,4 +1,4 @@
-import NIOPosix
+import Pooling
 
 /// One connection outside the pool, owned by one caller for as long as it likes: for session
 /// state that must outlive a statement, such as an advisory lock or `LISTEN`.
@@ -8,25 +8,24 @@ import NIOPosix
 /// another.
 public final class PostgresDedicatedConnection: Sendable {
     private let connection: PostgresConnection
-    private let thread: NIOThreadPool
+    private let thread: BlockingExecutor
 
-    private init(connection: PostgresConnection, thread: NIOThreadPool) {
+    private init(connection: PostgresConnection, thread: BlockingExecutor) {
         self.connection = connection
         self.thread = thread
     }
 
     /// Opens a connection with the client configuration's URL, timeouts and application name.
     public static func connect(_ configuration: PostgresClient.Configuration) async throws -> PostgresDedicatedConnection {
-        let thread = NIOThreadPool(numberOfThreads: 1)
-        thread.start()
+        let thread = BlockingExecutor(threadCount: 1)
         let settings = PostgresClient.connectionSettings(configuration)
         do {
-            let connection = try await thread.runIfActive {
+            let connection = try await thread.run {
                 try PostgresConnection.connect(url: configuration.url, settings: settings)
             }
             return PostgresDedicatedConnection(connection: connection, thread: thread)
         } catch {
-            try? await thread.shutdownGracefully()
+            await thread.shutdown()
             throw error
         }
     }
@@ -36,20 +35,20 @@ public final class PostgresDedicatedConnection: Sendable {
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
         let texts = parameters.map(\.postgresText)
         let connection = self.connection
-        return try await thread.runIfActive { try connection.execute(sql, texts) }
+        return try await thread.run { try connection.execute(sql, texts) }
     }
 
     /// Waits up to `timeout` for `NOTIFY` on the channels this connection listens to (`LISTEN name`
     /// first); returns the channel names that were notified, empty on timeout.
     public func waitForNotifications(timeout: Duration) async throws -> [String] {
         let connection = self.connection
-        return try await thread.runIfActive { try connection.waitForNotifications(timeout: timeout) }
+        return try await thread.run { try connection.waitForNotifications(timeout: timeout) }
     }
 
     /// Closes the connection (which releases its session locks) and stops its thread.
     public func close() async {
         let connection = self.connection
-        _ = try? await thread.runIfActive { connection.close() }
-        try? await thread.shutdownGracefully()
+        _ = try? await thread.run { connection.close() }
+        await thread.shutdown()
     }
 }

@@ -43,7 +43,7 @@ public final class PostgresClient: Sendable {
         }
     }
 
-    private let pool: BlockingConnectionPool<PostgresConnection>
+    private let pool: BlockingConnectionPool<PostgresConnection, PostgresError>
 
     /// Creates the client; connections are opened lazily, on first use.
     public init(configuration: Configuration, logger: Logger) {
@@ -61,11 +61,7 @@ public final class PostgresClient: Sendable {
     public func withConnection<Result: Sendable>(
         _ body: (PostgresSession) async throws -> Result
     ) async throws -> Result {
-        do {
-            return try await pool.withConnection { try await body(PostgresSession(lease: $0)) }
-        } catch let error as PoolError {
-            throw PostgresError(code: error == .timeout ? .poolTimeout : .poolClosed)
-        }
+        try await pool.withConnection { try await body(PostgresSession(lease: $0)) }
     }
 
     /// Runs `body` inside `BEGIN ... COMMIT` on one leased connection; any error thrown by `body`
@@ -106,9 +102,7 @@ public final class PostgresClient: Sendable {
 
     static func connectionSettings(_ configuration: Configuration) -> [(String, String)] {
         let connectSeconds = max(1, Int(configuration.connectTimeout.components.seconds))
-        let statementMilliseconds =
-            configuration.statementTimeout.components.seconds * 1000
-            + configuration.statementTimeout.components.attoseconds / 1_000_000_000_000_000
+        let statementMilliseconds = configuration.statementTimeout.totalMilliseconds
         return [
             ("connect_timeout", String(connectSeconds)),
             ("application_name", configuration.applicationName),
@@ -132,7 +126,7 @@ public final class PostgresClient: Sendable {
 
 /// A connection leased from `PostgresClient`; valid only inside the closure that received it.
 public struct PostgresSession: Sendable {
-    let lease: BlockingConnectionPool<PostgresConnection>.Lease
+    let lease: BlockingConnectionPool<PostgresConnection, PostgresError>.Lease
 
     /// Runs one statement with parameters `$1, $2, ...` and returns its rows.
     @discardableResult
@@ -151,3 +145,7 @@ public struct PostgresSession: Sendable {
         try await query(sql, parameters)
     }
 }
+
+/// In a service group, the client stays open until graceful shutdown and then closes: list it
+/// before the services that use it.
+extension PostgresClient: ClosesOnShutdown {}

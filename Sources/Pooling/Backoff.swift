@@ -16,13 +16,8 @@ public struct Backoff: Sendable, Equatable {
     /// The delay before retry `attempt` (1 after the first failure); `random` in 0...1.
     public func delay(attempt: Int, random: Double = Double.random(in: 0...1)) -> Duration {
         let doublings = min(max(attempt - 1, 0), 40)
-        let initialSeconds = Self.seconds(initial)
-        let ceiling = min(Self.seconds(maximum), initialSeconds * Double(1 << UInt64(min(doublings, 62))))
+        let ceiling = min(maximum.totalSeconds, initial.totalSeconds * Double(1 << UInt64(min(doublings, 62))))
         let seconds = ceiling / 2 + ceiling / 2 * min(max(random, 0), 1)
         return .nanoseconds(Int64(seconds * 1_000_000_000))
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -1,0 +1,30 @@
+/// Consuming with manual acknowledgements.
+///
+/// A consuming client starts its consumer in its set-up (`AMQPTopology.consume`), so every new
+/// connection consumes again, then takes deliveries one at a time and acknowledges each. A
+/// delivery not acknowledged before its connection closed goes back to the queue (redelivered).
+/// Consume on a client of its own: a publish waits for its confirms on the same channel and
+/// would skip the deliveries that arrive meanwhile.
+extension AMQPTopology {
+    /// Starts consuming `queue` with manual acknowledgements, with at most `prefetch` deliveries
+    /// unacknowledged at once.
+    public func consume(_ queue: String, prefetch: UInt16 = 100) throws {
+        try connection.consume(queue, prefetch: prefetch)
+    }
+}
+
+extension AMQPClient {
+    /// The next delivery of the consumed queue, or nil when none arrives within `timeout`.
+    public func nextDelivery(timeout: Duration) async throws -> AMQPDelivery? {
+        try await withConnection { try $0.nextDelivery(timeout: timeout) }
+    }
+
+    /// Acknowledges `delivery`. When the connection it came on has closed since, this does
+    /// nothing: the broker already put it back in the queue.
+    public func ack(_ delivery: AMQPDelivery) async throws {
+        _ = try await withOpenConnection { connection in
+            guard connection.id == delivery.connectionID else { return }
+            try connection.ack(delivery.deliveryTag)
+        }
+    }
+}

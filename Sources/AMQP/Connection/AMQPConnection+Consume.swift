@@ -1,0 +1,60 @@
+import CRabbitMQ
+import Pooling
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#else
+    import Darwin
+#endif
+
+/// Consuming with manual acknowledgements.
+extension AMQPConnection {
+    /// Starts consuming `queue` with manual acknowledgements and at most `prefetch` unacknowledged.
+    func consume(_ queue: String, prefetch: UInt16) throws {
+        try usable()
+        amqp_basic_qos(state, channel, 0, prefetch, 0)
+        try check(amqp_get_rpc_reply(state), "basic.qos")
+        let arena = CMemoryArena()
+        amqp_basic_consume(state, channel, arena.bytes(queue), arena.bytes(""), 0, 0, 0, arena.table([:]))
+        try check(amqp_get_rpc_reply(state), "basic.consume \(queue)")
+    }
+
+    /// The next delivery of the consumed queue, or nil when none arrives within `timeout`.
+    func nextDelivery(timeout: Duration) throws -> AMQPDelivery? {
+        try usable()
+        amqp_maybe_release_buffers(state)
+        var envelope = amqp_envelope_t()
+        var wait = timeval(timeout)
+        let reply = amqp_consume_message(state, &envelope, &wait, 0)
+        if reply.reply_type == AMQP_RESPONSE_NORMAL {
+            defer { amqp_destroy_envelope(&envelope) }
+            let message = envelope.message
+            return AMQPDelivery(
+                exchange: CMemory.string(envelope.exchange), routingKey: CMemory.string(envelope.routing_key),
+                body: CMemory.bytes(message.body), properties: CMemory.properties(message.properties),
+                deliveryTag: envelope.delivery_tag, redelivered: envelope.redelivered != 0, connectionID: id
+            )
+        }
+        if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {
+            if reply.library_error == AMQP_STATUS_TIMEOUT.rawValue { return nil }
+            if reply.library_error == AMQP_STATUS_UNEXPECTED_STATE.rawValue {
+                // A frame other than a delivery (a close is turned into an error by nextMethodFrame).
+                _ = try nextMethodFrame(timeout: .zero)
+                return nil
+            }
+        }
+        try check(reply, "basic.consume")
+        return nil
+    }
+
+    /// Acknowledges one delivery.
+    func ack(_ deliveryTag: UInt64) throws {
+        try usable()
+        let status = amqp_basic_ack(state, channel, deliveryTag, 0)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw fail(.connectionLost, "basic.ack: \(Self.describe(status: status))")
+        }
+    }
+}
