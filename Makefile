@@ -29,7 +29,7 @@ migrate: build services
 
 # `make run` uses AUTH_MODE=jwt with a development secret kept in .local/ (unless JWT_SECRET is set),
 # and signs page cursors with a key kept there too (unless CURSOR_SECRET is set), so cursors survive
-# a restart.
+# a restart. Every caller may use every channel (CHANNEL_ACCESS=open) unless CHANNEL_ACCESS=members.
 DEV_JWT_SECRET_FILE := .local/dev-jwt-secret
 DEV_JWT_SECRET = $${JWT_SECRET:-$$(cat $(DEV_JWT_SECRET_FILE))}
 DEV_CURSOR_SECRET_FILE := .local/dev-cursor-secret
@@ -43,6 +43,7 @@ $(DEV_JWT_SECRET_FILE) $(DEV_CURSOR_SECRET_FILE):
 run: migrate $(DEV_JWT_SECRET_FILE) $(DEV_CURSOR_SECRET_FILE)
 	@echo "AUTH_MODE=jwt; get a development token with: make token SUB=<user uuid> [ROLES=moderator]"
 	JWT_SECRET=$(DEV_JWT_SECRET) CURSOR_SECRET=$(DEV_CURSOR_SECRET) LOG_FORMAT=$${LOG_FORMAT:-text} \
+		CHANNEL_ACCESS=$${CHANNEL_ACCESS:-open} \
 		.build/debug/messages-service serve
 
 ## Print a development JWT for `make run`: make token SUB=<user uuid> [ROLES=moderator] [TTL=1h]

@@ -123,7 +123,7 @@ cleanup() {
 trap cleanup EXIT
 
 log "starting the service on $BASE_URL (AUTH_MODE=header, RATE_LIMIT_RPS=0)"
-AUTH_MODE=header RATE_LIMIT_RPS=0 HOST=127.0.0.1 PORT=$PORT LOG_LEVEL=${BENCH_LOG_LEVEL:-warning} \
+CHANNEL_ACCESS=${BENCH_CHANNEL_ACCESS:-open} AUTH_MODE=header RATE_LIMIT_RPS=0 HOST=127.0.0.1 PORT=$PORT LOG_LEVEL=${BENCH_LOG_LEVEL:-warning} \
   "$BINARY" serve >"$OUT/service.log" 2>&1 &
 SERVICE_PID=$!
 echo "$SERVICE_PID" >"$RAW/procs/service.pid"

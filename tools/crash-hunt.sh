@@ -62,7 +62,7 @@ hunt_pass() {
     INF326_AUTH="$inf326_auth" RATE_LIMIT_RPS=1000000 RATE_LIMIT_BURST=1000000 TRUSTED_PROXY_HOPS=1
   )
   : >"$server_log"
-  env -u JWT_PUBLIC_KEY_FILE "${inf326_env[@]}" AUTH_MODE=jwt JWT_SECRET="$SECRET" JWT_ISSUER=$ISSUER \
+  env -u JWT_PUBLIC_KEY_FILE "${inf326_env[@]}" CHANNEL_ACCESS=open AUTH_MODE=jwt JWT_SECRET="$SECRET" JWT_ISSUER=$ISSUER \
     JWT_AUDIENCE=$AUDIENCE INF326_API_ENABLED=true PORT="$PORT" LOG_LEVEL=error \
     "$BINARY" serve >"$server_log" 2>&1 &
   server=$!

@@ -21,7 +21,7 @@ ensure_venv "$VENV" tools/schemathesis-requirements.txt
 
 "$BINARY" migrate >/dev/null
 server_log=$(mktemp)
-AUTH_MODE=header PORT=$PORT RATE_LIMIT_RPS=0 LOG_LEVEL=error "$BINARY" serve >"$server_log" 2>&1 &
+CHANNEL_ACCESS=open AUTH_MODE=header PORT=$PORT RATE_LIMIT_RPS=0 LOG_LEVEL=error "$BINARY" serve >"$server_log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$server_log"' EXIT
 for _ in $(seq 1 100); do

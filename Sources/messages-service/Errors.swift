@@ -35,7 +35,7 @@ struct Errors: AsyncParsableCommand {
             throw ValidationError("--level must be warning, error or critical")
         }
         guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be 1...100000") }
-        let client = PostgresClient(configuration: postgresConfiguration(configuration), logger: Logger(label: "errors"))
+        let client = PostgresClient(configuration: PostgresClient.Configuration(configuration), logger: Logger(label: "errors"))
         let entries: [JournalEntry]
         do {
             entries = try await ErrorEvents.list(client, since: .seconds(seconds), minimumLevel: minimumLevel, limit: limit)

@@ -13,7 +13,7 @@ struct Migrate: AsyncParsableCommand {
         let configuration = try loadConfiguration()
         ServiceLog(configuration: configuration).bootstrap()
         let logger = Logger(label: "messages-service")
-        let client = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
+        let client = PostgresClient(configuration: PostgresClient.Configuration(configuration), logger: logger)
         do {
             let applied = try await Migrator(client: client, logger: logger).migrate()
             logger.info("migrations done", metadata: ["applied": "\(applied)"])

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import Pooling
+import Postgres
 import Testing
 
 @testable import MessagesService
@@ -26,12 +27,12 @@ enum TestBroker {
         configuration.amqpConnectTimeout = .seconds(1)
         configuration.amqpConfirmTimeout = .seconds(3)
         let amqp = AMQPClient(
-            configuration: amqpConfiguration(configuration, endpoint: try endpoint ?? Self.endpoint()),
+            configuration: AMQPClient.Configuration(configuration, endpoint: try endpoint ?? Self.endpoint()),
             logger: Logger(label: label)
         ) {
             try OutboxRelay.declareTopology(on: $0, legacyQueue: legacyQueue)
         }
-        var postgres = postgresConfiguration(configuration)
+        var postgres = PostgresClient.Configuration(configuration)
         postgres.url = TestDatabase.url
         return OutboxRelay(postgres: postgres, amqp: amqp, configuration: configuration.outbox, logger: Logger(label: label))
     }

@@ -25,7 +25,7 @@ enum TestMetrics {
     func environment(redis: String = TestRedis.url) -> [String: String] {
         [
             "DATABASE_URL": TestDatabase.url, "REDIS_URL": redis, "AMQP_URL": TestBroker.url, "AUTH_MODE": "header",
-            "RATE_LIMIT_RPS": "1000", "RATE_LIMIT_BURST": "1000", "REDIS_CONNECT_TIMEOUT_MS": "200",
+            "RATE_LIMIT_RPS": "1000", "RATE_LIMIT_BURST": "1000", "REDIS_CONNECT_TIMEOUT_MS": "200", "CHANNEL_ACCESS": "open",
         ]
     }
 

@@ -34,8 +34,11 @@ final class CapturedLog: Sendable {
 /// The environment of an application under test: the test database, no Redis and no relay
 /// unless asked, header identities.
 func testEnvironment(_ overrides: [String: String] = [:]) -> [String: String] {
-    ["DATABASE_URL": TestDatabase.url, "REDIS_URL": "", "AMQP_URL": "", "AUTH_MODE": "header", "RATE_LIMIT_RPS": "0"]
-        .merging(overrides) { _, new in new }
+    [
+        "DATABASE_URL": TestDatabase.url, "REDIS_URL": "", "AMQP_URL": "", "AUTH_MODE": "header", "RATE_LIMIT_RPS": "0",
+        "CHANNEL_ACCESS": "open",
+    ]
+    .merging(overrides) { _, new in new }
 }
 
 /// Structured logs, the error journal and its `errors` command, alerts.

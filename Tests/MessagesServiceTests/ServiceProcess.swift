@@ -20,7 +20,7 @@ struct ServiceProcess {
         let port = Int.random(in: 20000...29999)
         var variables = [
             "DATABASE_URL": TestDatabase.url, "REDIS_URL": TestRedis.url, "AMQP_URL": TestBroker.url,
-            "AUTH_MODE": "header", "RATE_LIMIT_RPS": "0", "HOST": "127.0.0.1", "PORT": String(port),
+            "AUTH_MODE": "header", "RATE_LIMIT_RPS": "0", "HOST": "127.0.0.1", "PORT": String(port), "CHANNEL_ACCESS": "open",
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
         ]
         variables.merge(environment) { _, new in new }

@@ -10,41 +10,6 @@ import Prometheus
 import Redis
 import ServiceLifecycle
 
-/// The Postgres pool settings the configuration asks for.
-public func postgresConfiguration(_ configuration: ServiceConfiguration) -> PostgresClient.Configuration {
-    PostgresClient.Configuration(
-        url: configuration.databaseURL,
-        poolSize: configuration.postgresPoolSize,
-        acquireTimeout: configuration.postgresPoolTimeout,
-        statementTimeout: configuration.postgresStatementTimeout
-    )
-}
-
-/// The Redis pool settings the configuration asks for.
-public func redisConfiguration(_ configuration: ServiceConfiguration, endpoint: RedisEndpoint) -> RedisClient.Configuration {
-    RedisClient.Configuration(
-        endpoint: endpoint,
-        poolSize: configuration.redisPoolSize,
-        connectTimeout: configuration.redisConnectTimeout,
-        commandTimeout: configuration.redisCommandTimeout,
-        acquireTimeout: configuration.redisCommandTimeout
-    )
-}
-
-/// The RabbitMQ client settings the configuration asks for.
-func amqpConfiguration(_ configuration: ServiceConfiguration, endpoint: AMQPEndpoint) -> AMQPClient.Configuration {
-    AMQPClient.Configuration(
-        endpoint: endpoint,
-        connection: AMQPClient.ConnectionOptions(
-            heartbeat: configuration.amqpHeartbeat, connectTimeout: configuration.amqpConnectTimeout,
-            rpcTimeout: configuration.amqpConfirmTimeout,
-            // A batch publishes each row once, and new messages once more for the legacy queue.
-            maxInFlight: 2 * configuration.outbox.batchSize
-        ),
-        reconnect: configuration.outbox.retry
-    )
-}
-
 /// The version `/metrics` reports in `messages_build_info` and `--version` prints.
 public let serviceVersion = "0.5.0"
 
@@ -71,11 +36,18 @@ public func buildApplication(
             "CURSOR_SECRET is not set: page cursors are signed with a key of this process, so they break on restart and across pods"
         )
     }
-    let postgres = PostgresClient(configuration: postgresConfiguration(configuration), logger: logger)
+    let postgres = PostgresClient(configuration: PostgresClient.Configuration(configuration), logger: logger)
     let store = PostgresMessageStore(client: postgres)
+    let membershipCache = MembershipCache()
+    let access = ChannelAccess(
+        mode: configuration.channelAccess, store: PostgresMembershipStore(client: postgres), cache: membershipCache
+    )
+    logger.notice(
+        "CHANNEL_ACCESS=\(configuration.channelAccess.rawValue): \(configuration.channelAccess == .members ? "a channel serves only its members" : "every caller may use every channel")"
+    )
     let outageWatch = StoreOutageWatch(logger: logger) {
         // A connection of its own: the pool may be saturated, or hold connections broken by the outage.
-        guard let probe = try? await PostgresDedicatedConnection.connect(postgresConfiguration(configuration)) else {
+        guard let probe = try? await PostgresDedicatedConnection.connect(PostgresClient.Configuration(configuration)) else {
             return false
         }
         let answered = (try? await probe.query("SELECT 1")) != nil
@@ -89,14 +61,20 @@ public func buildApplication(
         outageWatch,
     ]
     if let alerts = log.alerts { services.append(alerts) }
+    if configuration.channelAccess == .members {
+        services.append(
+            MembershipChanges(cache: membershipCache, logger: logger) {
+                try await PostgresDedicatedConnection.connect(PostgresClient.Configuration(configuration))
+            })
+    }
     var relay: OutboxRelay?
     if let endpoint = configuration.amqp {
         let legacyQueue = configuration.outbox.legacyQueue
-        let amqp = AMQPClient(configuration: amqpConfiguration(configuration, endpoint: endpoint), logger: logger) {
+        let amqp = AMQPClient(configuration: AMQPClient.Configuration(configuration, endpoint: endpoint), logger: logger) {
             try OutboxRelay.declareTopology(on: $0, legacyQueue: legacyQueue)
         }
         let outboxRelay = OutboxRelay(
-            postgres: postgresConfiguration(configuration), amqp: amqp, configuration: configuration.outbox, logger: logger
+            postgres: PostgresClient.Configuration(configuration), amqp: amqp, configuration: configuration.outbox, logger: logger
         )
         services.append(outboxRelay)
         relay = outboxRelay
@@ -108,11 +86,11 @@ public func buildApplication(
     func metricsController(timeline: TimelineCache?, rateLimiter: RateLimiter?) -> MetricsController {
         MetricsController(
             registry: metrics, postgres: postgres, timeline: timeline, rateLimiter: rateLimiter, relay: relay,
-            log: log, version: serviceVersion
+            membership: configuration.channelAccess == .members ? membershipCache : nil, log: log, version: serviceVersion
         )
     }
     if let endpoint = configuration.redis {
-        let redis = RedisClient(configuration: redisConfiguration(configuration, endpoint: endpoint), logger: logger)
+        let redis = RedisClient(configuration: RedisClient.Configuration(configuration, endpoint: endpoint), logger: logger)
         services.append(redis)
         // One Redis, one breaker: when it fails, the cache and the rate limit both stop asking it.
         let breaker = CircuitBreaker(configuration: configuration.redisBreaker)
@@ -127,7 +105,8 @@ public func buildApplication(
         router = buildRouter(
             store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, rateLimiter: rateLimiter,
             operations: operations, metrics: metricsController(timeline: timeline, rateLimiter: rateLimiter),
-            authenticator: authenticator, inf326Authenticator: inf326Authenticator, configuration: configuration
+            authenticator: authenticator, inf326Authenticator: inf326Authenticator, access: access,
+            configuration: configuration
         )
     } else {
         logger.notice("REDIS_URL is empty: no timeline cache; the rate limit is kept per pod")
@@ -137,7 +116,7 @@ public func buildApplication(
         router = buildRouter(
             store: store, timeline: nil, rateLimiter: rateLimiter, operations: operations,
             metrics: metricsController(timeline: nil, rateLimiter: rateLimiter), authenticator: authenticator,
-            inf326Authenticator: inf326Authenticator, configuration: configuration
+            inf326Authenticator: inf326Authenticator, access: access, configuration: configuration
         )
     }
     return Application(
@@ -159,52 +138,4 @@ func httpServer(_ configuration: ServiceConfiguration) -> HTTPServerBuilder {
             additionalChannelHandlers: [RequestHeadDeadline(timeout: headerTimeout)], idleTimeout: idleTimeout
         )
     )
-}
-
-/// Runs `application` until SIGTERM or SIGINT, then shuts down gracefully: readiness turns 503
-/// for `SHUTDOWN_DRAIN_MS` while requests are still served (`ShutdownDrain`), the server stops
-/// accepting and finishes its in-flight requests, the relay its batch, the journal its last
-/// write; whatever is left `SHUTDOWN_TIMEOUT_MS` after the drain is cancelled (and given 5 s to
-/// stop). Returns (exit 0) when done.
-public func runService(
-    _ application: some ApplicationProtocol, configuration: ServiceConfiguration, readiness: Readiness, logger: Logger
-) async throws {
-    var group = ServiceGroupConfiguration(
-        services: [
-            .init(service: application),
-            .init(service: ShutdownDrain(readiness: readiness, delay: configuration.shutdownDrain, logger: logger)),
-        ],
-        gracefulShutdownSignals: [.sigterm, .sigint],
-        logger: logger
-    )
-    // The group's clock starts at the signal, so it covers the drain as well.
-    group.maximumGracefulShutdownDuration = configuration.shutdownDrain + configuration.shutdownTimeout
-    group.maximumCancellationDuration = .seconds(5)
-    try await ServiceGroup(configuration: group).run()
-}
-
-/// The authenticator of a mode (`AUTH_MODE`, `INF326_AUTH`). Checked here, when serving, so that
-/// `migrate` and other commands need no key.
-public func makeAuthenticator(
-    _ mode: ServiceConfiguration.AuthMode, _ configuration: ServiceConfiguration
-) async throws -> Authenticator {
-    switch mode {
-    case .header:
-        return .userHeader
-    case .jwt:
-        guard let key = configuration.jwtKey else {
-            throw ConfigurationError(
-                variable: "JWT_SECRET", problem: "AUTH_MODE=jwt and INF326_AUTH=jwt need JWT_SECRET or JWT_PUBLIC_KEY_FILE"
-            )
-        }
-        let expectations = JWTVerifier.Expectations(
-            issuer: configuration.jwtIssuer, audience: configuration.jwtAudience,
-            maxLifetime: configuration.jwtMaxTTL.inSeconds
-        )
-        do {
-            return .jwt(try await JWTVerifier(key: key, expectations: expectations))
-        } catch {
-            throw ConfigurationError(variable: "JWT_PUBLIC_KEY_FILE", problem: "is not an RSA or P-256 public key")
-        }
-    }
 }

@@ -21,10 +21,12 @@ struct Operations {
 /// The routes of every API, behind the request-log and error middleware. With a timeline cache,
 /// `store` must apply its writes to it (`WriteThroughStore`).
 /// `inf326Authenticator` is the identity rule of the `/threads` API (nil: the same as v1's).
+/// `access` says who may use which channel and keeps the memberships the membership API
+/// changes; nil (tests of other things) lets everyone use every channel and has no membership API.
 func buildRouter(
     store: some MessageStore, timeline: TimelineCache?, rateLimiter: RateLimiter?, operations: Operations = Operations(),
     metrics: MetricsController? = nil, authenticator: Authenticator, inf326Authenticator: Authenticator? = nil,
-    configuration: ServiceConfiguration
+    access: ChannelAccess? = nil, configuration: ServiceConfiguration
 ) -> Router<AppRequestContext> {
     let validator = MessageValidator(limits: configuration.limits)
     let router = Router(context: AppRequestContext.self)
@@ -46,16 +48,24 @@ func buildRouter(
         ))
     HealthController(store: store, timeline: timeline, relay: operations.relay, readiness: operations.readiness)
         .addRoutes(to: router)
+    // Each API is one route group with its own error mapping.
+    let v1 = router.group("v1")
+        .add(middleware: APIErrorMiddleware(dialect: V1Dialect.self, onStoreUnavailable: onStoreUnavailable))
     MessagesController(
         store: store, timeline: timeline, validator: validator, authenticator: authenticator,
-        rateLimiter: rateLimiter, cursorCodec: makeCursorCodec(configuration)
-    ).addRoutes(to: router, onStoreUnavailable: onStoreUnavailable)
+        rateLimiter: rateLimiter, cursorCodec: makeCursorCodec(configuration), access: access
+    ).addRoutes(to: v1)
+    if let access {
+        MembersController(store: access.store, authenticator: authenticator).addRoutes(to: v1)
+    }
     if configuration.inf326Enabled {
+        let threads = router.group("threads")
+            .add(middleware: APIErrorMiddleware(dialect: ThreadsDialect.self, onStoreUnavailable: onStoreUnavailable))
         ThreadsController(
             store: store, timeline: timeline, rateLimiter: rateLimiter, validator: validator,
             authenticator: inf326Authenticator ?? authenticator,
-            clientAddress: ClientAddressResolver(trustedProxyHops: configuration.trustedProxyHops)
-        ).addRoutes(to: router, onStoreUnavailable: onStoreUnavailable)
+            clientAddress: ClientAddressResolver(trustedProxyHops: configuration.trustedProxyHops), access: access
+        ).addRoutes(to: threads)
     }
     OpenAPIController().addRoutes(to: router)
     return router

@@ -64,6 +64,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var postgresStatementTimeout = Duration.milliseconds(10000)
     /// Serve the INF326-compatible `/threads/...` API.
     public var inf326Enabled = true
+    /// `members`: a channel serves only its members (the membership API sets them); `open`: every
+    /// authenticated caller uses every channel, for local use.
+    var channelAccess = ChannelAccess.Mode.members
     /// Who the INF326 API takes the caller to be: a verified token (`jwt`, the default when
     /// `AUTH_MODE=jwt`) or `X-User-Id` as sent (`header`).
     public var inf326Auth: AuthMode?
@@ -167,6 +170,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             try reader.milliseconds("PG_STATEMENT_TIMEOUT_MS", in: 1...3_600_000)
             ?? postgresStatementTimeout
         inf326Enabled = try reader.boolean("INF326_API_ENABLED") ?? inf326Enabled
+        channelAccess = try reader.choice("CHANNEL_ACCESS", ChannelAccess.Mode.self) ?? channelAccess
         errorJournal.capacity = try reader.integer("ERROR_JOURNAL_QUEUE", in: 1...100_000) ?? errorJournal.capacity
         errorJournal.retention =
             try reader.integer("ERROR_RETENTION_DAYS", in: 1...3650).map { .seconds($0 * 86_400) }

@@ -9,6 +9,8 @@ public struct AppRequestContext: RequestContext {
     /// Who calls, once a route group's caller middleware verified it; nil before, and for calls
     /// the API takes without a verified identity.
     public var caller: UserIdentity?
+    /// The caller's role in the channel of the path, once `ChannelAccessMiddleware` checked it.
+    public var channelRole: ChannelRole?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

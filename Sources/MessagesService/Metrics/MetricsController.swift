@@ -15,6 +15,8 @@ struct MetricsController: Sendable {
     let timeline: TimelineCache?
     let rateLimiter: RateLimiter?
     let relay: OutboxRelay?
+    /// The per-pod membership cache (`CHANNEL_ACCESS=members`).
+    let membership: MembershipCache?
     /// The error journal's queue and the alert webhook.
     let log: ServiceLog?
     let version: String
@@ -22,8 +24,10 @@ struct MetricsController: Sendable {
 
     init(
         registry: PrometheusCollectorRegistry, postgres: PostgresClient?, timeline: TimelineCache?,
-        rateLimiter: RateLimiter?, relay: OutboxRelay?, log: ServiceLog?, version: String
+        rateLimiter: RateLimiter?, relay: OutboxRelay?, membership: MembershipCache? = nil, log: ServiceLog?,
+        version: String
     ) {
+        self.membership = membership
         self.registry = registry
         self.postgres = postgres
         self.timeline = timeline
@@ -52,6 +56,16 @@ struct MetricsController: Sendable {
             gauge("messages_postgres_pool_waiting", "Requests waiting for a Postgres connection.", pool.waiting)
             counter("messages_postgres_pool_timeouts_total", "Requests shed because no connection came in time.", pool.timeouts)
             await sampleOutbox(postgres)
+        }
+        if let membership {
+            let cache = membership.statistics
+            counter("messages_membership_cache_hits_total", "Access checks answered from the pod's membership cache.", cache.hits)
+            counter("messages_membership_cache_misses_total", "Access checks that read channel_members.", cache.misses)
+            gauge("messages_membership_cache_entries", "Memberships (and non-memberships) cached in this pod.", cache.entries)
+            gauge(
+                "messages_membership_cache_answering",
+                "1 while this pod has heard every membership change up to 1 s ago, else 0 (every check reads Postgres).",
+                cache.answering ? 1 : 0)
         }
         if let timeline {
             let cache = timeline.statistics

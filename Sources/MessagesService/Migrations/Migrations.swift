@@ -115,5 +115,20 @@ enum Migrations {
                     WHERE parent_id IS NULL;
                 """
         ),
+        Migration(
+            version: 5, name: "channel members",
+            sql: """
+                -- Who may use a channel (CHANNEL_ACCESS=members), as the channels service sets it
+                -- through the membership API. The primary key serves both the access check and
+                -- the paged member list.
+                CREATE TABLE channel_members (
+                    channel_id uuid NOT NULL,
+                    user_id uuid NOT NULL,
+                    role text NOT NULL CHECK (role IN ('member', 'moderator')),
+                    updated_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (channel_id, user_id)
+                );
+                """
+        ),
     ]
 }

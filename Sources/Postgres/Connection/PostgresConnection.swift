@@ -88,10 +88,10 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
 
     /// Waits up to `timeout` (blocking) for notifications on the channels this connection LISTENs
     /// to, and returns their channel names; empty when none came.
-    func waitForNotifications(timeout: Duration) throws -> [String] {
+    func waitForNotifications(timeout: Duration) throws -> [PostgresNotification] {
         guard let handle else { throw PostgresError(code: .connectionLost, serverMessage: "connection is closed") }
-        var channels = Self.takeNotifications(handle)
-        guard channels.isEmpty else { return channels }
+        var notifications = Self.takeNotifications(handle)
+        guard notifications.isEmpty else { return notifications }
         let milliseconds = timeout.totalMilliseconds
         var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
         guard socket.fd >= 0 else { throw PostgresError(code: .connectionLost, serverMessage: "connection has no socket") }
@@ -99,18 +99,22 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
             guard PQconsumeInput(handle) == 1 else {
                 throw PostgresError(code: .connectionLost, serverMessage: String(cString: PQerrorMessage(handle)))
             }
-            channels = Self.takeNotifications(handle)
+            notifications = Self.takeNotifications(handle)
         }
-        return channels
+        return notifications
     }
 
-    private static func takeNotifications(_ handle: OpaquePointer) -> [String] {
-        var channels: [String] = []
+    private static func takeNotifications(_ handle: OpaquePointer) -> [PostgresNotification] {
+        var notifications: [PostgresNotification] = []
         while let notification = PQnotifies(handle) {
-            channels.append(String(cString: notification.pointee.relname))
+            notifications.append(
+                PostgresNotification(
+                    channel: String(cString: notification.pointee.relname),
+                    payload: notification.pointee.extra.map { String(cString: $0) } ?? ""
+                ))
             PQfreemem(notification)
         }
-        return channels
+        return notifications
     }
 
     /// Closes the connection; safe to call more than once.

@@ -39,8 +39,8 @@ public final class PostgresDedicatedConnection: Sendable {
     }
 
     /// Waits up to `timeout` for `NOTIFY` on the channels this connection listens to (`LISTEN name`
-    /// first); returns the channel names that were notified, empty on timeout.
-    public func waitForNotifications(timeout: Duration) async throws -> [String] {
+    /// first); returns the notifications in the order they were sent, empty on timeout.
+    public func waitForNotifications(timeout: Duration) async throws -> [PostgresNotification] {
         let connection = self.connection
         return try await thread.run { try connection.waitForNotifications(timeout: timeout) }
     }

@@ -22,11 +22,14 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     /// `.jwt`: identity from bearer tokens; `.userHeader`: from `X-User-Id`, unverified.
     let authenticator: Authenticator
     let clientAddress: ClientAddressResolver
+    /// Who may use which thread; nil lets every caller use every thread.
+    let access: ChannelAccess?
 
     init(
         store: Store, timeline: TimelineCache?, rateLimiter: RateLimiter?, validator: MessageValidator,
-        authenticator: Authenticator, clientAddress: ClientAddressResolver
+        authenticator: Authenticator, clientAddress: ClientAddressResolver, access: ChannelAccess?
     ) {
+        self.access = access
         self.store = store
         self.timeline = timeline
         self.rateLimiter = rateLimiter
@@ -37,11 +40,12 @@ struct ThreadsController<Store: MessageStore>: Sendable {
 
     private var limits: MessageLimits { validator.limits }
 
-    /// The `/threads` routes: every error in the legacy API's words, the caller established first
-    /// (verified, or in `header` mode only required on writes and limited per client address).
-    func addRoutes(to router: Router<AppRequestContext>, onStoreUnavailable: StoreOutageReporter?) {
-        let messages = router.group("threads/:thread_id/messages")
-            .add(middleware: APIErrorMiddleware(dialect: ThreadsDialect.self, onStoreUnavailable: onStoreUnavailable))
+    /// The message routes under `threads` (a group that answers errors in the legacy API's
+    /// words): the caller established first (verified, or in `header` mode only required on writes
+    /// and limited per client address), then their access to the thread (when `access` is set;
+    /// in `header` mode the user `X-User-Id` names).
+    func addRoutes(to threads: RouterGroup<AppRequestContext>) {
+        let messages = threads.group(":thread_id/messages")
         switch authenticator.mode {
         case .jwt:
             messages.add(
@@ -53,6 +57,12 @@ struct ThreadsController<Store: MessageStore>: Sendable {
                 })
         case .userHeader:
             messages.add(middleware: ClaimedCallerMiddleware(rateLimiter: rateLimiter, clientAddress: clientAddress))
+        }
+        if let access, access.mode == .members {
+            messages.add(
+                middleware: ChannelAccessMiddleware(access: access, dialect: ThreadsDialect.self, channelParameter: "thread_id") {
+                    request, context in context.caller?.userID ?? (try? Self.userID(request))
+                })
         }
         messages.post(use: create)
         messages.get(use: list)
@@ -133,7 +143,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         let user = try Self.author(request, context)
         let current = try await store.message(id: messageID, channelID: threadID)
         guard !current.isDeleted else { throw INF326Error.messageNotFound }
-        _ = try await store.delete(id: messageID, channelID: threadID, by: user.userID, asModerator: user.isModerator)
+        _ = try await store.delete(id: messageID, channelID: threadID, by: user.userID, asModerator: context.callerModerates)
         return Response(status: .noContent)
     }
 

@@ -13,11 +13,14 @@ struct MessagesController<Store: MessageStore>: Sendable {
     /// Signs the page cursors this API hands out and checks the ones it is given.
     let cursorCodec: CursorCodec
     let validator: MessageValidator
+    /// Who may use which channel; nil lets every caller use every channel.
+    let access: ChannelAccess?
 
     init(
         store: Store, timeline: TimelineCache?, validator: MessageValidator, authenticator: Authenticator,
-        rateLimiter: RateLimiter?, cursorCodec: CursorCodec
+        rateLimiter: RateLimiter?, cursorCodec: CursorCodec, access: ChannelAccess?
     ) {
+        self.access = access
         self.store = store
         self.timeline = timeline
         self.validator = validator
@@ -28,13 +31,16 @@ struct MessagesController<Store: MessageStore>: Sendable {
 
     private var limits: MessageLimits { validator.limits }
 
-    /// The v1 routes: every error in v1's words, every message route behind `CallerMiddleware`.
-    func addRoutes(to router: Router<AppRequestContext>, onStoreUnavailable: StoreOutageReporter?) {
-        let v1 = router.group("v1").add(
-            middleware: APIErrorMiddleware(dialect: V1Dialect.self, onStoreUnavailable: onStoreUnavailable))
+    /// The message routes under `v1` (a group that answers errors in v1's words): the caller
+    /// established first, then their access to the channel (when `access` is set).
+    func addRoutes(to v1: RouterGroup<AppRequestContext>) {
         v1.get("limits") { _, _ in try JSONResponse.make(limits) }
         let messages = v1.group("channels/:channel_id/messages")
             .add(middleware: CallerMiddleware(authenticator: authenticator, rateLimiter: rateLimiter))
+        if let access, access.mode == .members {
+            messages.add(
+                middleware: ChannelAccessMiddleware(access: access, dialect: V1Dialect.self, channelParameter: "channel_id"))
+        }
         messages.post(use: create)
         messages.get(use: list)
         messages.get(":message_id", use: get)
@@ -113,7 +119,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
         let user = try context.verifiedCaller()
         let channelID = try V1Dialect.channelID("channel_id", context)
         let messageID = try V1Dialect.pathID("message_id", context)
-        _ = try await store.delete(id: messageID, channelID: channelID, by: user.userID, asModerator: user.isModerator)
+        _ = try await store.delete(id: messageID, channelID: channelID, by: user.userID, asModerator: context.callerModerates)
         return Response(status: .noContent)
     }
 
@@ -124,7 +130,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
         let channelID = try V1Dialect.channelID("channel_id", context)
         let messageID = try V1Dialect.pathID("message_id", context)
         let message = try await store.message(id: messageID, channelID: channelID)
-        guard message.authorID == user.userID || user.isModerator else {
+        guard message.authorID == user.userID || context.callerModerates else {
             throw APIError.permissionDenied("only the author or a moderator may read the edit history of a message")
         }
         let revisions = try await store.history(id: messageID, channelID: channelID)
