@@ -22,7 +22,8 @@
 # correctness pass at the end of `run`, BENCH_RESULTS (bench-results), VERIFY_ARGS (arguments of
 # seed_verify.py for `verify`), BENCH_LOG_LEVEL (warning). Data: BENCH_READ_CHANNELS (100) seeded
 # with BENCH_SEED_MESSAGES (300, at least 251) each, BENCH_WRITE_CHANNELS (1000), BENCH_USERS
-# (1000), BENCH_REDIS_REQUESTS (200000 per redis-benchmark test).
+# (1000), BENCH_REDIS_REQUESTS (200000 per redis-benchmark test). BENCH_CHANNEL_ACCESS (open):
+# `members` runs the service with the access check on, every bench user a member of every channel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -106,6 +107,19 @@ export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/$REDIS_DB"
 export AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/$VHOST"
 "$BINARY" migrate >"$RAW/migrate.log" 2>&1 || { cat "$RAW/migrate.log"; exit 1; }
 
+# BENCH_CHANNEL_ACCESS=members measures the access check: every bench user is made a member of
+# every bench channel (the rows the membership API would write), so every request is allowed.
+CHANNEL_ACCESS_MODE=${BENCH_CHANNEL_ACCESS:-open}
+if [[ $CHANNEL_ACCESS_MODE == members ]]; then
+  log "CHANNEL_ACCESS=members: every bench user a member of every bench channel"
+  psql_admin -d "$DATABASE" -c "
+    INSERT INTO channel_members (channel_id, user_id, role)
+    SELECT (c.prefix || '-0000-4000-8000-' || lpad(to_hex(n), 12, '0'))::uuid,
+           ('$BENCH_USER_PREFIX-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid, 'member'
+    FROM (VALUES ('$BENCH_READ_PREFIX', $BENCH_READ_CHANNELS), ('$BENCH_WRITE_PREFIX', $BENCH_WRITE_CHANNELS)) AS c(prefix, count),
+         generate_series(1, c.count) AS n, generate_series(1, $BENCH_USERS) AS u"
+fi
+
 SERVICE_PID=
 SAMPLER_PID=
 stop_service() {
@@ -122,8 +136,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "starting the service on $BASE_URL (AUTH_MODE=header, RATE_LIMIT_RPS=0)"
-CHANNEL_ACCESS=${BENCH_CHANNEL_ACCESS:-open} AUTH_MODE=header RATE_LIMIT_RPS=0 HOST=127.0.0.1 PORT=$PORT LOG_LEVEL=${BENCH_LOG_LEVEL:-warning} \
+log "starting the service on $BASE_URL (AUTH_MODE=header, RATE_LIMIT_RPS=0, CHANNEL_ACCESS=$CHANNEL_ACCESS_MODE)"
+CHANNEL_ACCESS=$CHANNEL_ACCESS_MODE AUTH_MODE=header RATE_LIMIT_RPS=0 HOST=127.0.0.1 PORT=$PORT LOG_LEVEL=${BENCH_LOG_LEVEL:-warning} \
   "$BINARY" serve >"$OUT/service.log" 2>&1 &
 SERVICE_PID=$!
 echo "$SERVICE_PID" >"$RAW/procs/service.pid"
@@ -190,6 +204,7 @@ fi
   echo "seed_messages=$SEED_MESSAGES"
   echo "write_channels=$BENCH_WRITE_CHANNELS"
   echo "users=$BENCH_USERS"
+  echo "channel_access=$CHANNEL_ACCESS_MODE"
   echo "page_limit=$BENCH_PAGE_LIMIT"
   echo "write_ratio=$BENCH_WRITE_RATIO"
   echo "content_bytes=$BENCH_CONTENT_BYTES"
@@ -286,7 +301,9 @@ if [[ ${BENCH_LIMITS:-1} == 1 ]]; then
   pgbench_run() {
     local name=$1 script=$2 connections=$3
     shift 3
-    local common=(-h 127.0.0.1 -p "$PG_PORT" -U messages -n -M extended -c "$connections" -j 2 -f "$script"
+    # -M prepared: the service prepares each statement once per connection (PQprepare, then
+    # PQexecPrepared), and so does pgbench with this.
+    local common=(-h 127.0.0.1 -p "$PG_PORT" -U messages -n -M prepared -c "$connections" -j 2 -f "$script"
       -D timestamp_format='YYYY-MM-DD"T"HH24:MI:SS.MS"Z"' "$@")
     log "pgbench $name-c$connections: ${WARMUP}s warm-up, ${DURATION}s measured"
     if ((WARMUP > 0)); then "$PG_BIN/pgbench" "${common[@]}" -T "$WARMUP" "$DATABASE" >/dev/null 2>&1 || true; fi

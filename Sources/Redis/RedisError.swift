@@ -83,6 +83,18 @@ public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible, C
 
     /// True when the failure says nothing about the command itself: the server is unreachable or
     /// too slow, the connection broke, or the pool had no connection to lend.
+    /// True when Redis itself failed: it could not be reached, a connection broke, or it did not
+    /// answer in time. Not for a saturated pool (that is load: the caller waited its turn too
+    /// long), an error reply (Redis answered) or a shutdown: a circuit breaker opens on outages only.
+    public var isOutage: Bool {
+        code == .connectionFailed || code == .timeout || code == .connectionLost
+    }
+
+    /// Whether `error` is a `RedisError` that `isOutage`.
+    public static func isOutage(_ error: any Error) -> Bool {
+        (error as? RedisError)?.isOutage ?? false
+    }
+
     public var isUnavailable: Bool {
         code == .connectionFailed || code == .timeout || code == .connectionLost || code == .poolTimeout
             || code == .poolClosed

@@ -11,7 +11,9 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try loadConfiguration()
-        ServiceLog(configuration: configuration).bootstrap()
+        let log = ServiceLog(configuration: configuration)
+        log.bootstrap()
+        defer { log.flush() }
         let logger = Logger(label: "messages-service")
         let client = PostgresClient(configuration: PostgresClient.Configuration(configuration), logger: logger)
         do {

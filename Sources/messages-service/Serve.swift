@@ -18,6 +18,7 @@ struct Serve: AsyncParsableCommand {
         let configuration = try loadConfiguration()
         let log = ServiceLog(configuration: configuration)
         log.bootstrap()
+        defer { log.flush() }
         let logger = Logger(label: "messages-service")
         do {
             let registry = PrometheusCollectorRegistry()

@@ -31,6 +31,40 @@ func withMemoryService(
         "/v1/channels/\(channel.uuidString.lowercased())/messages\(rest)"
     }
 
+    /// FastAPI validated the path before anything else: a malformed id is the first error, in
+    /// both identity modes, before the caller is asked for (401/422) or rate-limited.
+    @Test func theLegacyAPIRejectsAMalformedPathIdBeforeAskingWhoCalls() async throws {
+        let verifier = try await JWTVerifier(
+            key: .hmacSecret("path-first-secret-0123456789-0123456789"),
+            expectations: .init(issuer: "messages-service", audience: "messages-api")
+        )
+        for authenticator in [Authenticator.jwt(verifier), .userHeader] {
+            try await withMemoryService(authenticator: authenticator) { api in
+                let requests: [(HTTPRequest.Method, String, String?)] = [
+                    (.get, "/threads/not-a-uuid/messages", nil),
+                    (.post, "/threads/not-a-uuid/messages", #"{"content":"x"}"#),
+                    (.put, "/threads/\(UUID())/messages/not-a-uuid", #"{"content":"x"}"#),
+                    (.delete, "/threads/not-a-uuid/messages/\(UUID())", nil),
+                ]
+                for (method, path, json) in requests {
+                    let reply = try await api.send(method, path, json: json)
+                    #expect(reply.status == .unprocessableContent, "\(method) \(path)")
+                    let problem = (reply.json["detail"] as? [[String: Any]])?.first
+                    #expect(problem?["type"] as? String == "uuid_parsing", "\(method) \(path)")
+                    #expect((problem?["loc"] as? [String])?.first == "path", "\(method) \(path)")
+                }
+                // A well-formed path gets to the caller check: 401 without a token, 422 for the
+                // missing header of a header-mode write.
+                let write = try await api.send(.post, "/threads/\(UUID())/messages", json: #"{"content":"x"}"#)
+                if case .jwt = authenticator.mode {
+                    #expect(write.status == .unauthorized)
+                } else {
+                    #expect(write.status == .unprocessableContent)
+                }
+            }
+        }
+    }
+
     @Test func pagesWalkBothWaysWithCursorsBoundToTheirList() async throws {
         let channel = UUID()
         try await withMemoryService { api in

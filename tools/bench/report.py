@@ -478,8 +478,8 @@ def markdown(report):
     pages = report.get("pages", {})
     add(
         f"- pgbench **create**: `tools/bench/create.pgbench`, the service's create transaction (BEGIN; bump the "
-        "channel counters; insert the message; insert the outbox event + pg_notify; COMMIT), 5 round trips, "
-        "`-M extended` like libpq's PQexecParams. No relay publishes or deletes its outbox rows."
+        "channel counters; insert the message; insert the outbox event; COMMIT), 5 round trips, "
+        "`-M prepared` like the service's prepared statements. No relay publishes or deletes its outbox rows."
     )
     add(
         "- pgbench **older-page**: `tools/bench/older-page.pgbench`, the 3 statements of an older page "

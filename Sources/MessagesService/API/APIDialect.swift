@@ -21,6 +21,9 @@ protocol APIDialect: Sendable {
     static func response(for failure: ValidationFailure) -> any HTTPResponseError
     /// The answer to a refusal of the store.
     static func response(for refusal: MessageStoreError) -> any HTTPResponseError
+    /// The answer to a request for a channel the caller may not use (or that does not exist:
+    /// the two look the same).
+    static func channelNotFound(_ channelID: UUID) -> any HTTPResponseError
     /// The answer to any other failure, which `APIError` names in general terms.
     static func response(for error: APIError) -> any HTTPResponseError
 }

@@ -9,14 +9,16 @@ import ServiceLifecycle
 ///
 /// The cache may answer only while this pod is sure to have heard every change up to a moment
 /// less than `MembershipCache.maxStaleness` ago. `NOTIFY` alone cannot say that (a connection
-/// may stop delivering without failing), so every `probeInterval` a `SELECT 1` goes over the same
-/// connection: Postgres sends a listening session its pending notifications before it answers a
-/// statement, so once the probe is answered and what came with it is applied, every change
-/// committed before the probe was sent is known. The cache confirms that moment; a lost
-/// connection empties it and turns it off until a new session listens again.
+/// may stop delivering without failing), so every `probeInterval` a probe goes over the same
+/// connection: a listening session sends the notifications of every transaction committed before
+/// it became idle ahead of the `ReadyForQuery` of its next statement (and libpq queues them while
+/// it reads the answer), so once the probe is answered and what came with it is applied, every
+/// change committed before the probe was sent is known. The cache confirms that moment; a lost
+/// connection empties it and turns it off until a new session listens again. The probe also
+/// checks it still reaches the session that listens (`pg_backend_pid()`): behind a pooler that
+/// hands statements to other sessions, nothing would ever be heard.
 final class MembershipChanges: Service, Sendable {
-    /// The `NOTIFY` channel; the payload is `<channel id> <user id>` (`PostgresMembershipStore`).
-    static let notificationChannel = "channel_members"
+    private var notificationChannel: String { membershipNotificationChannel }
 
     let cache: MembershipCache
     let connect: @Sendable () async throws -> PostgresDedicatedConnection
@@ -27,6 +29,7 @@ final class MembershipChanges: Service, Sendable {
         cache: MembershipCache, probeInterval: Duration = .milliseconds(250), logger: Logger,
         connect: @escaping @Sendable () async throws -> PostgresDedicatedConnection
     ) {
+        precondition(probeInterval > .zero, "the probe needs an interval")
         self.cache = cache
         self.connect = connect
         self.probeInterval = probeInterval
@@ -49,10 +52,13 @@ final class MembershipChanges: Service, Sendable {
             } catch {
                 cache.reset()
                 failures += 1
-                logger.warning(
-                    "membership changes are not heard; access checks ask Postgres until they are",
-                    metadata: ["error": "\(error)"]
-                )
+                // Once per outage: the retries that follow say nothing new.
+                if failures == 1 {
+                    logger.warning(
+                        "membership changes are not heard; access checks ask Postgres until they are",
+                        metadata: ["error": "\(error)"]
+                    )
+                }
                 await pause(backoff.delay(attempt: failures))
             }
         }
@@ -72,14 +78,21 @@ final class MembershipChanges: Service, Sendable {
 
     /// Listens until shutdown; throws when the connection fails.
     private func listen(on session: PostgresDedicatedConnection, connected: () -> Void) async throws {
-        try await session.query("LISTEN \(Self.notificationChannel)")
+        try await session.query("LISTEN \(notificationChannel)")
+        let listener: Int64 = try Self.backendPID(try await session.query("SELECT pg_backend_pid() AS pid"))
         // Whatever was cached before this session may have changed unheard.
         cache.reset()
         connected()
         logger.info("hearing membership changes")
+        if try await session.query("SELECT NOT EXISTS (SELECT FROM channel_members) AS empty").first?.decode("empty") == true {
+            logger.warning(
+                "CHANNEL_ACCESS=members and no channel has members yet: every channel answers 404 until the channels service adds them"
+            )
+        }
         while !isStopping {
             let sent = ContinuousClock.now
-            try await session.query("SELECT 1")
+            let probed = try Self.backendPID(try await session.query("SELECT pg_backend_pid() AS pid"))
+            guard probed == listener else { throw NotTheListeningSession() }
             // The notifications that came with the probe's answer are waiting in libpq: apply them
             // before confirming the moment the probe was sent.
             apply(try await session.waitForNotifications(timeout: .zero))
@@ -91,8 +104,16 @@ final class MembershipChanges: Service, Sendable {
         }
     }
 
+    private static func backendPID(_ rows: PostgresRows) throws -> Int64 {
+        guard let pid: Int64 = try rows.first?.decode("pid") else { throw NotTheListeningSession() }
+        return pid
+    }
+
+    /// The probe did not reach the session that listens (a pooler between us and Postgres).
+    struct NotTheListeningSession: Error {}
+
     private func apply(_ notifications: [PostgresNotification]) {
-        for notification in notifications where notification.channel == Self.notificationChannel {
+        for notification in notifications where notification.channel == notificationChannel {
             let ids = notification.payload.split(separator: " ").compactMap { UUID(uuidString: String($0)) }
             if ids.count == 2 {
                 cache.invalidate(MembershipCache.Key(channelID: ids[0], userID: ids[1]))

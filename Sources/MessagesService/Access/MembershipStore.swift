@@ -13,3 +13,6 @@ public protocol MembershipStore: Sendable {
     /// The channel's members in user id order, after `after` (exclusive), at most `limit`.
     func members(of channelID: UUID, after: UUID?, limit: Int) async throws -> [ChannelMember]
 }
+
+/// The `NOTIFY` channel of membership changes; the payload is `<channel id> <user id>`.
+let membershipNotificationChannel = "channel_members"

@@ -45,6 +45,13 @@ public func buildApplication(
     logger.notice(
         "CHANNEL_ACCESS=\(configuration.channelAccess.rawValue): \(configuration.channelAccess == .members ? "a channel serves only its members" : "every caller may use every channel")"
     )
+    if configuration.channelAccess == .members,
+        configuration.authMode == .header || (configuration.inf326Enabled && configuration.effectiveINF326Auth == .header)
+    {
+        logger.warning(
+            "CHANNEL_ACCESS=members with X-User-Id taken on trust (AUTH_MODE or INF326_AUTH=header): membership is only as safe as whatever sets that header"
+        )
+    }
     let outageWatch = StoreOutageWatch(logger: logger) {
         // A connection of its own: the pool may be saturated, or hold connections broken by the outage.
         guard let probe = try? await PostgresDedicatedConnection.connect(PostgresClient.Configuration(configuration)) else {

@@ -22,7 +22,7 @@ extension RedisClient.Configuration {
             poolSize: configuration.redisPoolSize,
             connectTimeout: configuration.redisConnectTimeout,
             commandTimeout: configuration.redisCommandTimeout,
-            acquireTimeout: configuration.redisCommandTimeout
+            acquireTimeout: configuration.redisPoolTimeout
         )
     }
 }

@@ -32,7 +32,7 @@ func buildRouter(
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     if let metrics {
-        // Outside ErrorMiddleware, so it counts the status each error was answered with.
+        // Outside every APIErrorMiddleware, so it counts the status each error was answered with.
         router.add(middleware: MetricsMiddleware())
         metrics.addRoutes(to: router)
     }
@@ -56,7 +56,7 @@ func buildRouter(
         rateLimiter: rateLimiter, cursorCodec: makeCursorCodec(configuration), access: access
     ).addRoutes(to: v1)
     if let access {
-        MembersController(store: access.store, authenticator: authenticator).addRoutes(to: v1)
+        MembersController(access: access, authenticator: authenticator).addRoutes(to: v1)
     }
     if configuration.inf326Enabled {
         let threads = router.group("threads")

@@ -31,6 +31,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var redisConnectTimeout = Duration.milliseconds(500)
     /// How long one Redis call may block before it counts as failed (the cache is then bypassed).
     public var redisCommandTimeout = Duration.milliseconds(250)
+    /// How long a call waits for a pooled Redis connection: under load it waits its turn (as for
+    /// Postgres) rather than failing over to Postgres.
+    public var redisPoolTimeout = Duration.milliseconds(2000)
     /// When the cache stops calling Redis, and for how long.
     var redisBreaker = CircuitBreaker.Configuration()
     /// Entries per cached timeline and how long an idle one stays.
@@ -115,6 +118,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         redisPoolSize = try reader.integer("REDIS_POOL_SIZE", in: 1...256) ?? redisPoolSize
         redisConnectTimeout = try reader.milliseconds("REDIS_CONNECT_TIMEOUT_MS", in: 1...60_000) ?? redisConnectTimeout
         redisCommandTimeout = try reader.milliseconds("REDIS_COMMAND_TIMEOUT_MS", in: 1...60_000) ?? redisCommandTimeout
+        redisPoolTimeout = try reader.milliseconds("REDIS_POOL_TIMEOUT_MS", in: 1...600_000) ?? redisPoolTimeout
         redisBreaker.failureThreshold =
             try reader.integer("REDIS_BREAKER_FAILURES", in: 1...10_000)
             ?? redisBreaker.failureThreshold

@@ -260,7 +260,7 @@ final class TimelineCache: Sendable {
     /// stale timeline is read or extended.
     @discardableResult
     private func callRedis<T>(_ operation: () async throws -> T) async throws -> T {
-        try await breaker.run(isFailure: Self.isOutage) {
+        try await breaker.run(isFailure: RedisError.isOutage) {
             do {
                 try await deleteStaleTimelines()
                 return try await operation()
@@ -286,12 +286,6 @@ final class TimelineCache: Sendable {
             staleChannels.withLockedValue { $0.formUnion(stale) }
             throw error
         }
-    }
-
-    /// Timeouts and lost connections open the breaker; an error reply means Redis is up.
-    private static func isOutage(_ error: any Error) -> Bool {
-        guard let error = error as? RedisError else { return true }
-        return error.code != .server && error.code != .unexpectedReply
     }
 
     /// 16 hex digits, the width the meta keeps for it.

@@ -10,14 +10,16 @@ import ServiceLifecycle
 /// Every pod runs one relay; one at a time is active: the one holding a Postgres advisory lock on
 /// its own connection. When that pod dies its connection closes, Postgres releases the lock, and
 /// the relay of another pod, which asks for the lock every `lockRetryInterval`, takes over. The
-/// active relay is woken by the `NOTIFY` each outbox row sends at commit, and also polls every
-/// `pollInterval` in case a notification was missed.
+/// active relay reads the outbox again as soon as a batch was full, and otherwise every
+/// `pollInterval` (50 ms): writes do not `NOTIFY`, because a notifying transaction holds a
+/// database-wide lock through its commit and would serialize every write. A `NOTIFY` on
+/// `messages_outbox` (an operator's) still wakes it at once.
 ///
 /// Delivery is at least once: a row is deleted only after its publish was acked; a nack, a lost
 /// connection or a confirm timeout keeps the rows, which are published again after a backoff.
 /// Consumers deduplicate on `message_id` (the event id).
 ///
-/// The idle relay waits for notifications in slices of at most a second, between which it lets
+/// The idle relay waits on its connection in slices of at most a second, between which it lets
 /// rabbitmq-c service heartbeats (it only does so inside library calls).
 final class OutboxRelay: Service {
     static let notificationChannel = "messages_outbox"
@@ -31,7 +33,7 @@ final class OutboxRelay: Service {
     struct Configuration: Sendable, Equatable {
         /// Rows read and published per round; also the bound on unconfirmed publishes.
         var batchSize = 100
-        var pollInterval: Duration = .seconds(1)
+        var pollInterval: Duration = .milliseconds(50)
         var lockRetryInterval: Duration = .seconds(2)
         var confirmTimeout: Duration = .seconds(5)
         /// The delay after a round the broker refused, and between reconnects; it grows with
@@ -132,7 +134,7 @@ final class OutboxRelay: Service {
             }
             refusals = 0
             if round.published < configuration.batchSize {
-                // Caught up: sleep until a commit notifies or the poll interval passes.
+                // Caught up: sleep until the poll interval passes (or a NOTIFY comes).
                 let wakeUp = ContinuousClock.now + configuration.pollInterval
                 while !isStopping, ContinuousClock.now < wakeUp {
                     let notified = try await session.waitForNotifications(timeout: min(.seconds(1), wakeUp - .now))

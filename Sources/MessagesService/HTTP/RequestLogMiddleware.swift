@@ -20,7 +20,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         var context = context
         context.logger[metadataKey: "hb.request.id"] = nil
         return try await RequestScope.$current.withValue(scope) {
-            // Hummingbird answers an error that got past ErrorMiddleware with a 500.
+            // Hummingbird answers an error that got past every APIErrorMiddleware with a 500.
             var status = 500
             defer { Self.logAccess(request, context: context, status: status, duration: ContinuousClock.now - started) }
             var response = try await next(request, context)

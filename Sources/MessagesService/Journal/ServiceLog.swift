@@ -34,6 +34,12 @@ public struct ServiceLog: Sendable {
         Logger(label: label) { handler(label: $0) }
     }
 
+    /// Waits (at most 2 s) until the JSON lines queued for stdout are written: the executable calls
+    /// it before it exits.
+    public func flush() {
+        AsyncLineWriter.standardOutput.flush()
+    }
+
     /// Makes every `Logger(label:)` of the process write here.
     public func bootstrap() {
         LoggingSystem.bootstrap { label in handler(label: label) }

@@ -7,7 +7,8 @@ public struct JSONLogHandler: LogHandler {
     /// Where a finished line (newline included) goes; stdout in production, a buffer in tests.
     public typealias Output = @Sendable (Data) -> Void
 
-    public static let standardOutput: Output = { FileHandle.standardOutput.write($0) }
+    /// Stdout, through a writer thread: logging never waits for whoever reads stdout.
+    public static let standardOutput: Output = { AsyncLineWriter.standardOutput.write($0) }
 
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]

@@ -47,6 +47,9 @@ struct MetricsController: Sendable {
     }
 
     private func sample() async {
+        let stdout = AsyncLineWriter.standardOutput.statistics
+        counter("messages_log_lines_dropped_total", "Log lines dropped because stdout was not read fast enough.", stdout.dropped)
+        gauge("messages_log_lines_queued", "Log lines waiting to be written to stdout.", stdout.queued)
         registry.makeGauge(name: "messages_build_info", labels: [("version", version)], help: "Always 1; the version is a label.")
             .set(Int64(1))
         if let postgres {

@@ -115,7 +115,7 @@ final class RateLimiter: Sendable {
     private func askRedis(_ key: RateLimitKey) async -> Int64? {
         guard let redis, let breaker else { return nil }
         do {
-            let reply = try await breaker.run {
+            let reply = try await breaker.run(isFailure: RedisError.isOutage) {
                 try await redis.evaluate(
                     Self.takeToken, keys: [key.redisKey], arguments: [configuration.rate, configuration.burst]
                 )

@@ -2,7 +2,7 @@ import Foundation
 import Postgres
 
 /// `MembershipStore` on Postgres (`channel_members`). Each change notifies
-/// `MembershipChanges.notificationChannel` with `<channel id> <user id>` in the statement that
+/// `membershipNotificationChannel` with `<channel id> <user id>` in the statement that
 /// makes it, so every pod hears of it once it commits.
 public struct PostgresMembershipStore: MembershipStore {
     let client: PostgresClient
@@ -13,7 +13,7 @@ public struct PostgresMembershipStore: MembershipStore {
 
     public func role(of userID: UUID, in channelID: UUID) async throws -> ChannelRole? {
         guard let row = try await client.query(Self.selectRole, [channelID, userID]).first else { return nil }
-        return ChannelRole(rawValue: try row.decode("role"))
+        return try Self.role(row)
     }
 
     public func setRole(_ role: ChannelRole, of userID: UUID, in channelID: UUID) async throws -> Bool {
@@ -30,10 +30,14 @@ public struct PostgresMembershipStore: MembershipStore {
 
     public func members(of channelID: UUID, after: UUID?, limit: Int) async throws -> [ChannelMember] {
         let rows = try await client.query(Self.selectMembers, [channelID, after, limit])
-        return try rows.rows.map { row in
-            guard let role = ChannelRole(rawValue: try row.decode("role")) else { throw MessageStoreInvariantViolation() }
-            return ChannelMember(userID: try row.decode("user_id"), role: role)
-        }
+        return try rows.rows.map { row in ChannelMember(userID: try row.decode("user_id"), role: try Self.role(row)) }
+    }
+
+    /// A role the table's CHECK allows but this code does not know is a fault (a 500), never a
+    /// non-member.
+    private static func role(_ row: PostgresRow) throws -> ChannelRole {
+        guard let role = ChannelRole(rawValue: try row.decode("role")) else { throw StoreInvariantViolation() }
+        return role
     }
 
     static let selectRole = "SELECT role FROM channel_members WHERE channel_id = $1 AND user_id = $2"
@@ -45,7 +49,7 @@ public struct PostgresMembershipStore: MembershipStore {
                 WHERE m.role <> EXCLUDED.role
             RETURNING m.channel_id, m.user_id, (xmax = 0) AS created
         )
-        SELECT created, pg_notify('\(MembershipChanges.notificationChannel)', channel_id::text || ' ' || user_id::text)
+        SELECT created, pg_notify('\(membershipNotificationChannel)', channel_id::text || ' ' || user_id::text)
         FROM changed
         """
 
@@ -53,7 +57,7 @@ public struct PostgresMembershipStore: MembershipStore {
         WITH removed AS (
             DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2 RETURNING channel_id, user_id
         )
-        SELECT pg_notify('\(MembershipChanges.notificationChannel)', channel_id::text || ' ' || user_id::text)
+        SELECT pg_notify('\(membershipNotificationChannel)', channel_id::text || ' ' || user_id::text)
         FROM removed
         """
 

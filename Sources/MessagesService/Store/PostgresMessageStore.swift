@@ -185,7 +185,7 @@ public struct PostgresMessageStore: MessageStore {
     // MARK: - Helpers
 
     /// Writes the event of a change into the outbox, inside the change's transaction, so the event
-    /// exists exactly when the change does; the relay is woken when the transaction commits.
+    /// exists exactly when the change does; the relay finds it at its next poll.
     private static func record(_ event: MessageEvent, on session: PostgresSession) async throws {
         try await session.execute(
             SQL.insertOutboxEvent,
@@ -226,7 +226,7 @@ public struct PostgresMessageStore: MessageStore {
     }
 
     private static func returned(_ row: PostgresRow?) throws -> PostgresRow {
-        guard let row else { throw MessageStoreInvariantViolation() }
+        guard let row else { throw StoreInvariantViolation() }
         return row
     }
 
@@ -285,8 +285,9 @@ public struct PostgresMessageStore: MessageStore {
     }
 }
 
-/// A statement that must return a row returned none: a fault of the store (a 500), not of the request.
-struct MessageStoreInvariantViolation: Error {}
+/// A store read back what it cannot have written (a statement that must return a row returned
+/// none, a value its table does not allow): a fault of the store (a 500), not of the request.
+struct StoreInvariantViolation: Error {}
 
 /// The statements of `PostgresMessageStore`. Values are always parameters, never interpolated.
 enum SQL {
@@ -334,12 +335,11 @@ enum SQL {
     static let selectMessage = "SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND id = $2"
 
     /// NOTIFY is delivered at COMMIT, and only then: a rolled-back change wakes nobody.
+    /// No `NOTIFY`: a transaction that notifies takes a database-wide lock from its commit until
+    /// it ends, which would serialize every write's commit (and its WAL flush). The relay polls.
     static let insertOutboxEvent = """
-        WITH event AS (
-            INSERT INTO outbox (event_id, channel_id, routing_key, payload, legacy_payload, correlation_id)
-            VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6) RETURNING id
-        )
-        SELECT pg_notify('\(OutboxRelay.notificationChannel)', '') FROM event
+        INSERT INTO outbox (event_id, channel_id, routing_key, payload, legacy_payload, correlation_id)
+        VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6)
         """
 
     static let selectMessageForUpdate = "\(selectMessage) FOR UPDATE"

@@ -16,6 +16,11 @@ import Pooling
 /// thread for its whole duration, so no two threads ever touch `handle` together.
 final class PostgresConnection: PooledConnection, @unchecked Sendable {
     private var handle: OpaquePointer?
+    /// The statements this session has prepared, by their text: each is parsed and planned once
+    /// per connection, then only executed (`PQexecPrepared`), which saves the server the parse
+    /// and plan of every call. Bounded, since a caller could build statement texts on the fly.
+    private var prepared: [String: String] = [:]
+    private static let maxPrepared = 256
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -68,14 +73,34 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
     }
 
     /// Runs one statement with text-format parameters `$1...` (blocking) and copies the result out.
+    /// The statement is prepared on this connection the first time it runs here.
     func execute(_ sql: String, _ parameters: [String?]) throws -> PostgresRows {
         guard let handle else { throw PostgresError(code: .connectionLost, serverMessage: "connection is closed") }
         let copies = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { copies.forEach { free($0) } }
         let pointers = copies.map { UnsafePointer($0) }
-        let result = PQexecParams(handle, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
+        guard let name = try preparedName(of: sql, parameterCount: Int32(pointers.count), on: handle) else {
+            let result = PQexecParams(handle, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
+            defer { PQclear(result) }
+            return try Self.rows(of: result, connection: handle)
+        }
+        let result = PQexecPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
         defer { PQclear(result) }
         return try Self.rows(of: result, connection: handle)
+    }
+
+    /// The name `sql` is prepared under on this connection, preparing it first if needed; nil
+    /// once this connection holds as many prepared statements as it keeps (then the statement
+    /// runs unprepared).
+    private func preparedName(of sql: String, parameterCount: Int32, on handle: OpaquePointer) throws -> String? {
+        if let name = prepared[sql] { return name }
+        guard prepared.count < Self.maxPrepared else { return nil }
+        let name = "s\(prepared.count)"
+        let result = PQprepare(handle, name, sql, parameterCount, nil)
+        defer { PQclear(result) }
+        _ = try Self.rows(of: result, connection: handle)
+        prepared[sql] = name
+        return name
     }
 
     /// Runs a script of one or more statements without parameters (blocking), e.g. a migration.
@@ -92,7 +117,8 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
         guard let handle else { throw PostgresError(code: .connectionLost, serverMessage: "connection is closed") }
         var notifications = Self.takeNotifications(handle)
         guard notifications.isEmpty else { return notifications }
-        let milliseconds = timeout.totalMilliseconds
+        // Never negative: poll() waits forever on a negative timeout.
+        let milliseconds = max(0, timeout.totalMilliseconds)
         var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
         guard socket.fd >= 0 else { throw PostgresError(code: .connectionLost, serverMessage: "connection has no socket") }
         if poll(&socket, 1, Int32(clamping: milliseconds)) > 0 {

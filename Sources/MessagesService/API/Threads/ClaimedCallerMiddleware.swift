@@ -4,7 +4,8 @@ import Hummingbird
 /// original service took it: a write must carry the header (FastAPI answered a missing one with
 /// 422 before anything else), reads need none, and every request takes a token from its client
 /// address's bucket before its body is read, since the header proves nothing. The header itself
-/// is parsed by the handler (`ThreadsController.author`); `context.caller` stays nil.
+/// is parsed later: by the access check in `members` mode, else by the handler after the body
+/// (`ThreadsController.author`), as the original did; `context.caller` stays nil.
 struct ClaimedCallerMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 

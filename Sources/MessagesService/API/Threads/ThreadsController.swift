@@ -41,11 +41,12 @@ struct ThreadsController<Store: MessageStore>: Sendable {
     private var limits: MessageLimits { validator.limits }
 
     /// The message routes under `threads` (a group that answers errors in the legacy API's
-    /// words): the caller established first (verified, or in `header` mode only required on writes
-    /// and limited per client address), then their access to the thread (when `access` is set;
-    /// in `header` mode the user `X-User-Id` names).
+    /// words): the path's ids checked first, as FastAPI did; then the caller (verified, or in
+    /// `header` mode only required on writes and limited per client address); then their access
+    /// to the thread (in `members` mode; in `header` mode the user `X-User-Id` names).
     func addRoutes(to threads: RouterGroup<AppRequestContext>) {
         let messages = threads.group(":thread_id/messages")
+            .add(middleware: PathIDMiddleware(dialect: ThreadsDialect.self, parameters: ["thread_id", "message_id"]))
         switch authenticator.mode {
         case .jwt:
             messages.add(
@@ -61,7 +62,11 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         if let access, access.mode == .members {
             messages.add(
                 middleware: ChannelAccessMiddleware(access: access, dialect: ThreadsDialect.self, channelParameter: "thread_id") {
-                    request, context in context.caller?.userID ?? (try? Self.userID(request))
+                    request, context in
+                    // In header mode the member is whoever X-User-Id names; a malformed one is the
+                    // 400 the original gave it, a missing one names nobody (404).
+                    if let caller = context.caller { return caller.userID }
+                    return request.headers[.userID] == nil ? nil : try Self.userID(request)
                 })
         }
         messages.post(use: create)

@@ -57,6 +57,10 @@ enum ThreadsDialect: APIDialect {
         }
     }
 
+    static func channelNotFound(_ channelID: UUID) -> any HTTPResponseError {
+        INF326Error(status: .notFound, detail: "Thread not found")
+    }
+
     static func response(for error: APIError) -> any HTTPResponseError {
         INF326Error(status: error.status, detail: error.message, headers: error.headers)
     }

@@ -4,8 +4,11 @@ import Hummingbird
 /// The membership API for the channels service, which owns memberships:
 /// `/v1/channels/{channel_id}/members...`, for tokens with the `service` role only.
 struct MembersController: Sendable {
-    let store: any MembershipStore
+    /// The memberships, and this pod's cache of them.
+    let access: ChannelAccess
     let authenticator: Authenticator
+
+    private var store: any MembershipStore { access.store }
 
     /// The most members one page lists.
     static let maxPageSize = 1000
@@ -31,6 +34,8 @@ struct MembersController: Sendable {
             throw ValidationFailure(field: "role", message: "role must be one of member, moderator", kind: "enum")
         }
         let created = try await store.setRole(role, of: userID, in: channelID)
+        // This pod at once; the others when they hear the change.
+        access.cache.invalidate(MembershipCache.Key(channelID: channelID, userID: userID))
         return try JSONResponse.make(
             MemberBody(channelID: channelID, ChannelMember(userID: userID, role: role)), status: created ? .created : .ok
         )
@@ -41,6 +46,7 @@ struct MembersController: Sendable {
         let channelID = try V1Dialect.channelID("channel_id", context)
         let userID = try V1Dialect.pathID("user_id", context)
         try await store.remove(userID, from: channelID)
+        access.cache.invalidate(MembershipCache.Key(channelID: channelID, userID: userID))
         return Response(status: .noContent)
     }
 
@@ -48,13 +54,7 @@ struct MembersController: Sendable {
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let channelID = try V1Dialect.channelID("channel_id", context)
         let query = request.uri.queryParameters
-        var limit = 100
-        if let raw = query.get("limit") {
-            guard let value = Int(raw), (1...Self.maxPageSize).contains(value) else {
-                throw APIError.invalidArgument("limit must be an integer 1..\(Self.maxPageSize)")
-            }
-            limit = value
-        }
+        let limit = try V1Dialect.limit(query.get("limit"), default: 100, max: Self.maxPageSize)
         var after: UUID?
         if let raw = query.get("after") {
             guard let id = UUID(uuidString: raw) else { throw APIError.invalidArgument("after must be a user id") }

@@ -10,9 +10,14 @@ enum V1Dialect: APIDialect {
     }
 
     static func limit(_ raw: String?, limits: MessageLimits) throws -> Int {
-        guard let raw else { return limits.defaultPageSize }
-        guard let limit = Int(raw), (1...limits.maxPageSize).contains(limit) else {
-            throw APIError.invalidArgument("limit must be an integer 1..\(limits.maxPageSize)")
+        try limit(raw, default: limits.defaultPageSize, max: limits.maxPageSize)
+    }
+
+    /// A `limit` of 1...`max`, `defaultLimit` when absent.
+    static func limit(_ raw: String?, default defaultLimit: Int, max: Int) throws -> Int {
+        guard let raw else { return defaultLimit }
+        guard let limit = Int(raw), (1...max).contains(limit) else {
+            throw APIError.invalidArgument("limit must be an integer 1..\(max)")
         }
         return limit
     }
@@ -41,6 +46,10 @@ enum V1Dialect: APIDialect {
         case .emptyMessage: APIError.invalidArgument("content must not be empty when the message has no attachments")
         case .invalidTimestamp: APIError.invalidArgument("the time is not a valid ISO 8601 time")
         }
+    }
+
+    static func channelNotFound(_ channelID: UUID) -> any HTTPResponseError {
+        APIError.notFound("channel \(channelID.lowercased) not found")
     }
 
     static func response(for error: APIError) -> any HTTPResponseError {
