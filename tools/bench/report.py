@@ -482,7 +482,7 @@ def markdown(report):
         "`-M prepared` like the service's prepared statements. No relay publishes or deletes its outbox rows."
     )
     add(
-        "- pgbench **older-page**: `tools/bench/older-page.pgbench`, the 3 statements of an older page "
+        "- pgbench **older-page**: `tools/bench/older-page.pgbench`, the one statement of an older page "
         "(channel counters, 51 messages before the cursor, has_after)."
     )
     add(

@@ -99,35 +99,66 @@ public struct MessagePage: Sendable, Equatable {
 }
 
 extension MessagePage {
-    /// `count` messages of the scope on one side of a seq (ascending), and whether more exist there.
-    typealias Side = (_ seq: Int64, _ count: Int) async throws -> (items: [Message], more: Bool)
+    /// What a store reads for one page, in one go: up to `count` messages of the scope on each
+    /// side of an anchor, and whether more exist there (a count of 0 only asks whether any
+    /// exists). A side that is nil is not read.
+    struct Reads: Equatable {
+        /// Messages with `seq < before`, the newest of them.
+        var older: (before: Int64, count: Int)?
+        /// Messages with `seq > after`, the oldest of them.
+        var newer: (after: Int64, count: Int)?
 
-    /// The page at `position` from a store's two reads, so that every store pages alike.
-    /// Positions come from cursors and message ids of this channel: 0 is before the first message,
-    /// last_seq + 1 after the last; anything else was not made by this service.
-    static func assemble(
-        position: PagePosition, limit: Int, channel: ChannelState, older: Side, newer: Side
-    ) async throws -> MessagePage {
-        if let seq = position.seq, !(0...channel.lastSeq.saturatingAdd(1)).contains(seq) {
+        static func == (lhs: Reads, rhs: Reads) -> Bool {
+            lhs.older?.before == rhs.older?.before && lhs.older?.count == rhs.older?.count
+                && lhs.newer?.after == rhs.newer?.after && lhs.newer?.count == rhs.newer?.count
+        }
+    }
+
+    /// What a store found for `Reads`: the channel's counters and each side, ascending by `seq`.
+    struct Found {
+        var channel: ChannelState
+        var older: [Message] = []
+        var moreOlder = false
+        var newer: [Message] = []
+        var moreNewer = false
+    }
+
+    /// The reads a page at `position` needs. Arithmetic on the position saturates: it is a
+    /// client's value (checked against the channel only once it is read).
+    static func reads(for position: PagePosition, limit: Int) -> Reads {
+        switch position {
+        case .newest:
+            return Reads(older: (.max, limit), newer: nil)
+        case .before(let seq):
+            // Newer than the page: whatever lies at or after the anchor.
+            return Reads(older: (seq, limit), newer: (seq.saturatingAdd(-1), 0))
+        case .after(let seq):
+            return Reads(older: (seq.saturatingAdd(1), 0), newer: (seq, limit))
+        case .around(let seq):
+            let olderCount = limit / 2
+            return Reads(older: (seq, olderCount), newer: (seq.saturatingAdd(-1), limit - olderCount))
+        }
+    }
+
+    /// The page at `position` from what a store found for `reads(for:limit:)`, so that every
+    /// store pages alike. Positions come from cursors and message ids of this channel: 0 is before
+    /// the first message, last_seq + 1 after the last; anything else was not made by this service.
+    static func assemble(position: PagePosition, found: Found) throws -> MessagePage {
+        if let seq = position.seq, !(0...found.channel.lastSeq.saturatingAdd(1)).contains(seq) {
             throw MessageStoreError.positionOutOfRange
         }
         switch position {
         case .newest:
-            let (items, more) = try await older(.max, limit)
-            return MessagePage(items: items, hasBefore: more, hasAfter: false, channel: channel)
-        case .before(let seq):
-            let (items, more) = try await older(seq, limit)
-            let hasAfter = try await newer(items.last?.seq ?? seq.saturatingAdd(-1), 0).more
-            return MessagePage(items: items, hasBefore: more, hasAfter: hasAfter, channel: channel)
-        case .after(let seq):
-            let (items, more) = try await newer(seq, limit)
-            let hasBefore = try await older(items.first?.seq ?? seq.saturatingAdd(1), 0).more
-            return MessagePage(items: items, hasBefore: hasBefore, hasAfter: more, channel: channel)
-        case .around(let seq):
-            let olderCount = limit / 2
-            let (before, moreBefore) = try await older(seq, olderCount)
-            let (after, moreAfter) = try await newer(seq.saturatingAdd(-1), limit - olderCount)
-            return MessagePage(items: before + after, hasBefore: moreBefore, hasAfter: moreAfter, channel: channel)
+            return MessagePage(items: found.older, hasBefore: found.moreOlder, hasAfter: false, channel: found.channel)
+        case .before:
+            return MessagePage(items: found.older, hasBefore: found.moreOlder, hasAfter: found.moreNewer, channel: found.channel)
+        case .after:
+            return MessagePage(items: found.newer, hasBefore: found.moreOlder, hasAfter: found.moreNewer, channel: found.channel)
+        case .around:
+            return MessagePage(
+                items: found.older + found.newer, hasBefore: found.moreOlder, hasAfter: found.moreNewer,
+                channel: found.channel
+            )
         }
     }
 }

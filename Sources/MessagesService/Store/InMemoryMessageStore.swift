@@ -74,17 +74,17 @@ public actor InMemoryMessageStore: MessageStore {
             case .liveTimeline: message.parentID == nil && !message.isDeleted
             }
         }
-        return try await MessagePage.assemble(
-            position: position, limit: limit, channel: channel.state,
-            older: { seq, count in
-                let candidates = listed.filter { $0.seq < seq }
-                return (Array(candidates.suffix(count)), candidates.count > count)
-            },
-            newer: { seq, count in
-                let candidates = listed.filter { $0.seq > seq }
-                return (Array(candidates.prefix(count)), candidates.count > count)
-            }
-        )
+        let reads = MessagePage.reads(for: position, limit: limit)
+        var found = MessagePage.Found(channel: channel.state)
+        if let (before, count) = reads.older {
+            let candidates = listed.filter { $0.seq < before }
+            (found.older, found.moreOlder) = (Array(candidates.suffix(count)), candidates.count > count)
+        }
+        if let (after, count) = reads.newer {
+            let candidates = listed.filter { $0.seq > after }
+            (found.newer, found.moreNewer) = (Array(candidates.prefix(count)), candidates.count > count)
+        }
+        return try MessagePage.assemble(position: position, found: found)
     }
 
     public func seq(ofMessage id: UUID, channelID: UUID) async throws -> Int64? {

@@ -74,28 +74,41 @@ public struct PostgresMessageStore: MessageStore {
     public func page(channelID: UUID, scope: MessageScope, position: PagePosition, limit: Int) async throws
         -> MessagePage
     {
-        let filter = Self.filter(of: scope)
         let parentID: UUID? = if case .replies(let parent) = scope { parent } else { nil }
-        return try await client.withConnection { session in
-            let channel = try await session.query(SQL.selectChannel, [channelID]).first
-            let state = ChannelState(
-                lastSeq: try channel?.decode("last_seq") ?? 0,
-                version: try channel?.decode("version") ?? 0
+        let reads = MessagePage.reads(for: position, limit: limit)
+        // One statement: the channel's counters and both sides, each side one row longer than it
+        // keeps, to learn whether more exist there.
+        let rows = try await client.query(
+            SQL.selectPage(Self.filter(of: scope)),
+            [
+                channelID, parentID, reads.older?.before ?? 0, reads.older.map { $0.count + 1 } ?? 0,
+                reads.newer?.after ?? 0, reads.newer.map { $0.count + 1 } ?? 0,
+            ]
+        )
+        let first = rows.first
+        var found = MessagePage.Found(
+            channel: ChannelState(
+                lastSeq: try first?.decodeIfPresent("channel_last_seq") ?? 0,
+                version: try first?.decodeIfPresent("channel_version") ?? 0
             )
-            // Each side fetches one row more than it keeps, to learn whether more exist there.
-            func older(than seq: Int64, count: Int) async throws -> (items: [Message], more: Bool) {
-                let rows = try await session.query(SQL.selectOlder(filter), [channelID, parentID, seq, count + 1])
-                let items = try rows.rows.prefix(count).map(Self.message(from:))
-                return (items.reversed(), rows.count > count)
+        )
+        var older: [Message] = []
+        var newer: [Message] = []
+        for row in rows.rows {
+            switch try row.decodeIfPresent("side", as: String.self) {
+            case "o": older.append(try Self.message(from: row))
+            case "n": newer.append(try Self.message(from: row))
+            default: break  // the one row of a page with no message at all
             }
-            func newer(than seq: Int64, count: Int) async throws -> (items: [Message], more: Bool) {
-                let rows = try await session.query(SQL.selectNewer(filter), [channelID, parentID, seq, count + 1])
-                return (try rows.rows.prefix(count).map(Self.message(from:)), rows.count > count)
-            }
-            return try await MessagePage.assemble(
-                position: position, limit: limit, channel: state, older: older(than:count:), newer: newer(than:count:)
-            )
         }
+        if let (_, count) = reads.older {
+            // Read newest first: the page keeps the newest `count`, in ascending order.
+            (found.older, found.moreOlder) = (older.prefix(count).reversed(), older.count > count)
+        }
+        if let (_, count) = reads.newer {
+            (found.newer, found.moreNewer) = (Array(newer.prefix(count)), newer.count > count)
+        }
+        return try MessagePage.assemble(position: position, found: found)
     }
 
     public func seq(ofMessage id: UUID, channelID: UUID) async throws -> Int64? {
@@ -334,7 +347,6 @@ enum SQL {
 
     static let selectMessage = "SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND id = $2"
 
-    /// NOTIFY is delivered at COMMIT, and only then: a rolled-back change wakes nobody.
     /// No `NOTIFY`: a transaction that notifies takes a database-wide lock from its commit until
     /// it ends, which would serialize every write's commit (and its WAL flush). The relay polls.
     static let insertOutboxEvent = """
@@ -348,8 +360,6 @@ enum SQL {
         SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_message_id = $3
         """
 
-    static let selectChannel = "SELECT last_seq, version FROM channels WHERE id = $1"
-
     static let selectSeq = "SELECT seq FROM messages WHERE channel_id = $1 AND id = $2"
 
     // created_at grows with seq within a channel (clock_timestamp() read under the channel lock),
@@ -360,17 +370,21 @@ enum SQL {
         ORDER BY created_at DESC, seq DESC LIMIT 1
         """
 
-    static func selectOlder(_ filter: String) -> String {
+    /// A page in one statement: the channel's counters (one row even when the channel or the
+    /// page is empty), then up to $4 messages older than $3 (newest first, side `o`) and up to $6
+    /// newer than $5 (oldest first, side `n`). $2 is the root of a reply thread, or null.
+    static func selectPage(_ filter: String) -> String {
         """
-        SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND \(filter) AND seq < $3
-        ORDER BY seq DESC LIMIT $4
-        """
-    }
-
-    static func selectNewer(_ filter: String) -> String {
-        """
-        SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND \(filter) AND seq > $3
-        ORDER BY seq ASC LIMIT $4
+        SELECT c.last_seq AS channel_last_seq, c.version AS channel_version, m.*
+        FROM (VALUES (1)) AS one
+        LEFT JOIN channels c ON c.id = $1
+        LEFT JOIN LATERAL (
+            (SELECT 'o' AS side, \(messageColumns) FROM messages
+             WHERE channel_id = $1 AND \(filter) AND seq < $3 ORDER BY seq DESC LIMIT $4)
+            UNION ALL
+            (SELECT 'n' AS side, \(messageColumns) FROM messages
+             WHERE channel_id = $1 AND \(filter) AND seq > $5 ORDER BY seq ASC LIMIT $6)
+        ) m ON true
         """
     }
 
