@@ -40,11 +40,18 @@ install_packages() {
 
 # Postgres must be able to reach its data directory as the postgres user; a checkout under a
 # private home directory is not reachable, so its data then lives in a folder named after it.
+# The choice never changes once a cluster exists (start and stop must find the same one), and
+# it is made on the checkout itself, which exists before .local/ does.
 postgres_dir() {
-  if runuser -u postgres -- test -x "$LOCAL" 2>/dev/null; then
+  local fallback; fallback="/var/tmp/messages-service-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)/postgres"
+  if [[ -f "$LOCAL/postgres/data/PG_VERSION" ]]; then
+    echo "$LOCAL/postgres"
+  elif [[ -f "$fallback/data/PG_VERSION" ]]; then
+    echo "$fallback"
+  elif runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
     echo "$LOCAL/postgres"
   else
-    echo "/var/tmp/messages-service-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)/postgres"
+    echo "$fallback"
   fi
 }
 
