@@ -39,11 +39,13 @@ final class MembershipChanges: Service, Sendable {
     func run() async throws {
         let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
         var failures = 0
+        var sessions = 0
         while !isStopping {
             do {
                 let session = try await connect()
+                sessions += 1
                 do {
-                    try await listen(on: session) { failures = 0 }
+                    try await listen(on: session, first: sessions == 1) { failures = 0 }
                 } catch {
                     await session.close()
                     throw error
@@ -59,7 +61,8 @@ final class MembershipChanges: Service, Sendable {
                         metadata: ["error": "\(error)"]
                     )
                 }
-                await pause(backoff.delay(attempt: failures))
+                let delay = backoff.delay(attempt: failures)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             }
         }
         cache.reset()
@@ -69,22 +72,18 @@ final class MembershipChanges: Service, Sendable {
         Task.isShuttingDownGracefully || Task.isCancelled
     }
 
-    private func pause(_ duration: Duration) async {
-        let end = ContinuousClock.now + duration
-        while !isStopping, ContinuousClock.now < end {
-            try? await Task.sleep(for: min(.milliseconds(100), end - .now))
-        }
-    }
-
     /// Listens until shutdown; throws when the connection fails.
-    private func listen(on session: PostgresDedicatedConnection, connected: () -> Void) async throws {
+    /// `first`: the process' first session, which also says whether anyone is a member at all.
+    private func listen(on session: PostgresDedicatedConnection, first: Bool, connected: () -> Void) async throws {
         try await session.query("LISTEN \(notificationChannel)")
         let listener: Int64 = try Self.backendPID(try await session.query("SELECT pg_backend_pid() AS pid"))
         // Whatever was cached before this session may have changed unheard.
         cache.reset()
         connected()
         logger.info("hearing membership changes")
-        if try await session.query("SELECT NOT EXISTS (SELECT FROM channel_members) AS empty").first?.decode("empty") == true {
+        if first,
+            try await session.query("SELECT NOT EXISTS (SELECT FROM channel_members) AS empty").first?.decode("empty") == true
+        {
             logger.warning(
                 "CHANNEL_ACCESS=members and no channel has members yet: every channel answers 404 until the channels service adds them"
             )

@@ -102,16 +102,11 @@ extension MessagePage {
     /// What a store reads for one page, in one go: up to `count` messages of the scope on each
     /// side of an anchor, and whether more exist there (a count of 0 only asks whether any
     /// exists). A side that is nil is not read.
-    struct Reads: Equatable {
+    struct Reads {
         /// Messages with `seq < before`, the newest of them.
         var older: (before: Int64, count: Int)?
         /// Messages with `seq > after`, the oldest of them.
         var newer: (after: Int64, count: Int)?
-
-        static func == (lhs: Reads, rhs: Reads) -> Bool {
-            lhs.older?.before == rhs.older?.before && lhs.older?.count == rhs.older?.count
-                && lhs.newer?.after == rhs.newer?.after && lhs.newer?.count == rhs.newer?.count
-        }
     }
 
     /// What a store found for `Reads`: the channel's counters and each side, ascending by `seq`.
