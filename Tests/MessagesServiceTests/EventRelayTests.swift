@@ -28,24 +28,44 @@ import Testing
         try await consumer.start()
         let channels = [UUID(), UUID()]
         let requestIDs = NIOLockedValueBox<[String]>([])
+        // The message JSON the API answered after each change, by "<type> <message id>".
+        let answered = NIOLockedValueBox<[String: Data]>([:])
+        let bodies = [
+            #"{"content":"m0 ✓ \"quoted\" \\ 🧵 <@\#(moderator)>"}"#,
+            #"{"content":"","type":"file","attachments":[{"path":"a/b c.png","name":"b","mime_type":"image/png","size":3},{"path":"x"}]}"#,
+            #"{"content":"m2"}"#,
+        ]
         try await withService { api, _ in
             for channel in channels {
                 var ids: [String] = []
-                for index in 0..<3 {
-                    let reply = try await api.send(.post, path(channel), user: alice, json: #"{"content":"m\#(index)"}"#)
+                for body in bodies {
+                    let reply = try await api.send(.post, path(channel), user: alice, json: body)
                     #expect(reply.status == .created)
                     ids.append(reply.json["id"] as! String)
+                    answered.withLockedValue {
+                        $0["message.created \(ids.last!)"] = try? JSONSerialization.data(withJSONObject: reply.json)
+                    }
                     requestIDs.withLockedValue { $0.append(reply.headers[HTTPField.Name("X-Request-ID")!] ?? "") }
                 }
                 let reply = try await api.send(
                     .post, path(channel), user: alice, json: #"{"content":"r","parent_id":"\#(ids[0])"}"#)
                 #expect(reply.status == .created)
-                #expect(
-                    try await api.send(.patch, "\(path(channel))/\(ids[1])", user: alice, json: #"{"content":"edited"}"#).status
-                        == .ok)
+                answered.withLockedValue {
+                    $0["message.created \(reply.json["id"] as! String)"] = try? JSONSerialization.data(withJSONObject: reply.json)
+                }
+                let edited = try await api.send(
+                    .patch, "\(path(channel))/\(ids[1])", user: alice, json: #"{"content":"edited"}"#)
+                #expect(edited.status == .ok)
+                answered.withLockedValue {
+                    $0["message.updated \(ids[1])"] = try? JSONSerialization.data(withJSONObject: edited.json)
+                }
                 #expect(try await api.send(.delete, "\(path(channel))/\(ids[2])", user: alice).status == .noContent)
                 // Replays and repeated deletes change nothing and publish nothing.
                 #expect(try await api.send(.delete, "\(path(channel))/\(ids[2])", user: alice).status == .noContent)
+                let tombstone = try await api.send(.get, "\(path(channel))/\(ids[2])", user: alice)
+                answered.withLockedValue {
+                    $0["message.deleted \(ids[2])"] = try? JSONSerialization.data(withJSONObject: tombstone.json)
+                }
             }
         }
         let events = try await withRunningRelay(try TestBroker.relay()) {
@@ -63,6 +83,14 @@ import Testing
                 ])
             #expect(ofChannel.map(\.version) == Array(1...6))
             #expect(ofChannel.map(\.seq) == [1, 2, 3, 4, 2, 3])
+        }
+        // The event's message is the JSON the API answered for the same change, field for field.
+        let answers = answered.withLockedValue { $0 }
+        #expect(answers.count == 12)
+        for event in events {
+            let message = try #require(event.json["message"] as? [String: Any])
+            let answer = try answers["\(event.type) \(event.messageID)"].map { try JSONSerialization.jsonObject(with: $0) }
+            #expect(answer as? NSDictionary == message as NSDictionary, "\(event.type)")
         }
         let first = try #require(events.first)
         #expect(Set(first.json.keys) == ["id", "type", "occurred_at", "channel_id", "seq", "version", "actor_id", "message"])
@@ -109,6 +137,7 @@ import Testing
             // The relay declares the legacy queue when it connects, before the first publish.
             try await consumer.start()
             let createdID = NIOLockedValueBox("")
+            let createdAt = NIOLockedValueBox("")
             try await withService { api, _ in
                 let reply = try await api.send(
                     .post, "/threads/\(channel)/messages", user: alice,
@@ -117,6 +146,7 @@ import Testing
                 #expect(reply.status == .created)
                 let id = reply.json["id"] as! String
                 createdID.withLockedValue { $0 = id }
+                createdAt.withLockedValue { $0 = reply.json["created_at"] as? String ?? "" }
                 #expect(
                     try await api.send(.put, "/threads/\(channel)/messages/\(id)", user: alice, json: #"{"content":"edit"}"#)
                         .status == .ok)
@@ -135,10 +165,13 @@ import Testing
                     "id", "thread_id", "user_id", "type", "content", "paths", "created_at", "updated_at", "deleted_at",
                 ]
             )
-            // Python's str(datetime): a space, microseconds; updated_at repeats created_at.
-            let createdAt = try #require(json["created_at"] as? String)
-            #expect(createdAt.wholeMatch(of: /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?/) != nil)
-            #expect(json["updated_at"] as? String == createdAt)
+            // Python's str(datetime) of the time the API answered as isoformat(); updated_at
+            // repeats created_at.
+            let published = try #require(json["created_at"] as? String)
+            #expect(published.wholeMatch(of: /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?/) != nil)
+            #expect(published == createdAt.withLockedValue { $0 }.replacingOccurrences(of: "T", with: " "))
+            #expect(json["updated_at"] as? String == published)
+            #expect(json["type"] as? String == "text")
             #expect(json["deleted_at"] is NSNull)
             #expect(json["id"] as? String == createdID.withLockedValue { $0 })
             #expect(json["thread_id"] as? String == channel.lowercased)

@@ -130,5 +130,208 @@ enum Migrations {
                 );
                 """
         ),
+        Migration(
+            version: 6, name: "writes in one statement",
+            sql: """
+                -- Every write is one call of one of these functions: one round trip, one
+                -- implicit transaction. They build the event JSON themselves, since seq, version
+                -- and the times are only known inside the transaction. The JSON must stay what
+                -- the API answers for the same message (MessageBody, ThreadMessageBody); the event
+                -- tests compare them. To change a shape, add a migration that replaces a function.
+
+                -- Timestamp.rfc3339: UTC, milliseconds (truncated), Z.
+                CREATE FUNCTION api_time(t timestamptz) RETURNS text LANGUAGE sql STABLE AS $$
+                    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+                $$;
+
+                -- Timestamp.pythonString: Python's str() of a naive UTC datetime, which drops a
+                -- zero fraction.
+                CREATE FUNCTION inf326_event_time(t timestamptz) RETURNS text LANGUAGE sql STABLE AS $$
+                    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+                        || CASE WHEN to_char(t AT TIME ZONE 'UTC', 'US') = '000000' THEN ''
+                                ELSE to_char(t AT TIME ZONE 'UTC', '.US') END
+                $$;
+
+                -- MessageBody: the v1 message JSON.
+                CREATE FUNCTION message_json(m messages) RETURNS jsonb LANGUAGE sql STABLE AS $$
+                    SELECT jsonb_build_object(
+                        'id', m.id, 'channel_id', m.channel_id, 'seq', m.seq, 'version', m.version,
+                        'author_id', m.author_id, 'type', coalesce(m.type, 'text'), 'content', m.content,
+                        'attachments', m.attachments, 'mentions', to_jsonb(m.mentions), 'parent_id', m.parent_id,
+                        'reply_count', m.reply_count, 'reactions', m.reaction_counts,
+                        'created_at', api_time(m.created_at), 'edited_at', api_time(m.edited_at),
+                        'deleted_at', api_time(m.deleted_at))
+                $$;
+
+                -- ThreadMessageBody as the INF326 service published it (str() times, deleted_at).
+                CREATE FUNCTION inf326_event_json(m messages) RETURNS jsonb LANGUAGE sql STABLE AS $$
+                    SELECT jsonb_build_object(
+                        'id', m.id, 'thread_id', m.channel_id, 'user_id', m.author_id, 'type', m.type,
+                        'content', m.content,
+                        'paths', coalesce(
+                            (SELECT jsonb_agg(a.value -> 'path' ORDER BY a.ordinality)
+                             FROM jsonb_array_elements(m.attachments) WITH ORDINALITY AS a), '[]'),
+                        'created_at', inf326_event_time(m.created_at),
+                        'updated_at', inf326_event_time(coalesce(m.edited_at, m.created_at)),
+                        'deleted_at', inf326_event_time(m.deleted_at))
+                $$;
+
+                -- Writes the event of a change into the outbox (docs/design.md, "The event
+                -- contract"); the INF326 JSON goes beside it for new messages only.
+                CREATE FUNCTION record_event(kind text, m messages, actor uuid, event_id uuid, correlation_id text)
+                RETURNS void LANGUAGE sql AS $$
+                    INSERT INTO outbox (event_id, channel_id, routing_key, payload, legacy_payload, correlation_id)
+                    VALUES (
+                        event_id, m.channel_id, kind,
+                        jsonb_build_object(
+                            'id', event_id, 'type', kind,
+                            'occurred_at', api_time(CASE kind
+                                WHEN 'message.updated' THEN coalesce(m.edited_at, m.created_at)
+                                WHEN 'message.deleted' THEN coalesce(m.deleted_at, m.created_at)
+                                ELSE m.created_at END),
+                            'channel_id', m.channel_id, 'seq', m.seq, 'version', m.version, 'actor_id', actor,
+                            'message', message_json(m)),
+                        CASE WHEN kind = 'message.created' THEN inf326_event_json(m) END,
+                        correlation_id)
+                $$;
+
+                -- A create. With a key, an earlier create by the same author answers 'replayed'.
+                -- The channel row is bumped first: its lock serializes the channel's writers, so
+                -- seq and version are gap-free, and a create racing this one with the same key
+                -- either committed before the look-up or makes the insert a unique violation
+                -- (the caller repeats the call, which then finds it). A missing root of a reply
+                -- raises no_data_found, which rolls the bump back. Rows: 'created' (the message),
+                -- then 'parent' (the root whose reply count moved) for a reply.
+                CREATE FUNCTION create_message(
+                    p_id uuid, p_channel uuid, p_author uuid, p_parent uuid, p_type text, p_content text,
+                    p_attachments jsonb, p_mentions uuid[], p_key text, p_request_hash text,
+                    p_event_id uuid, p_correlation_id text)
+                RETURNS TABLE (outcome text, channel_last_seq bigint, channel_version bigint, message messages)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    earlier messages;
+                    channel record;
+                    parent messages;
+                    created messages;
+                BEGIN
+                    IF p_key IS NOT NULL THEN
+                        SELECT * INTO earlier FROM messages m
+                        WHERE m.channel_id = p_channel AND m.author_id = p_author AND m.client_message_id = p_key;
+                        IF FOUND THEN
+                            RETURN QUERY SELECT 'replayed', NULL::bigint, NULL::bigint, earlier;
+                            RETURN;
+                        END IF;
+                    END IF;
+                    INSERT INTO channels AS c (id, last_seq, version, message_count) VALUES (p_channel, 1, 1, 1)
+                    ON CONFLICT (id) DO UPDATE SET last_seq = c.last_seq + 1, version = c.version + 1,
+                        message_count = c.message_count + 1, updated_at = now()
+                    RETURNING c.last_seq, c.version INTO channel;
+                    IF p_parent IS NOT NULL THEN
+                        -- The root's reply count is part of its JSON: it changes with this version.
+                        UPDATE messages m SET reply_count = m.reply_count + 1, last_reply_at = clock_timestamp(),
+                            version = channel.version
+                        WHERE m.channel_id = p_channel AND m.id = p_parent AND m.parent_id IS NULL
+                            AND m.deleted_at IS NULL
+                        RETURNING * INTO parent;
+                        IF NOT FOUND THEN
+                            RAISE EXCEPTION 'no root message to reply to' USING ERRCODE = 'no_data_found';
+                        END IF;
+                    END IF;
+                    -- clock_timestamp(), not now(): read under the channel lock, created_at grows with seq.
+                    INSERT INTO messages (id, channel_id, seq, version, author_id, parent_id, type, content,
+                        attachments, mentions, client_message_id, request_hash, created_at)
+                    VALUES (p_id, p_channel, channel.last_seq, channel.version, p_author, p_parent, p_type, p_content,
+                        p_attachments, p_mentions, p_key, p_request_hash, clock_timestamp())
+                    RETURNING * INTO created;
+                    PERFORM record_event('message.created', created, p_author, p_event_id, p_correlation_id);
+                    RETURN QUERY SELECT 'created', channel.last_seq, channel.version, created;
+                    IF p_parent IS NOT NULL THEN
+                        RETURN QUERY SELECT 'parent', channel.last_seq, channel.version, parent;
+                    END IF;
+                END
+                $$;
+
+                -- An edit by p_user; null content, attachments or mentions stay as they are. The
+                -- channel row is locked before the message (the lock order of every write) and
+                -- bumped only when the edit is made. One row: 'edited', or the refusal
+                -- ('not_found', 'not_author', 'deleted', 'version_mismatch' with the current
+                -- message, 'empty'), the rules of MessageEdit.applied.
+                CREATE FUNCTION edit_message(
+                    p_channel uuid, p_id uuid, p_user uuid, p_content text, p_attachments jsonb, p_mentions uuid[],
+                    p_expected_version bigint, p_event_id uuid, p_correlation_id text)
+                RETURNS TABLE (outcome text, channel_last_seq bigint, channel_version bigint, message messages)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    channel record;
+                    target messages;
+                    edited messages;
+                BEGIN
+                    PERFORM 1 FROM channels c WHERE c.id = p_channel FOR UPDATE;
+                    SELECT * INTO target FROM messages m WHERE m.channel_id = p_channel AND m.id = p_id FOR UPDATE;
+                    IF NOT FOUND THEN
+                        RETURN QUERY SELECT 'not_found', NULL::bigint, NULL::bigint, NULL::messages;
+                    ELSIF target.author_id <> p_user THEN
+                        RETURN QUERY SELECT 'not_author', NULL::bigint, NULL::bigint, target;
+                    ELSIF target.deleted_at IS NOT NULL THEN
+                        RETURN QUERY SELECT 'deleted', NULL::bigint, NULL::bigint, target;
+                    ELSIF p_expected_version IS NOT NULL AND p_expected_version <> target.version THEN
+                        RETURN QUERY SELECT 'version_mismatch', NULL::bigint, NULL::bigint, target;
+                    ELSIF coalesce(p_content, target.content) = ''
+                        AND jsonb_array_length(coalesce(p_attachments, target.attachments)) = 0 THEN
+                        RETURN QUERY SELECT 'empty', NULL::bigint, NULL::bigint, target;
+                    ELSE
+                        UPDATE channels c SET version = c.version + 1, updated_at = now() WHERE c.id = p_channel
+                        RETURNING c.last_seq, c.version INTO channel;
+                        INSERT INTO message_edits (channel_id, message_id, version, content, attachments, edited_at,
+                            edited_by)
+                        VALUES (p_channel, p_id, target.version, target.content, target.attachments,
+                            clock_timestamp(), p_user);
+                        UPDATE messages m SET version = channel.version, content = coalesce(p_content, m.content),
+                            attachments = coalesce(p_attachments, m.attachments),
+                            mentions = coalesce(p_mentions, m.mentions), edited_at = clock_timestamp()
+                        WHERE m.channel_id = p_channel AND m.id = p_id
+                        RETURNING * INTO edited;
+                        PERFORM record_event('message.updated', edited, p_user, p_event_id, p_correlation_id);
+                        RETURN QUERY SELECT 'edited', channel.last_seq, channel.version, edited;
+                    END IF;
+                END
+                $$;
+
+                -- A delete by p_user (any message when p_as_moderator). The text goes for everyone,
+                -- from the edit history too. One row: 'deleted', 'unchanged' (it already was: the
+                -- tombstone, no new version), 'not_found' or 'not_author'.
+                CREATE FUNCTION delete_message(
+                    p_channel uuid, p_id uuid, p_user uuid, p_as_moderator boolean, p_event_id uuid,
+                    p_correlation_id text)
+                RETURNS TABLE (outcome text, channel_last_seq bigint, channel_version bigint, message messages)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    channel record;
+                    target messages;
+                    deleted messages;
+                BEGIN
+                    PERFORM 1 FROM channels c WHERE c.id = p_channel FOR UPDATE;
+                    SELECT * INTO target FROM messages m WHERE m.channel_id = p_channel AND m.id = p_id FOR UPDATE;
+                    IF NOT FOUND THEN
+                        RETURN QUERY SELECT 'not_found', NULL::bigint, NULL::bigint, NULL::messages;
+                    ELSIF target.author_id <> p_user AND NOT p_as_moderator THEN
+                        RETURN QUERY SELECT 'not_author', NULL::bigint, NULL::bigint, target;
+                    ELSIF target.deleted_at IS NOT NULL THEN
+                        RETURN QUERY SELECT 'unchanged', NULL::bigint, NULL::bigint, target;
+                    ELSE
+                        UPDATE channels c SET version = c.version + 1, updated_at = now() WHERE c.id = p_channel
+                        RETURNING c.last_seq, c.version INTO channel;
+                        DELETE FROM message_edits e WHERE e.channel_id = p_channel AND e.message_id = p_id;
+                        UPDATE messages m SET version = channel.version, content = '', attachments = '[]',
+                            mentions = '{}', deleted_at = clock_timestamp(), deleted_by = p_user
+                        WHERE m.channel_id = p_channel AND m.id = p_id
+                        RETURNING * INTO deleted;
+                        PERFORM record_event('message.deleted', deleted, p_user, p_event_id, p_correlation_id);
+                        RETURN QUERY SELECT 'deleted', channel.last_seq, channel.version, deleted;
+                    END IF;
+                END
+                $$;
+                """
+        ),
     ]
 }

@@ -5,10 +5,11 @@ import Postgres
 
 /// `MessageStore` on Postgres.
 ///
-/// Every change runs in one transaction that first bumps the channel row (`last_seq`, `version`).
-/// That row lock serializes the writers of one channel, which makes `seq` and `version` gap-free
-/// and unique, and gives all writers one lock order (channel, then message) so they cannot
-/// deadlock each other.
+/// Every request is one prepared statement. A write calls one of the functions of migration 6,
+/// which runs in the statement's own transaction: it takes the channel row first (`last_seq`,
+/// `version`), which serializes the writers of one channel, makes `seq` and `version` gap-free and
+/// unique, and gives all writers one lock order (channel, then message) so they cannot deadlock
+/// each other; it writes the change's event into the outbox in the same transaction.
 public struct PostgresMessageStore: MessageStore {
     let client: PostgresClient
 
@@ -17,51 +18,40 @@ public struct PostgresMessageStore: MessageStore {
         self.client = client
     }
 
-    /// Thrown inside a transaction to roll it back and answer an existing message instead: the
-    /// earlier create an idempotency key names, or a message that was already deleted.
-    private struct RollBackAnswering: Error {
-        let message: Message
-    }
-
     public func create(_ new: NewMessage) async throws -> CreateOutcome {
         let requestHash = Self.requestHash(of: new)
-        if let key = new.idempotencyKey,
-            let earlier = try await client.withConnection({ try await Self.message(keyedBy: key, of: new, on: $0) })
-        {
-            return try Self.replay(earlier, requestHash: requestHash)
-        }
         do {
-            return try await client.withTransaction { session in
-                let channel = try Self.channelState(try await session.query(SQL.bumpChannelForCreate, [new.channelID]).first)
-                // The channel row lock is held from here on: a concurrent create with the same key
-                // has either committed, and is found now, or waits behind this transaction.
-                if let key = new.idempotencyKey,
-                    let earlier = try await Self.message(keyedBy: key, of: new, on: session)
-                {
-                    throw RollBackAnswering(message: earlier)
-                }
-                var parent: Message?
-                if let parentID = new.parentID {
-                    // The root's reply count is part of its JSON: it changes with this version.
-                    let rows = try await session.query(SQL.addReplyToParent, [new.channelID, parentID, channel.version])
-                    guard let row = rows.first else { throw MessageStoreError.parentNotFound }
-                    parent = try Self.message(from: row)
-                }
-                let rows = try await session.query(
-                    SQL.insertMessage,
-                    [
-                        UUID.v7(), new.channelID, channel.lastSeq, channel.version, new.authorID, new.parentID,
-                        new.type?.rawValue, new.content, try JSONText.encode(new.attachments),
-                        Mentions.extract(from: new.content), new.idempotencyKey,
-                        new.idempotencyKey == nil ? nil : requestHash,
-                    ]
-                )
-                let message = try Self.message(from: Self.returned(rows))
-                try await Self.record(MessageEvent(.created, of: message, by: new.authorID), on: session)
-                return .created(MessageWrite(message: message, parent: parent, channel: channel))
-            }
-        } catch let found as RollBackAnswering {
-            return try Self.replay(found.message, requestHash: requestHash)
+            return try await create(new, requestHash: requestHash)
+        } catch let error as PostgresError where error.isUniqueViolation && new.idempotencyKey != nil {
+            // A create with the same key committed between this one's look-up and its insert
+            // (see create_message): the call again finds it.
+            return try await create(new, requestHash: requestHash)
+        }
+    }
+
+    private func create(_ new: NewMessage, requestHash: String) async throws -> CreateOutcome {
+        let rows: PostgresRows
+        do {
+            rows = try await client.query(
+                SQL.createMessage,
+                [
+                    UUID.v7(), new.channelID, new.authorID, new.parentID, new.type?.rawValue, new.content,
+                    try JSONText.encode(new.attachments), Mentions.extract(from: new.content), new.idempotencyKey,
+                    new.idempotencyKey == nil ? nil : requestHash, UUID.v7(), RequestScope.current?.requestID,
+                ]
+            )
+        } catch let error as PostgresError where error.sqlState == SQL.noDataFound {
+            throw MessageStoreError.parentNotFound
+        }
+        let written = try WriteResult(rows)
+        switch written.outcome {
+        case "replayed":
+            guard try written.message.requestHash == requestHash else { throw MessageStoreError.idempotencyKeyReused }
+            return .replayed(try written.message)
+        case "created":
+            return .created(try MessageWrite(message: written.message, parent: written.parent, channel: written.channel))
+        default:
+            throw StoreInvariantViolation()
         }
     }
 
@@ -125,44 +115,38 @@ public struct PostgresMessageStore: MessageStore {
     }
 
     public func edit(id: UUID, channelID: UUID, by userID: UUID, _ edit: MessageEdit) async throws -> MessageWrite {
-        try await client.withTransaction { session in
-            let channel = try await Self.bumpChannelVersion(channelID, on: session)
-            let current = try await Self.lockedMessage(id: id, channelID: channelID, on: session)
-            let (content, attachments) = try edit.applied(to: current, by: userID)
-            try await session.execute(
-                SQL.insertRevision,
-                [channelID, id, current.version, current.content, try JSONText.encode(current.attachments), userID]
-            )
-            let rows = try await session.query(
-                SQL.updateMessage,
-                [
-                    channelID, id, channel.version, content, try JSONText.encode(attachments),
-                    Mentions.extract(from: content),
-                ]
-            )
-            let message = try Self.message(from: Self.returned(rows))
-            try await Self.record(MessageEvent(.updated, of: message, by: userID), on: session)
-            return MessageWrite(message: message, channel: channel)
+        let rows = try await client.query(
+            SQL.editMessage,
+            [
+                channelID, id, userID, edit.content, try edit.attachments.map(JSONText.encode),
+                edit.content.map(Mentions.extract(from:)), edit.expectedVersion, UUID.v7(),
+                RequestScope.current?.requestID,
+            ]
+        )
+        let written = try WriteResult(rows)
+        switch written.outcome {
+        case "edited": return try MessageWrite(message: written.message, channel: written.channel)
+        case "not_found": throw MessageStoreError.messageNotFound
+        case "not_author": throw MessageStoreError.notAuthor
+        case "deleted": throw MessageStoreError.messageDeleted
+        case "version_mismatch": throw MessageStoreError.versionMismatch(current: try written.message.version)
+        case "empty": throw MessageStoreError.emptyMessage
+        default: throw StoreInvariantViolation()
         }
     }
 
     public func delete(id: UUID, channelID: UUID, by userID: UUID, asModerator: Bool) async throws -> MessageWrite {
-        do {
-            return try await client.withTransaction { session in
-                let channel = try await Self.bumpChannelVersion(channelID, on: session)
-                let current = try await Self.lockedMessage(id: id, channelID: channelID, on: session)
-                guard current.authorID == userID || asModerator else { throw MessageStoreError.notAuthor }
-                // Deleting twice changes nothing: roll back the version bump and answer the tombstone.
-                guard !current.isDeleted else { throw RollBackAnswering(message: current) }
-                // The text is gone for everyone, including from the edit history.
-                try await session.execute(SQL.deleteRevisions, [channelID, id])
-                let rows = try await session.query(SQL.tombstoneMessage, [channelID, id, channel.version, userID])
-                let message = try Self.message(from: Self.returned(rows))
-                try await Self.record(MessageEvent(.deleted, of: message, by: userID), on: session)
-                return MessageWrite(message: message, channel: channel)
-            }
-        } catch let unchanged as RollBackAnswering {
-            return MessageWrite(message: unchanged.message)
+        let rows = try await client.query(
+            SQL.deleteMessage, [channelID, id, userID, asModerator, UUID.v7(), RequestScope.current?.requestID]
+        )
+        let written = try WriteResult(rows)
+        switch written.outcome {
+        case "deleted": return try MessageWrite(message: written.message, channel: written.channel)
+        // Deleting twice changes nothing: the tombstone, no new version.
+        case "unchanged": return try MessageWrite(message: written.message)
+        case "not_found": throw MessageStoreError.messageNotFound
+        case "not_author": throw MessageStoreError.notAuthor
+        default: throw StoreInvariantViolation()
         }
     }
 
@@ -197,57 +181,39 @@ public struct PostgresMessageStore: MessageStore {
 
     // MARK: - Helpers
 
-    /// Writes the event of a change into the outbox, inside the change's transaction, so the event
-    /// exists exactly when the change does; the relay finds it at its next poll.
-    private static func record(_ event: MessageEvent, on session: PostgresSession) async throws {
-        try await session.execute(
-            SQL.insertOutboxEvent,
-            [
-                event.id, event.message.channelID, event.kind.rawValue, try event.payload(), try event.legacyPayload(),
-                RequestScope.current?.requestID,
-            ]
-        )
-    }
+    /// What one of the write functions (migration 6) answered: its first row's outcome, the
+    /// message and the channel's counters in it (when the write changed them), and the root a
+    /// reply moved.
+    private struct WriteResult {
+        let outcome: String
+        private let first: PostgresRow
+        private let parentRow: PostgresRow?
 
-    private static func replay(_ earlier: Message, requestHash: String) throws -> CreateOutcome {
-        guard earlier.requestHash == requestHash else { throw MessageStoreError.idempotencyKeyReused }
-        return .replayed(earlier)
-    }
-
-    private static func message(keyedBy key: String, of new: NewMessage, on session: PostgresSession) async throws
-        -> Message?
-    {
-        let rows = try await session.query(SQL.selectByIdempotencyKey, [new.channelID, new.authorID, key])
-        return try rows.first.map(message(from:))
-    }
-
-    private static func bumpChannelVersion(_ channelID: UUID, on session: PostgresSession) async throws -> ChannelState {
-        guard let row = try await session.query(SQL.bumpChannelVersion, [channelID]).first else {
-            throw MessageStoreError.messageNotFound
+        init(_ rows: PostgresRows) throws {
+            first = try PostgresMessageStore.returned(rows.first)
+            outcome = try first.decode("outcome")
+            parentRow = rows.rows.dropFirst().first
         }
-        return try channelState(row)
-    }
 
-    private static func channelState(_ row: PostgresRow?) throws -> ChannelState {
-        let row = try returned(row)
-        return ChannelState(lastSeq: try row.decode("last_seq"), version: try row.decode("version"))
-    }
+        var message: Message {
+            get throws { try PostgresMessageStore.message(from: first) }
+        }
 
-    /// The row a `RETURNING` statement that must change one row gave back.
-    private static func returned(_ rows: PostgresRows) throws -> PostgresRow {
-        try returned(rows.first)
+        var parent: Message? {
+            get throws { try parentRow.map(PostgresMessageStore.message(from:)) }
+        }
+
+        var channel: ChannelState? {
+            get throws {
+                guard let lastSeq: Int64 = try first.decodeIfPresent("channel_last_seq") else { return nil }
+                return ChannelState(lastSeq: lastSeq, version: try first.decode("channel_version"))
+            }
+        }
     }
 
     private static func returned(_ row: PostgresRow?) throws -> PostgresRow {
         guard let row else { throw StoreInvariantViolation() }
         return row
-    }
-
-    private static func lockedMessage(id: UUID, channelID: UUID, on session: PostgresSession) async throws -> Message {
-        guard let row = try await session.query(SQL.selectMessageForUpdate, [channelID, id]).first else {
-            throw MessageStoreError.messageNotFound
-        }
-        return try message(from: row)
     }
 
     private static func filter(of scope: MessageScope) -> String {
@@ -320,45 +286,24 @@ enum SQL {
         request_hash, \(microseconds("created_at")), \(microseconds("edited_at")), \(microseconds("deleted_at"))
         """
 
-    static let bumpChannelForCreate = """
-        INSERT INTO channels AS c (id, last_seq, version, message_count) VALUES ($1, 1, 1, 1)
-        ON CONFLICT (id) DO UPDATE SET last_seq = c.last_seq + 1, version = c.version + 1,
-            message_count = c.message_count + 1, updated_at = now()
-        RETURNING last_seq, version
-        """
+    /// SQLSTATE no_data_found: what create_message raises when a reply's root is missing.
+    static let noDataFound = "P0002"
 
-    static let bumpChannelVersion = """
-        UPDATE channels SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING last_seq, version
+    /// A write: one call of its function (migration 6), its rows with the message's columns.
+    private static func write(_ call: String) -> String {
         """
+        SELECT r.outcome, r.channel_last_seq, r.channel_version, \(messageColumns)
+        FROM \(call) AS r CROSS JOIN LATERAL (SELECT (r.message).*) AS m
+        """
+    }
 
-    static let addReplyToParent = """
-        UPDATE messages SET reply_count = reply_count + 1, last_reply_at = clock_timestamp(), version = $3
-        WHERE channel_id = $1 AND id = $2 AND parent_id IS NULL AND deleted_at IS NULL
-        RETURNING \(messageColumns)
-        """
+    static let createMessage = write("create_message($1, $2, $3, $4, $5, $6, $7::jsonb, $8::uuid[], $9, $10, $11, $12)")
 
-    // clock_timestamp(), not now(): it is read after the channel lock, so created_at grows with seq.
-    static let insertMessage = """
-        INSERT INTO messages (id, channel_id, seq, version, author_id, parent_id, type, content, attachments,
-            mentions, client_message_id, request_hash, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::uuid[], $11, $12, clock_timestamp())
-        RETURNING \(messageColumns)
-        """
+    static let editMessage = write("edit_message($1, $2, $3, $4, $5::jsonb, $6::uuid[], $7, $8, $9)")
+
+    static let deleteMessage = write("delete_message($1, $2, $3, $4, $5, $6)")
 
     static let selectMessage = "SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND id = $2"
-
-    /// No `NOTIFY`: a transaction that notifies takes a database-wide lock from its commit until
-    /// it ends, which would serialize every write's commit (and its WAL flush). The relay polls.
-    static let insertOutboxEvent = """
-        INSERT INTO outbox (event_id, channel_id, routing_key, payload, legacy_payload, correlation_id)
-        VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6)
-        """
-
-    static let selectMessageForUpdate = "\(selectMessage) FOR UPDATE"
-
-    static let selectByIdempotencyKey = """
-        SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_message_id = $3
-        """
 
     static let selectSeq = "SELECT seq FROM messages WHERE channel_id = $1 AND id = $2"
 
@@ -387,27 +332,6 @@ enum SQL {
         ) m ON true
         """
     }
-
-    static let insertRevision = """
-        INSERT INTO message_edits (channel_id, message_id, version, content, attachments, edited_at, edited_by)
-        VALUES ($1, $2, $3, $4, $5::jsonb, clock_timestamp(), $6)
-        """
-
-    static let updateMessage = """
-        UPDATE messages SET version = $3, content = $4, attachments = $5::jsonb, mentions = $6::uuid[],
-            edited_at = clock_timestamp()
-        WHERE channel_id = $1 AND id = $2
-        RETURNING \(messageColumns)
-        """
-
-    static let deleteRevisions = "DELETE FROM message_edits WHERE channel_id = $1 AND message_id = $2"
-
-    static let tombstoneMessage = """
-        UPDATE messages SET version = $3, content = '', attachments = '[]', mentions = '{}',
-            deleted_at = clock_timestamp(), deleted_by = $4
-        WHERE channel_id = $1 AND id = $2
-        RETURNING \(messageColumns)
-        """
 
     static let selectRevisions = """
         SELECT version, content, attachments::text AS attachments, edited_by, \(timestamp("edited_at"))
