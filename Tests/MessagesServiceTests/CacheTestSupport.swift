@@ -57,18 +57,12 @@ func withCachedService(
         ),
         logger: Logger(label: "test")
     )
-    let delay = settings.storeDelay
     let breaker = CircuitBreaker(configuration: settings.breaker)
     let rateLimiter = settings.rateLimit.map {
         RateLimiter(redis: redis, configuration: $0, breaker: breaker, logger: Logger(label: "test"))
     }
-    let timeline = TimelineCache(
-        redis: redis, configuration: .init(capacity: settings.capacity, timeToLive: .seconds(600)),
-        breaker: breaker, logger: Logger(label: "test")
-    ) { channelID, scope, limit in
-        if let delay { try await Task.sleep(for: delay) }
-        return try await store.page(channelID: channelID, scope: scope, position: .newest, limit: limit)
-    }
+    let timeline = makeTimelineCache(
+        redis: redis, store: store, capacity: settings.capacity, breaker: breaker, storeDelay: settings.storeDelay)
     let configuration = ServiceConfiguration.forTests
     let cached = Application(
         router: buildRouter(
@@ -96,6 +90,22 @@ func withCachedService(
         throw error
     }
     await redis.shutdown()
+}
+
+/// A timeline cache on `redis` that fills from `store`, as `Application.build` makes one (another
+/// one on the same Redis is another pod).
+func makeTimelineCache(
+    redis: RedisClient, store: PostgresMessageStore, capacity: Int = 200,
+    breaker: CircuitBreaker = CircuitBreaker(configuration: .init()),
+    storeDelay: Duration? = nil
+) -> TimelineCache {
+    TimelineCache(
+        redis: redis, configuration: .init(capacity: capacity, timeToLive: .seconds(600)), breaker: breaker,
+        logger: Logger(label: "test")
+    ) { channelID, scope, limit in
+        if let storeDelay { try await Task.sleep(for: storeDelay) }
+        return try await store.page(channelID: channelID, scope: scope, position: .newest, limit: limit)
+    }
 }
 
 /// A private redis-server that a test may stop, pause and restart without disturbing the others.

@@ -47,6 +47,9 @@ import Testing
         Bounded(variable: "TIMELINE_CACHE_SIZE", inRange: "500", outOfRange: ["1", "100001"]) {
             "\($0.timelineCache.capacity)"
         },
+        Bounded(variable: "TIMELINE_HOT_PAGES_MB", inRange: "3", outOfRange: ["-1", "4097"]) {
+            "\($0.timelineCache.hotPageBytes)"
+        },
         Bounded(variable: "JWT_MAX_TTL", inRange: "2h", outOfRange: ["59", "2y", "366d"]) { "\($0.jwtMaxTTL)" },
         Bounded(variable: "SHUTDOWN_DRAIN_MS", inRange: "1500", outOfRange: ["-5", "600001"]) { "\($0.shutdownDrain)" },
     ]

@@ -88,7 +88,8 @@ import Testing
         for _ in 0..<100 {
             let key = MembershipCache.Key(channelID: UUID(), userID: UUID())
             cache.keep(members: [], of: key.channelID, readInEpoch: try epoch(cache.lookup(key)))
-            cache.keep(nil, for: key, readInEpoch: try epoch(cache.lookup(MembershipCache.Key(channelID: UUID(), userID: UUID()))))
+            cache.keep(
+                nil, for: key, readInEpoch: try epoch(cache.lookup(MembershipCache.Key(channelID: UUID(), userID: UUID()))))
             cache.invalidate(MembershipCache.Key(channelID: UUID(), userID: UUID()))
             #expect(cache.statistics.entries <= 8)
         }

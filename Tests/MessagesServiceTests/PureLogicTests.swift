@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOCore
 import Testing
 
 @testable import MessagesService
@@ -279,5 +280,42 @@ import Testing
         sameButOtherKey.idempotencyKey = "other"
         #expect(PostgresMessageStore.requestHash(of: base) == PostgresMessageStore.requestHash(of: sameButOtherKey))
         #expect(PostgresMessageStore.requestHash(of: base) != PostgresMessageStore.requestHash(of: other))
+    }
+}
+
+@Suite struct HotPagesTests {
+    func page(_ revision: String, bytes: Int) -> HotPages.Page {
+        HotPages.Page(revision: Array(revision.utf8), body: ByteBuffer(repeating: 0x78, count: bytes))
+    }
+
+    func key(_ channel: UUID, _ limit: Int = 50) -> HotPages.Key {
+        HotPages.Key(channelID: channel, form: .v1, limit: limit)
+    }
+
+    @Test func keepsPagesWithinItsBytesFirstStoredFirstEvicted() {
+        let pages = HotPages(byteBudget: 1_000)
+        let channels = (0..<4).map { _ in UUID() }
+        for channel in channels.prefix(3) { pages.store(page("a", bytes: 300), for: key(channel)) }
+        #expect(pages.usage.pages == 3 && pages.usage.bytes == 900)
+        // Replacing a page counts its new size only.
+        pages.store(page("b", bytes: 350), for: key(channels[1]))
+        #expect(pages.usage.bytes == 950)
+        #expect(pages.page(for: key(channels[1]))?.revision == Array("b".utf8))
+        // Past the budget the first stored goes.
+        pages.store(page("a", bytes: 300), for: key(channels[3]))
+        #expect(pages.page(for: key(channels[0])) == nil)
+        #expect(pages.usage.pages == 3 && pages.usage.bytes == 950)
+        // Keys differ by limit and form.
+        #expect(pages.page(for: key(channels[1], 10)) == nil)
+        #expect(pages.page(for: HotPages.Key(channelID: channels[1], form: .thread, limit: 50)) == nil)
+    }
+
+    @Test func aPageLargerThanTheBudgetOrABudgetOfZeroKeepsNothing() {
+        let small = HotPages(byteBudget: 100)
+        small.store(page("a", bytes: 101), for: key(UUID()))
+        #expect(small.usage.pages == 0)
+        let off = HotPages(byteBudget: 0)
+        off.store(page("a", bytes: 1), for: key(UUID()))
+        #expect(off.usage.pages == 0 && !off.isEnabled)
     }
 }

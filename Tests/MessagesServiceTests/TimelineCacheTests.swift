@@ -1,5 +1,7 @@
 import Foundation
 import HTTPTypes
+import Logging
+import Redis
 import Testing
 
 @testable import MessagesService
@@ -89,6 +91,52 @@ import Testing
             #expect(legacy.status == .created)
             try await expectCachedEqualsPostgres(service, threads(channel))
             try await expectCachedEqualsPostgres(service, v1(channel))
+        }
+    }
+
+    @Test func aPageKeptInProcessIsNeverOlderThanAWriteThroughAnotherPod() async throws {
+        try await withCachedService { service in
+            let channel = UUID()
+            // The other pod: its own cache (and kept pages) on the same Redis and database.
+            let redis = RedisClient(
+                configuration: .init(endpoint: TestRedis.endpoint, poolSize: 2), logger: Logger(label: "test"))
+            let otherPod = WriteThroughStore(base: service.store, timeline: makeTimelineCache(redis: redis, store: service.store))
+            func create(_ content: String) -> NewMessage {
+                NewMessage(
+                    channelID: channel, authorID: alice, type: nil, content: content, attachments: [], parentID: nil,
+                    idempotencyKey: nil)
+            }
+            _ = try await otherPod.create(create("first"))
+            try await expectCachedEqualsPostgres(service, v1(channel), status: "miss")
+            // Unchanged timeline: the second hit is the page this pod kept, for both APIs.
+            try await expectCachedEqualsPostgres(service, v1(channel))
+            try await expectCachedEqualsPostgres(service, v1(channel))
+            try await expectCachedEqualsPostgres(service, threads(channel))
+            try await expectCachedEqualsPostgres(service, threads(channel))
+            #expect(service.timeline.statistics.hotHits == 2)
+            // A write through the other pod: the next read here shows it.
+            _ = try await otherPod.create(create("second"))
+            try await expectCachedEqualsPostgres(service, v1(channel))
+            try await expectCachedEqualsPostgres(service, threads(channel))
+            #expect(service.timeline.statistics.hotHits == 2)
+            // Two commits whose write-throughs reach Redis newest first: the channel version in
+            // Redis does not move with the older one, yet the kept page must not outlive it.
+            guard case .created(let older) = try await service.store.create(create("third")),
+                case .created(let newer) = try await service.store.create(create("fourth"))
+            else { throw StoreInvariantViolation() }
+            await otherPod.timeline.apply(newer)
+            let before = try await service.api.send(.get, v1(channel), user: alice)
+            #expect(before.items.map { $0["content"] as? String } == ["first", "second", "fourth"])
+            let kept = try await service.api.send(.get, v1(channel), user: alice)
+            #expect(kept.bytes == before.bytes)
+            let hot = service.timeline.statistics.hotHits
+            #expect(hot == 3)
+            await otherPod.timeline.apply(older)
+            try await expectCachedEqualsPostgres(service, v1(channel))
+            #expect(service.timeline.statistics.hotHits == hot)
+            let page = try await service.api.send(.get, v1(channel), user: alice)
+            #expect(page.items.map { $0["content"] as? String } == ["first", "second", "third", "fourth"])
+            await redis.shutdown()
         }
     }
 

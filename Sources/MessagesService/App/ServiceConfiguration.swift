@@ -202,6 +202,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
             try reader.integer("TIMELINE_CACHE_TTL_SECONDS", in: 1...2_592_000).map {
                 .seconds($0)
             } ?? timelineCache.timeToLive
+        timelineCache.hotPageBytes =
+            try reader.integer("TIMELINE_HOT_PAGES_MB", in: 0...4_096).map { $0 << 20 } ?? timelineCache.hotPageBytes
     }
 }
 

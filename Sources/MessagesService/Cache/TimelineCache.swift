@@ -23,6 +23,8 @@ final class TimelineCache: Sendable {
         /// Entries kept per channel; at least the largest page.
         var capacity = 200
         var timeToLive = Duration.seconds(600)
+        /// Bytes of newest pages each process keeps to answer without reading entries (`HotPages`).
+        var hotPageBytes = 8 << 20
     }
 
     /// Where a list response came from, for the `X-Cache` header.
@@ -45,6 +47,8 @@ final class TimelineCache: Sendable {
         var fills = 0
         /// Redis calls that failed (timeouts, lost connections, refused by the breaker not counted).
         var errors = 0
+        /// Hits answered with a page this process kept (`HotPages`), Redis saying it is current.
+        var hotHits = 0
     }
 
     /// The newest messages of a channel as Postgres had them, ready to answer and to cache.
@@ -63,6 +67,7 @@ final class TimelineCache: Sendable {
     private let breaker: CircuitBreaker
     private let logger: Logger
     private let fills = SingleFlight<UUID, Fill>()
+    private let hotPages: HotPages
     /// Channels whose writes may be missing from Redis, to delete there before the next call.
     private let staleChannels = NIOLockedValueBox(Set<UUID>())
     private let counters = NIOLockedValueBox(Statistics())
@@ -78,6 +83,7 @@ final class TimelineCache: Sendable {
         self.configuration = configuration
         self.breaker = breaker
         self.logger = logger
+        self.hotPages = HotPages(byteBudget: configuration.hotPageBytes)
     }
 
     var statistics: Statistics { counters.withLockedValue { $0 } }
@@ -89,6 +95,8 @@ final class TimelineCache: Sendable {
     fileprivate enum Lookup {
         /// A filled timeline: its meta and its newest entries, newest first.
         case found(TimelineMeta, [TimelineEntry])
+        /// A filled timeline still at the revision of the page this process keeps: its body.
+        case unchanged(ByteBuffer)
         case notCached
         /// Redis failed, the breaker is open, or the timeline holds what this version cannot read.
         case unavailable
@@ -106,8 +114,9 @@ final class TimelineCache: Sendable {
                 cursors: cursors
             )
         }
-        let lookup = await lookup(channelID: channelID, count: limit + 1, live: false)
-        if let body = answers(lookup) { return answer(.hit, body) }
+        let hotKey = HotPages.Key(channelID: channelID, form: .v1, limit: limit)
+        let lookup = await lookup(channelID: channelID, count: limit + 1, live: false, holding: hotKey)
+        if let body = answer(lookup, hotKey: hotKey, answers(lookup)) { return answer(.hit, body) }
         guard case .notCached = lookup else {
             let page = try await newestPages(channelID, .timeline, limit)
             return answer(
@@ -133,8 +142,9 @@ final class TimelineCache: Sendable {
             }
             return threadPage(newestFirst: newestFirst, limit: limit)
         }
-        let lookup = await lookup(channelID: channelID, count: limit, live: true)
-        if let body = answers(lookup) { return answer(.hit, body) }
+        let hotKey = HotPages.Key(channelID: channelID, form: .thread, limit: limit)
+        let lookup = await lookup(channelID: channelID, count: limit, live: true, holding: hotKey)
+        if let body = answer(lookup, hotKey: hotKey, answers(lookup)) { return answer(.hit, body) }
         // Cached, but tombstones crowd live messages out of the window: only Postgres has the page.
         guard case .notCached = lookup else {
             return answer(
@@ -189,15 +199,25 @@ final class TimelineCache: Sendable {
 
     /// The format is in the key: entries written by another release are never read as this one's.
     private static func key(_ channelID: UUID) -> String {
-        "timeline:v2:" + channelID.lowercased
+        "timeline:v3:" + channelID.lowercased
     }
 
-    private func lookup(channelID: UUID, count: Int, live: Bool) async -> Lookup {
+    /// Reads the newest entries of a channel's timeline; when `hotKey` names a page this process
+    /// keeps, Redis answers `unchanged` instead while the timeline is at that page's revision.
+    private func lookup(channelID: UUID, count: Int, live: Bool, holding hotKey: HotPages.Key? = nil) async -> Lookup {
+        let held = hotKey.flatMap(hotPages.page(for:))
+        let heldRevision = held?.revision ?? []
         do {
             let reply = try await callRedis {
                 try await self.redis.evaluate(
-                    TimelineScripts.newest, keys: [Self.key(channelID)], arguments: [count, live ? "live" : "all"]
+                    TimelineScripts.newest, keys: [Self.key(channelID)],
+                    arguments: [count, live ? "live" : "all", heldRevision]
                 )
+            }
+            if let held, let parts = reply.array, parts.count == 1,
+                parts[0].bytes.flatMap(TimelineMeta.init(member:))?.revision == held.revision
+            {
+                return .unchanged(held.body)
             }
             guard let parts = reply.array, parts.count == 2 else { return .notCached }
             guard let meta = parts[0].bytes.flatMap(TimelineMeta.init(member:)), let members = parts[1].array else {
@@ -217,7 +237,7 @@ final class TimelineCache: Sendable {
     private func fill(channelID: UUID) async throws -> (value: Fill, joined: Bool) {
         let capacity = configuration.capacity
         return try await fills.run(channelID) { [self] in
-            let lease = Self.newLease()
+            let lease = Self.newToken()
             let leased =
                 (try? await callRedis {
                     try await self.redis.evaluate(
@@ -249,6 +269,7 @@ final class TimelineCache: Sendable {
             configuration.capacity, Int(configuration.timeToLive.components.seconds),
             TimelineEntry.digits(channel.version, 19), TimelineEntry.digits(channel.lastSeq, 19),
             lease == nil ? "write" : "fill", lease?.isComplete == false ? "0" : "1", lease?.token ?? "",
+            Self.newToken(),
         ]
         arguments += entries.map(\.member)
         try await callRedis {
@@ -288,12 +309,27 @@ final class TimelineCache: Sendable {
         }
     }
 
-    /// 16 hex digits, the width the meta keeps for it.
-    private static func newLease() -> String {
+    /// 16 hex digits, the width the meta keeps for a lease or a revision.
+    private static func newToken() -> String {
         String(format: "%016llx", UInt64.random(in: 1...UInt64.max))
     }
 
     // MARK: - Responses
+
+    /// The body of a hit: the page this process keeps when Redis says it is current, else the one
+    /// built from the entries it read (kept for the next read).
+    private func answer(_ lookup: Lookup, hotKey: HotPages.Key, _ built: ByteBuffer?) -> ByteBuffer? {
+        switch lookup {
+        case .unchanged(let kept):
+            count(\.hotHits)
+            return kept
+        case .found(let meta, _):
+            if let built { hotPages.store(HotPages.Page(revision: meta.revision, body: built), for: hotKey) }
+            return built
+        case .notCached, .unavailable:
+            return nil
+        }
+    }
 
     private func answer(_ status: Status, _ body: ByteBuffer) -> Page {
         count(status == .hit ? \.hits : status == .miss ? \.misses : \.bypasses)

@@ -83,23 +83,27 @@ struct TimelineEntry: Equatable {
 /// same sorted set, so that the entries and what they mean can only expire or be evicted together.
 ///
 ///     M | filled 0/1 | complete 0/1 | channel version (19 digits) | channel last_seq (19 digits) | lease (16)
+///       | revision (16)
 ///
 /// `filled`: a fill from Postgres landed, so the set holds the channel's newest entries (writers
 /// that find no set start one with filled 0, which readers ignore). `complete`: the set holds every
 /// root message of the channel, so nothing older exists. `lease`: the token of the fill under way;
 /// a fill whose token is gone when it finishes (the set was deleted, or another fill began) lands
-/// nothing.
+/// nothing. `revision`: a random token every merge writes, which `HotPages` compares.
 struct TimelineMeta: Equatable {
     let isFilled: Bool
     let isComplete: Bool
     let channel: ChannelState
+    /// Set anew by every merge: equal revisions of one timeline hold the same entries.
+    let revision: [UInt8]
 
     init?(member: [UInt8]) {
-        guard member.count == 57, member[0] == UInt8(ascii: "M"),
+        guard member.count == 73, member[0] == UInt8(ascii: "M"),
             let version = TimelineEntry.number(member[3..<22]), let lastSeq = TimelineEntry.number(member[22..<41])
         else { return nil }
         isFilled = member[1] == UInt8(ascii: "1")
         isComplete = member[2] == UInt8(ascii: "1")
         channel = ChannelState(lastSeq: lastSeq, version: version)
+        revision = Array(member[57..<73])
     }
 }

@@ -3,15 +3,17 @@ import Redis
 /// The Lua scripts of the timeline cache. Each runs atomically in Redis, so a write-through or a
 /// fill is one round trip and no reader ever sees half of it. Formats: `TimelineEntry`, `TimelineMeta`.
 enum TimelineScripts {
-    /// Reads the meta member: filled, complete, version, last_seq, lease (defaults when absent),
-    /// and removes it so the caller can write the new one after its changes.
+    /// Reads the meta member: filled, complete, version, last_seq, lease, revision (defaults when
+    /// absent), and removes it so the caller can write the new one after its changes.
     private static let takeMeta = """
         local function take_meta(key)
           local meta = redis.call('ZRANGEBYSCORE', key, 0, 0)[1]
-          if not meta then return nil, '0', '1', string.rep('0', 19), string.rep('0', 19), string.rep('0', 16) end
+          if not meta then
+            return nil, '0', '1', string.rep('0', 19), string.rep('0', 19), string.rep('0', 16), string.rep('0', 16)
+          end
           redis.call('ZREMRANGEBYSCORE', key, 0, 0)
           return meta, string.sub(meta, 2, 2), string.sub(meta, 3, 3), string.sub(meta, 4, 22),
-            string.sub(meta, 23, 41), string.sub(meta, 42, 57)
+            string.sub(meta, 23, 41), string.sub(meta, 42, 57), string.sub(meta, 58, 73)
         end
         """
 
@@ -22,8 +24,8 @@ enum TimelineScripts {
         takeMeta + """
 
             local key = KEYS[1]
-            local _, filled, complete, version, lastseq = take_meta(key)
-            redis.call('ZADD', key, 0, 'M' .. filled .. complete .. version .. lastseq .. ARGV[1])
+            local _, filled, complete, version, lastseq, _, revision = take_meta(key)
+            redis.call('ZADD', key, 0, 'M' .. filled .. complete .. version .. lastseq .. ARGV[1] .. revision)
             redis.call('EXPIRE', key, ARGV[2])
             return 1
             """
@@ -33,7 +35,8 @@ enum TimelineScripts {
     ///
     /// KEYS[1] timeline. ARGV: 1 capacity, 2 TTL seconds, 3 channel version, 4 channel last_seq
     /// (both 19 digits), 5 `fill` or `write`, 6 complete (`1`/`0`, fills), 7 lease token (fills),
-    /// then one entry per argument. An entry replaces the one of its seq only when its version is
+    /// 8 the timeline's new revision (16 characters, fresh for every merge: pages kept by
+    /// `HotPages` under another revision are no longer answered), then one entry per argument. An entry replaces the one of its seq only when its version is
     /// higher, so a fill never overwrites a newer write, and writes arriving out of order keep the
     /// newest. Trimming to capacity drops the oldest entries and marks the timeline incomplete.
     static let merge = RedisScript(
@@ -41,6 +44,7 @@ enum TimelineScripts {
 
             local key = KEYS[1]
             local meta, filled, complete, version, lastseq, lease = take_meta(key)
+            local revision = ARGV[8]
             if ARGV[5] == 'fill' then
               if lease ~= ARGV[7] then
                 if meta then redis.call('ZADD', key, 0, meta) end
@@ -50,7 +54,7 @@ enum TimelineScripts {
               if ARGV[6] == '0' then complete = '0' end
             end
             if ARGV[3] > version then version, lastseq = ARGV[3], ARGV[4] end
-            for i = 8, #ARGV do
+            for i = 9, #ARGV do
               local entry = ARGV[i]
               local seq = tonumber(string.sub(entry, 21, 39))
               local current = redis.call('ZRANGEBYSCORE', key, seq, seq)[1]
@@ -64,21 +68,23 @@ enum TimelineScripts {
               redis.call('ZREMRANGEBYRANK', key, 0, excess - 1)
               complete = '0'
             end
-            redis.call('ZADD', key, 0, 'M' .. filled .. complete .. version .. lastseq .. lease)
+            redis.call('ZADD', key, 0, 'M' .. filled .. complete .. version .. lastseq .. lease .. revision)
             redis.call('EXPIRE', key, ARGV[2])
             return 1
             """
     )
 
-    /// Reads the newest entries of a filled timeline: `{meta, entries newest first}`, or nil when
-    /// the timeline is not cached.
+    /// Reads the newest entries of a filled timeline: `{meta, entries newest first}`; `{meta}` when
+    /// it is still at the revision the caller holds a page of; nil when the timeline is not cached.
     ///
-    /// KEYS[1] timeline. ARGV: 1 how many entries, 2 `all` (tombstones too, v1) or `live` (INF326).
+    /// KEYS[1] timeline. ARGV: 1 how many entries, 2 `all` (tombstones too, v1) or `live` (INF326),
+    /// 3 the revision the caller holds (empty for none).
     static let newest = RedisScript(
         """
         local key = KEYS[1]
         local meta = redis.call('ZRANGEBYSCORE', key, 0, 0)[1]
         if not meta or string.sub(meta, 2, 2) ~= '1' then return false end
+        if ARGV[3] ~= '' and string.sub(meta, 58, 73) == ARGV[3] then return {meta} end
         local wanted = tonumber(ARGV[1])
         if ARGV[2] == 'all' then
           return {meta, redis.call('ZREVRANGEBYSCORE', key, '+inf', 1, 'LIMIT', 0, wanted)}

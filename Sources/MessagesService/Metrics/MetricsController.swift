@@ -74,6 +74,10 @@ struct MetricsController: Sendable {
             let cache = timeline.statistics
             counter("messages_cache_hits_total", "Newest pages answered from Redis.", cache.hits)
             counter(
+                "messages_cache_hot_hits_total",
+                "Cache hits answered with the page this pod kept, Redis saying the timeline had not changed.",
+                cache.hotHits)
+            counter(
                 "messages_cache_misses_total", "Newest pages read from Postgres because Redis did not hold them.", cache.misses)
             counter("messages_cache_bypasses_total", "Lists answered from Postgres without asking Redis.", cache.bypasses)
             counter("messages_cache_fills_total", "Timelines written to Redis after a miss.", cache.fills)
