@@ -74,8 +74,9 @@ test-unit:
 
 ## Benchmark the release build on this machine (wrk, pgbench, redis-benchmark); report in bench-results/.
 ## BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_SKIP_BUILD=1: see tools/bench.sh --help.
+## BASELINE=<git revision> also builds and measures that revision, for a before/after table.
 bench:
-	bash tools/bench.sh run
+	BASELINE="$(BASELINE)" bash tools/bench.sh run
 
 ## Correctness under load: tools/seed_verify.py against a fresh service (VERIFY_ARGS to change N, C, K).
 verify:

@@ -17,13 +17,20 @@
 # set in the environment (e.g. PG_POOL_SIZE).
 #
 # Settings (environment): BENCH_DURATION (20) measured seconds per run, BENCH_WARMUP (5) seconds
-# of unreported load before each, BENCH_CONNECTIONS ("32 128"), BENCH_SCENARIOS ("health newest
+# of unreported load before each, BENCH_CONNECTIONS ("32 128 1000"; the limits are measured at
+# those up to BENCH_LIMIT_CONNECTIONS_MAX, 128, and a run past it is held against its
+# 32-connection run), BENCH_SCENARIOS ("health newest
 # older create mix"), BENCH_LIMITS=0 skips pgbench and redis-benchmark, BENCH_VERIFY=0 skips the
 # correctness pass at the end of `run`, BENCH_RESULTS (bench-results), VERIFY_ARGS (arguments of
 # seed_verify.py for `verify`), BENCH_LOG_LEVEL (warning). Data: BENCH_READ_CHANNELS (100) seeded
 # with BENCH_SEED_MESSAGES (300, at least 251) each, BENCH_WRITE_CHANNELS (1000), BENCH_USERS
 # (1000), BENCH_REDIS_REQUESTS (200000 per redis-benchmark test). BENCH_CHANNEL_ACCESS (open):
 # `members` runs the service with the access check on, every bench user a member of every channel.
+# BASELINE=<git revision> (make bench BASELINE=<rev>): first builds that revision's release binary
+# in .local/baseline/<commit>/ (a git worktree; the first build of a revision takes as long as a
+# clean release build, later runs reuse it), runs the same scenarios against it (no limits, no
+# verify; its report in <run>/baseline/), then the run as usual; the report adds a before/after
+# table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -47,7 +54,8 @@ AMQP_PORT=${AMQP_PORT:-5672}
 PORT=${BENCH_PORT:-18090}
 DURATION=${BENCH_DURATION:-20}
 WARMUP=${BENCH_WARMUP:-5}
-CONNECTIONS=${BENCH_CONNECTIONS:-"32 128"}
+CONNECTIONS=${BENCH_CONNECTIONS:-"32 128 1000"}
+LIMIT_CONNECTIONS_MAX=${BENCH_LIMIT_CONNECTIONS_MAX:-128}
 SCENARIOS=${BENCH_SCENARIOS:-"health newest older create mix"}
 BINARY=${BENCH_BINARY:-$ROOT/.build/release/messages-service}
 REDIS_DB=${BENCH_REDIS_DB:-3}
@@ -64,6 +72,9 @@ export BENCH_PAGE_LIMIT=50 BENCH_WRITE_RATIO=0.1 BENCH_CONTENT_BYTES=80
 SEED_MESSAGES=${BENCH_SEED_MESSAGES:-300}
 
 log() { printf '[bench] %s\n' "$*" >&2; }
+
+# wrk and the service hold a socket per connection.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # --- set-up -----------------------------------------------------------------------------------
 
@@ -84,8 +95,22 @@ ensure_venv "$VENV" tools/bench-requirements.txt
 
 RESULTS=${BENCH_RESULTS:-bench-results}
 [[ $RESULTS == /* ]] || RESULTS="$ROOT/$RESULTS"
-OUT="$RESULTS/$(date -u +%Y%m%dT%H%M%SZ)-$MODE"
+OUT=${BENCH_OUT:-"$RESULTS/$(date -u +%Y%m%dT%H%M%SZ)-$MODE"}
 RAW="$OUT/raw"
+
+if [[ $MODE == run && -n ${BASELINE:-} ]]; then
+  commit=$(git rev-parse --verify "$BASELINE^{commit}")
+  tree="$ROOT/.local/baseline/$commit"
+  if [[ ! -x $tree/.build/release/messages-service ]]; then
+    [[ -d $tree ]] || git worktree add --detach "$tree" "$commit" >&2
+    log "building the baseline $BASELINE ($commit) in ${tree#"$ROOT"/}"
+    swift build -c release --product messages-service --package-path "$tree"
+  fi
+  log "baseline run: $BASELINE ($commit)"
+  BASELINE='' BENCH_BINARY="$tree/.build/release/messages-service" BENCH_SKIP_BUILD=1 BENCH_LIMITS=0 BENCH_VERIFY=0 \
+    BENCH_OUT="$OUT/baseline" BENCH_BASELINE_OF="$BASELINE" "$0" run
+  echo "$BASELINE $commit" >"$OUT/baseline/revision.txt"
+fi
 mkdir -p "$RAW/procs"
 # The load generators (wrk, pgbench) are children of this shell: their CPU time shows in its own.
 echo $$ >"$RAW/procs/bench.pid"
@@ -122,9 +147,13 @@ fi
 
 SERVICE_PID=
 SAMPLER_PID=
+OUTBOX_SAMPLER_PID=
 stop_service() {
-  if [[ -n $SAMPLER_PID ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; fi
-  SAMPLER_PID=
+  for sampler in $SAMPLER_PID $OUTBOX_SAMPLER_PID; do
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+  done
+  SAMPLER_PID= OUTBOX_SAMPLER_PID=
   if [[ -n $SERVICE_PID ]]; then kill "$SERVICE_PID" 2>/dev/null || true; wait "$SERVICE_PID" 2>/dev/null || true; fi
   SERVICE_PID=
 }
@@ -194,6 +223,7 @@ fi
   echo "postgres_settings=$(psql_admin -tAc "SELECT string_agg(name || '=' || setting, ' ') FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections')")"
   echo "redis=$(redis-cli -p "$REDIS_PORT" info server | awk -F: '/^redis_version/ { print $2 }' | tr -d '\r')"
   echo "binary=${BINARY#"$ROOT"/}"
+  echo "baseline_of=${BENCH_BASELINE_OF:-}"
   echo "binary_built=$(date -u -r "$BINARY" +%Y-%m-%dT%H:%M:%SZ)"
   echo "duration=$DURATION"
   echo "warmup=$WARMUP"
@@ -219,6 +249,15 @@ fi
   done
 ) >"$RAW/rss.tsv" &
 SAMPLER_PID=$!
+# The outbox backlog every second (events written, not yet confirmed by the broker): the report
+# gives its largest value during each run.
+(
+  while kill -0 "$SERVICE_PID" 2>/dev/null; do
+    echo "$(date +%s.%N) $(psql_admin -d "$DATABASE" -tAc 'SELECT count(*) FROM outbox' 2>/dev/null || echo -)"
+    sleep 1
+  done
+) >"$RAW/outbox.tsv" &
+OUTBOX_SAMPLER_PID=$!
 
 log "seeding $BENCH_READ_CHANNELS channels x $SEED_MESSAGES messages through the API"
 python3 tools/bench/prepare.py --base-url "$BASE_URL" --channel-prefix "$BENCH_READ_PREFIX" \
@@ -243,8 +282,10 @@ wrk_run() {
   ticks_before=$(service_ticks)
   machine_before=$(machine_ticks)
   processes_snapshot "$RAW/procs/$name.before"
+  date +%s.%N >"$RAW/$name.window"
   BENCH_WRK_JSON="$RAW/$name.json" wrk -t2 -c"$connections" -d"${DURATION}s" --timeout 10s --latency \
     -s tools/bench/wrk.lua "$target" -- "$scenario" >"$RAW/$name.wrk.txt"
+  date +%s.%N >>"$RAW/$name.window"
   processes_snapshot "$RAW/procs/$name.after"
   echo "$ticks_before $(service_ticks) $machine_before $(machine_ticks) $(getconf CLK_TCK)" >"$RAW/$name.cpu.txt"
   curl -fsS "$BASE_URL/metrics" >"$RAW/$name.metrics-after.txt"
@@ -257,18 +298,20 @@ for scenario in $SCENARIOS; do
   done
 done
 
-# The bytes one cache hit reads from Redis: the meta member and the newest limit + 1 entries
-# of a warm timeline, as TimelineScripts.newest returns them.
-timeline_key="timeline:v2:$BENCH_READ_PREFIX-0000-4000-8000-000000000001"
+# The bytes of one answer (the newest page's body: what the newest limit's redis-benchmark GETs),
+# and what a cache hit that is not answered by the page the pod keeps reads from Redis: the meta
+# member and the newest limit + 1 entries of a warm timeline, as TimelineScripts.newest returns them.
+timeline_key="timeline:v3:$BENCH_READ_PREFIX-0000-4000-8000-000000000001"
 # A read first, so the timeline is cached even when no read scenario ran lately.
-curl -fsS -o /dev/null -H "X-User-Id: $BENCH_USER_PREFIX-0000-4000-8000-000000000001" \
-  "$BASE_URL/v1/channels/$BENCH_READ_PREFIX-0000-4000-8000-000000000001/messages?limit=$BENCH_PAGE_LIMIT"
+answer_bytes=$(curl -fsS -o /dev/null -w '%{size_download}' -H "X-User-Id: $BENCH_USER_PREFIX-0000-4000-8000-000000000001" \
+  "$BASE_URL/v1/channels/$BENCH_READ_PREFIX-0000-4000-8000-000000000001/messages?limit=$BENCH_PAGE_LIMIT")
 hit_bytes=$(redis-cli -p "$REDIS_PORT" -n "$REDIS_DB" eval "
   local n = #(redis.call('ZRANGEBYSCORE', KEYS[1], 0, 0)[1] or '')
   for _, entry in ipairs(redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', 1, 'LIMIT', 0, ARGV[1])) do n = n + #entry end
   return n" 1 "$timeline_key" $((BENCH_PAGE_LIMIT + 1)))
 {
   echo "cache_hit_bytes=$hit_bytes"
+  echo "answer_bytes=$answer_bytes"
   echo "timeline_memory_usage=$(redis-cli -p "$REDIS_PORT" -n "$REDIS_DB" memory usage "$timeline_key")"
   echo "timeline_entries=$(redis-cli -p "$REDIS_PORT" -n "$REDIS_DB" zcard "$timeline_key")"
   echo "rss_end_kb=$(status_field VmRSS)"
@@ -286,7 +329,7 @@ stop_service
 # --- the raw limits of the same servers, with the service stopped ------------------------------
 
 if [[ ${BENCH_LIMITS:-1} == 1 ]]; then
-  # Texts of the sizes the service writes: a message, its event JSON and its INF326 JSON.
+  # Texts of the sizes the service writes: a message and its event JSON.
   content="bench message from pgbench, $(head -c $((BENCH_CONTENT_BYTES - 28)) /dev/zero | tr '\0' x)"
   message_json=$(printf '{"attachments":[],"author_id":"%s","channel_id":"%s","content":"%s","created_at":"2026-01-01T00:00:00.000Z","deleted_at":null,"edited_at":null,"id":"%s","mentions":[],"parent_id":null,"reactions":{},"reply_count":0,"seq":1,"type":"text","version":1}' \
     "$BENCH_USER_PREFIX-0000-4000-8000-000000000001" "$BENCH_WRITE_PREFIX-0000-4000-8000-000000000001" "$content" \
@@ -294,17 +337,13 @@ if [[ ${BENCH_LIMITS:-1} == 1 ]]; then
   payload=$(printf '{"actor_id":"%s","channel_id":"%s","id":"%s","message":%s,"occurred_at":"2026-01-01T00:00:00.000Z","seq":1,"type":"message.created","version":1}' \
     "$BENCH_USER_PREFIX-0000-4000-8000-000000000001" "$BENCH_WRITE_PREFIX-0000-4000-8000-000000000001" \
     "01a20000-0000-7000-8000-000000000002" "$message_json")
-  legacy=$(printf '{"content":"%s","created_at":"2026-01-01T00:00:00.000Z","id":"%s","paths":[],"thread_id":"%s","type":"text","updated_at":"2026-01-01T00:00:00.000Z","user_id":"%s"}' \
-    "$content" "01a20000-0000-7000-8000-000000000001" "$BENCH_WRITE_PREFIX-0000-4000-8000-000000000001" \
-    "$BENCH_USER_PREFIX-0000-4000-8000-000000000001")
 
   pgbench_run() {
     local name=$1 script=$2 connections=$3
     shift 3
     # -M prepared: the service prepares each statement once per connection (PQprepare, then
     # PQexecPrepared), and so does pgbench with this.
-    local common=(-h 127.0.0.1 -p "$PG_PORT" -U messages -n -M prepared -c "$connections" -j 2 -f "$script"
-      -D timestamp_format='YYYY-MM-DD"T"HH24:MI:SS.MS"Z"' "$@")
+    local common=(-h 127.0.0.1 -p "$PG_PORT" -U messages -n -M prepared -c "$connections" -j 2 -f "$script" "$@")
     log "pgbench $name-c$connections: ${WARMUP}s warm-up, ${DURATION}s measured"
     if ((WARMUP > 0)); then "$PG_BIN/pgbench" "${common[@]}" -T "$WARMUP" "$DATABASE" >/dev/null 2>&1 || true; fi
     # -l: one line per transaction (its latency in microseconds), for the percentiles.
@@ -314,13 +353,17 @@ if [[ ${BENCH_LIMITS:-1} == 1 ]]; then
     processes_snapshot "$RAW/procs/pgbench-$name-c$connections.after"
     grep -E '^tps|failed' "$RAW/pgbench-$name-c$connections.txt" | sed "s/^/[bench]   /" >&2 || true
   }
-  for connections in $CONNECTIONS; do
-    pgbench_run create "$ROOT/tools/bench/create.pgbench" "$connections" -D prefix="$BENCH_WRITE_PREFIX" \
-      -D channels="$BENCH_WRITE_CHANNELS" -D content="$content" -D payload="$payload" -D legacy="$legacy"
-  done
-  for connections in $CONNECTIONS; do
-    pgbench_run older-page "$ROOT/tools/bench/older-page.pgbench" "$connections" -D prefix="$BENCH_READ_PREFIX" \
-      -D channels="$BENCH_READ_CHANNELS" -D low=$((BENCH_PAGE_LIMIT + 1)) -D high=$((SEED_MESSAGES - 200 + 1))
+  LIMIT_CONNECTIONS=$(for c in $CONNECTIONS; do ((c <= LIMIT_CONNECTIONS_MAX)) && echo "$c"; done; true)
+  for connections in $LIMIT_CONNECTIONS; do
+    # The minimal durable create is the limit; the store's own statement shows what it costs.
+    for script in create-minimal create; do
+      pgbench_run "$script" "$ROOT/tools/bench/$script.pgbench" "$connections" -D prefix="$BENCH_WRITE_PREFIX" \
+        -D channels="$BENCH_WRITE_CHANNELS" -D content="$content" -D payload="$payload"
+    done
+    for script in older-minimal older-page; do
+      pgbench_run "$script" "$ROOT/tools/bench/$script.pgbench" "$connections" -D prefix="$BENCH_READ_PREFIX" \
+        -D channels="$BENCH_READ_CHANNELS" -D low=$((BENCH_PAGE_LIMIT + 1)) -D high=$((SEED_MESSAGES - 200 + 1))
+    done
   done
   # pgbench's events have no relay to publish them; the next run starts from a fresh database anyway.
   psql_admin -d "$DATABASE" -c "TRUNCATE outbox"
@@ -329,10 +372,10 @@ if [[ ${BENCH_LIMITS:-1} == 1 ]]; then
   # read of a warm timeline's newest entries. A fixed count of requests: redis-benchmark has no
   # duration option.
   requests=${BENCH_REDIS_REQUESTS:-200000}
-  for connections in $CONNECTIONS; do
-    log "redis-benchmark c$connections: GET of $hit_bytes bytes, ZREVRANGEBYSCORE of a timeline"
+  for connections in $LIMIT_CONNECTIONS; do
+    log "redis-benchmark c$connections: GET of $answer_bytes bytes (one answer), ZREVRANGEBYSCORE of a timeline"
     redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" --dbnum "$REDIS_DB" -c "$connections" -n "$requests" \
-      -r 1000 -d "$hit_bytes" -t set,get --csv >"$RAW/redis-get-c$connections.csv"
+      -r 1000 -d "$answer_bytes" -t set,get --csv >"$RAW/redis-get-c$connections.csv"
     redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" --dbnum "$REDIS_DB" -c "$connections" -n "$requests" --csv \
       ZREVRANGEBYSCORE "$timeline_key" +inf 1 LIMIT 0 $((BENCH_PAGE_LIMIT + 1)) >"$RAW/redis-timeline-c$connections.csv"
     grep -i '"GET"' "$RAW/redis-get-c$connections.csv" | sed "s/^/[bench]   /" >&2 || true

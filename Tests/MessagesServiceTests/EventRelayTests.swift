@@ -68,11 +68,16 @@ import Testing
                 }
             }
         }
-        let events = try await withRunningRelay(try TestBroker.relay()) {
+        let lags = NIOLockedValueBox<[Duration]>([])
+        let events = try await withRunningRelay(try TestBroker.relay { lag in lags.withLockedValue { $0.append(lag) } }) {
             try await consumer.events(of: Set(channels), count: 12)
         }
         await consumer.stop()
         #expect(events.count == 12)
+        // Each confirmed event's lag was recorded (other tests' events may be among them); these
+        // were written before the relay started, so they waited at least that long.
+        #expect(lags.withLockedValue { $0.count } >= 12)
+        #expect(lags.withLockedValue { $0.allSatisfy { $0 >= .zero && $0 < .seconds(120) } })
         #expect(Set(events.map(\.id)).count == 12)
         for channel in channels {
             let ofChannel = events.filter { $0.channelID == channel.lowercased }

@@ -17,7 +17,8 @@ enum TestBroker {
 
     /// A relay like the service's, publishing to `endpoint` with short intervals so tests are quick.
     static func relay(
-        endpoint: AMQPEndpoint? = nil, legacyQueue: String? = nil, label: String = "relay"
+        endpoint: AMQPEndpoint? = nil, legacyQueue: String? = nil, label: String = "relay",
+        recordLag: @escaping @Sendable (Duration) -> Void = { _ in }
     ) throws -> OutboxRelay {
         var configuration = ServiceConfiguration()
         configuration.outbox.pollInterval = .milliseconds(200)
@@ -34,7 +35,9 @@ enum TestBroker {
         }
         var postgres = PostgresClient.Configuration(configuration)
         postgres.url = TestDatabase.url
-        return OutboxRelay(postgres: postgres, amqp: amqp, configuration: configuration.outbox, logger: Logger(label: label))
+        return OutboxRelay(
+            postgres: postgres, amqp: amqp, configuration: configuration.outbox, logger: Logger(label: label),
+            recordLag: recordLag)
     }
 }
 

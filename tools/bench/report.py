@@ -149,15 +149,47 @@ def wrk_runs(raw, meta):
             run["service"] = {
                 "statuses": statuses,
                 "cache_hits": delta("messages_cache_hits_total"),
+                "cache_hot_hits": delta("messages_cache_hot_hits_total"),
                 "cache_misses": delta("messages_cache_misses_total"),
                 "cache_bypasses": delta("messages_cache_bypasses_total"),
                 "pool_timeouts": delta("messages_postgres_pool_timeouts_total"),
                 "events_published": delta("messages_events_published_total"),
+                "event_lag_p99_ms": (lambda v: None if v is None else (v * 1000 if v != math.inf else "over the largest bucket"))(
+                    histogram_percentile(before, after, "messages_event_lag_seconds", 99)
+                ),
                 "outbox_backlog_after": int(metric(after, "messages_outbox_backlog")),
             }
+        window = os.path.join(raw, name + ".window")
+        if os.path.exists(window) and "service" in run:
+            bounds = [float(line) for line in open(window) if line.strip()]
+            backlog = [
+                int(parts[1])
+                for parts in (line.split() for line in open(os.path.join(raw, "outbox.tsv")))
+                if len(parts) == 2 and parts[1].isdigit() and len(bounds) == 2 and bounds[0] <= float(parts[0]) <= bounds[1]
+            ] if os.path.exists(os.path.join(raw, "outbox.tsv")) else []
+            run["service"]["outbox_backlog_max"] = max(backlog) if backlog else None
         runs.append(run)
     order = list(SCENARIOS)
     return sorted(runs, key=lambda run: (order.index(run["scenario"]), run["connections"]))
+
+
+def histogram_percentile(before, after, name, p):
+    """The upper bound of the bucket holding the p-th percentile of what a Prometheus histogram
+    observed between two scrapes; None when it observed nothing."""
+    buckets = []
+    for labels, value in after.get(name + "_bucket", {}).items():
+        bound = re.search(r'le="([^"]+)"', labels)
+        if bound:
+            count = value - before.get(name + "_bucket", {}).get(labels, 0)
+            buckets.append((math.inf if bound.group(1) == "+Inf" else float(bound.group(1)), count))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0
+    if total <= 0:
+        return None
+    for bound, count in buckets:
+        if count >= total * p / 100:
+            return bound
+    return math.inf
 
 
 def percentile(sorted_values, p):
@@ -197,7 +229,8 @@ def pgbench_runs(raw):
                 "cpu_by_process": cpu_by_process(raw, "pgbench-" + name, int(duration.group(1)) if duration else 0),
             }
         )
-    return sorted(runs, key=lambda run: (run["script"] != "create", run["connections"]))
+    order = ["create-minimal", "create", "older-minimal", "older-page"]
+    return sorted(runs, key=lambda run: (order.index(run["script"]) if run["script"] in order else len(order), run["connections"]))
 
 
 def redis_runs(raw):
@@ -240,11 +273,30 @@ def memory(raw, meta):
     }
 
 
+# The targets each scenario is held to: its share of the limit (ratio), and its p99 in ms.
+TARGETS = {
+    "create": {"ratio": 0.8, "p99_ms": 20},
+    "newest": {"ratio": 0.7, "p99_ms": 10},
+    "older": {"ratio": 0.7, "p99_ms": 25},
+    "mix": {"ratio": 0.7, "p99_ms": None},
+}
+# Past the limits' concurrencies a scenario keeps this share of its 32-connection rate.
+HOLD_RATIO = 0.9
+
+
 def ratios(runs, pgbench, redis):
-    """Each scenario's rate as a share of the limit of what it needs (see report text)."""
+    """Each scenario's rate as a share of the limit of what it needs (see report text).
+
+    A request passes through the HTTP server and then its store, one after the other, so the
+    limit of a scenario composes the two rates: 1 / (1 / HTTP ceiling + 1 / store's rate).
+    """
+
+    def run_of(scenario, connections):
+        return next((r for r in runs if r["scenario"] == scenario and r["connections"] == connections), None)
 
     def rate(scenario, connections):
-        return next((r["requests_per_second"] for r in runs if r["scenario"] == scenario and r["connections"] == connections), None)
+        run = run_of(scenario, connections)
+        return run["requests_per_second"] if run else None
 
     def tps(script, connections):
         return next((r["tps"] for r in pgbench if r["script"] == script and r["connections"] == connections), None)
@@ -252,35 +304,62 @@ def ratios(runs, pgbench, redis):
     def redis_get(connections):
         return next((r["rps"] for r in redis if r["test"] == "GET" and r["connections"] == connections), None)
 
-    def lowest(*values):
-        known = [v for v in values if v]
-        return min(known) if known else None
+    def composed(*rates):
+        return 1 / sum(1 / r for r in rates) if all(rates) else None
 
     result = []
+    limited = {r["connections"] for r in pgbench} | {r["connections"] for r in redis}
     for connections in sorted({r["connections"] for r in runs}):
         ceiling = rate("health", connections)
-        read_limit = lowest(ceiling, redis_get(connections))
-        write_limit = tps("create", connections)
-        limits = {
-            "create": (write_limit, "pgbench create tps"),
-            "newest": (read_limit, "min(HTTP ceiling, redis GET)"),
-            "older": (lowest(ceiling, tps("older-page", connections)), "min(HTTP ceiling, pgbench older-page tps)"),
-        }
-        if read_limit and write_limit:
-            blended = 1 / (0.9 / read_limit + 0.1 / write_limit)
-            limits["mix"] = (blended, "1 / (0.9 / newest limit + 0.1 / create limit)")
-        for scenario, (limit, basis) in limits.items():
-            measured = rate(scenario, connections)
-            if measured is None:
+        limits = {}
+        if connections in limited:
+            create = composed(ceiling, tps("create-minimal", connections))
+            newest = composed(ceiling, redis_get(connections))
+            limits = {
+                "create": (create, "1 / (1 / HTTP ceiling + 1 / pgbench create-minimal)"),
+                "newest": (newest, "1 / (1 / HTTP ceiling + 1 / redis GET of one answer)"),
+                "older": (composed(ceiling, tps("older-minimal", connections)), "1 / (1 / HTTP ceiling + 1 / pgbench older-minimal)"),
+            }
+            if newest and create:
+                limits["mix"] = (1 / (0.9 / newest + 0.1 / create), "1 / (0.9 / newest limit + 0.1 / create limit)")
+        for scenario in TARGETS:
+            run = run_of(scenario, connections)
+            if run is None:
                 continue
+            measured = run["requests_per_second"]
+            sockets = sum(run["socket_errors"].values())
             entry = {
                 "scenario": scenario,
                 "connections": connections,
                 "requests_per_second": measured,
-                "limit": round(limit, 1) if limit else None,
-                "basis": basis,
-                "ratio": round(measured / limit, 3) if limit else None,
+                "p99_ms": run["latency_ms"]["99"],
+                "non_2xx": run["non_2xx"],
+                "socket_errors": sockets,
             }
+            checks = [run["non_2xx"] == 0, sockets == 0]
+            if scenario in limits:
+                limit, basis = limits[scenario]
+                entry.update(
+                    limit=round(limit, 1) if limit else None,
+                    basis=basis,
+                    ratio=round(measured / limit, 3) if limit else None,
+                    target_ratio=TARGETS[scenario]["ratio"],
+                    target_p99_ms=TARGETS[scenario]["p99_ms"],
+                )
+                checks.append(entry["ratio"] is not None and entry["ratio"] >= entry["target_ratio"])
+                if entry["target_p99_ms"] is not None:
+                    checks.append(entry["p99_ms"] <= entry["target_p99_ms"])
+            else:
+                base = rate(scenario, 32)
+                entry.update(
+                    limit=base,
+                    basis="its own rate at 32 connections",
+                    ratio=round(measured / base, 3) if base else None,
+                    target_ratio=HOLD_RATIO,
+                    target_p99_ms=None,
+                )
+                checks.append(entry["ratio"] is not None and entry["ratio"] >= HOLD_RATIO)
+            entry["met"] = all(checks)
             if scenario == "mix" and rate("newest", connections) and rate("create", connections):
                 own = 1 / (0.9 / rate("newest", connections) + 0.1 / rate("create", connections))
                 entry["blend_of_own_scenarios"] = round(own, 1)
@@ -288,6 +367,42 @@ def ratios(runs, pgbench, redis):
             result.append(entry)
     order = list(SCENARIOS)
     return sorted(result, key=lambda entry: (order.index(entry["scenario"]), entry["connections"]))
+
+
+def baseline_comparison(out, runs):
+    """Before/after rows against the baseline run of the same `make bench BASELINE=<rev>`."""
+    path = os.path.join(out, "baseline", "report.json")
+    if not os.path.exists(path):
+        return None
+    before = json.load(open(path))
+    revision_path = os.path.join(out, "baseline", "revision.txt")
+    revision = open(revision_path).read().split() if os.path.exists(revision_path) else ["?", "?"]
+    rows = []
+    for run in runs:
+        old = next(
+            (r for r in before["scenarios"] if r["scenario"] == run["scenario"] and r["connections"] == run["connections"]), None
+        )
+        if old is None:
+            continue
+        rows.append(
+            {
+                "scenario": run["scenario"],
+                "connections": run["connections"],
+                "before_rps": old["requests_per_second"],
+                "after_rps": run["requests_per_second"],
+                "speedup": round(run["requests_per_second"] / old["requests_per_second"], 2) if old["requests_per_second"] else None,
+                "before_p99_ms": old["latency_ms"]["99"],
+                "after_p99_ms": run["latency_ms"]["99"],
+                "before_failures": old["non_2xx"] + sum(old["socket_errors"].values()),
+                "after_failures": run["non_2xx"] + sum(run["socket_errors"].values()),
+            }
+        )
+    return {
+        "revision": revision[0],
+        "commit": revision[1] if len(revision) > 1 else "?",
+        "peak_rss_mib": before.get("memory", {}).get("peak_vmhwm_mib"),
+        "rows": rows,
+    }
 
 
 # --- SVG -------------------------------------------------------------------------------------------
@@ -425,10 +540,18 @@ def markdown(report):
             looked = service["cache_hits"] + service["cache_misses"] + service["cache_bypasses"]
             if looked:
                 notes.append(f"cache hits {100 * service['cache_hits'] / looked:.1f}%")
+            if service.get("cache_hits"):
+                notes.append(f"of which pages kept in the pod {100 * service.get('cache_hot_hits', 0) / service['cache_hits']:.1f}%")
         if service.get("pool_timeouts"):
             notes.append(f"{service['pool_timeouts']} shed (pool timeout)")
         if run["scenario"] in ("create", "mix") and service:
-            notes.append(f"outbox backlog after {service['outbox_backlog_after']}")
+            notes.append(
+                f"outbox backlog at most {fmt(service.get('outbox_backlog_max'))} (sampled every second), "
+                f"{service['outbox_backlog_after']} after"
+            )
+            lag = service.get("event_lag_p99_ms")
+            if lag is not None:
+                notes.append(f"event lag p99 ≤ {fmt(lag) if not isinstance(lag, str) else lag} ms (commit to broker confirm)")
         other = {s: n for s, n in service.get("statuses", {}).items() if not s.startswith("2")}
         if other:
             notes.append("statuses " + ", ".join(f"{s}: {n}" for s, n in sorted(other.items())))
@@ -477,30 +600,47 @@ def markdown(report):
     add("")
     pages = report.get("pages", {})
     add(
-        f"- pgbench **create**: `tools/bench/create.pgbench`, the service's create transaction (BEGIN; bump the "
-        "channel counters; insert the message; insert the outbox event; COMMIT), 5 round trips, "
-        "`-M prepared` like the service's prepared statements. No relay publishes or deletes its outbox rows."
+        "- pgbench **create-minimal** (`tools/bench/create-minimal.pgbench`), the limit of a create: the least a "
+        "durable create costs, one statement in one transaction: bump the channel's counters, insert the message "
+        "row, insert an outbox row with an event JSON of the service's size."
     )
     add(
-        "- pgbench **older-page**: `tools/bench/older-page.pgbench`, the one statement of an older page "
-        "(channel counters, 51 messages before the cursor, has_after)."
+        "- pgbench **create** (`tools/bench/create.pgbench`): the service's own create, one call of `create_message` "
+        "(idempotency look-up, counters, message, event JSON built in SQL, outbox). No relay publishes or deletes "
+        "the outbox rows of either."
     )
     add(
-        f"- redis-benchmark **GET** of a {fmt(pages.get('cache_hit_bytes'))}-byte value: the size of what one cache hit "
-        f"reads (the meta member and the newest {int(meta['page_limit']) + 1} entries of a warm timeline, summed by an "
-        f"EVAL of ZREVRANGEBYSCORE member lengths). The newest-page HTTP response is {fmt(pages.get('newest_page_bytes'))} "
-        f"bytes; a whole timeline key holds {pages.get('timeline_entries', '?')} members (including the meta) in "
-        f"{fmt(pages.get('timeline_memory_usage'))} bytes (MEMORY USAGE). ZREVRANGEBYSCORE is the read the cache script makes."
+        "- pgbench **older-minimal** (`tools/bench/older-minimal.pgbench`), the limit of an older page: the same 51 "
+        "rows read by (channel_id, seq); **older-page** (`tools/bench/older-page.pgbench`): the service's own statement "
+        "(channel counters, 51 messages before the cursor, has_after). All pgbench runs use `-M prepared`, as the "
+        "service prepares each statement once per connection."
+    )
+    add(
+        f"- redis-benchmark **GET** of a {fmt(pages.get('answer_bytes'))}-byte value, the limit of a newest page: "
+        f"the size of one answer (the newest page's body). A cache hit whose page the pod does not keep reads "
+        f"{fmt(pages.get('cache_hit_bytes'))} bytes (the meta member and the newest {int(meta['page_limit']) + 1} "
+        f"entries, each with its v1 and INF326 JSON); one it keeps, the 73-byte meta member. A whole timeline key "
+        f"holds {pages.get('timeline_entries', '?')} members (including the meta) in "
+        f"{fmt(pages.get('timeline_memory_usage'))} bytes (MEMORY USAGE)."
     )
     add("")
     add("## Ratios to the limits")
     add("")
-    add("| scenario | conns | service req/s | limit/s | limit | ratio |")
-    add("|---|---:|---:|---:|---|---:|")
+    add(
+        "A request goes through the HTTP server, then its store: a scenario's limit composes the two, "
+        "1 / (1 / HTTP ceiling + 1 / the store's rate for the least work the request needs). Past "
+        f"{max((e['connections'] for e in report['ratios'] if 'HTTP' in (e.get('basis') or '')), default='?')} connections "
+        f"a scenario is held to {HOLD_RATIO} of its own 32-connection rate. Every run must have 0 non-2xx and 0 socket errors."
+    )
+    add("")
+    add("| scenario | conns | service req/s | limit/s | limit | ratio | target | p99 ms | p99 target | met |")
+    add("|---|---:|---:|---:|---|---:|---:|---:|---:|---|")
     for entry in report["ratios"]:
         add(
             f"| {entry['scenario']} | {entry['connections']} | {fmt(entry['requests_per_second'])} | {fmt(entry['limit'])} | "
-            f"{entry['basis']} | {fmt(entry['ratio'], 2)} |"
+            f"{entry['basis']} | {fmt(entry['ratio'], 2)} | ≥ {entry['target_ratio']} | {fmt(entry['p99_ms'], 2)} | "
+            f"{'≤ ' + str(entry['target_p99_ms']) if entry['target_p99_ms'] is not None else '–'} | "
+            f"{'yes' if entry['met'] else '**no**'} |"
         )
     add("")
     mixes = [e for e in report["ratios"] if "ratio_to_own_blend" in e]
@@ -513,6 +653,24 @@ def markdown(report):
             )
             + " (above 1: mixing costs nothing extra)."
         )
+        add("")
+    comparison = report.get("baseline")
+    if comparison:
+        add(f"## Before/after: baseline `{comparison['revision']}` ({comparison['commit'][:12]}), same run")
+        add("")
+        add(
+            "The baseline's release binary, run through the same scenarios on the same servers just before this "
+            f"one (its report: `baseline/report.md`; peak RSS {fmt(comparison['peak_rss_mib'])} MiB)."
+        )
+        add("")
+        add("| scenario | conns | before req/s | after req/s | × | before p99 ms | after p99 ms | failures before → after |")
+        add("|---|---:|---:|---:|---:|---:|---:|---|")
+        for row in comparison["rows"]:
+            add(
+                f"| {row['scenario']} | {row['connections']} | {fmt(row['before_rps'])} | {fmt(row['after_rps'])} | "
+                f"{fmt(row['speedup'], 2)} | {fmt(row['before_p99_ms'], 2)} | {fmt(row['after_p99_ms'], 2)} | "
+                f"{row['before_failures']} → {row['after_failures']} |"
+            )
         add("")
     add("## Who used the CPU")
     add("")
@@ -587,7 +745,7 @@ def main():
     pages = {}
     if os.path.exists(os.path.join(raw, "pages.json")):
         pages.update(json.load(open(os.path.join(raw, "pages.json"))))
-    for key in ("cache_hit_bytes", "timeline_memory_usage", "timeline_entries"):
+    for key in ("cache_hit_bytes", "answer_bytes", "timeline_memory_usage", "timeline_entries"):
         if meta.get(key, "").isdigit():
             pages[key] = int(meta[key])
     report = {
@@ -596,6 +754,7 @@ def main():
         "pgbench": pgbench,
         "redis": redis,
         "ratios": ratios(runs, pgbench, redis),
+        "baseline": baseline_comparison(out, runs),
         "memory": memory(raw, meta),
         "pages": pages,
         "plots": [],
@@ -611,9 +770,9 @@ def main():
             (f"{r['connections']} conns", r["latency_ms"], False) for r in runs if r["scenario"] == scenario
         ]
         # A limit's line is dashed, in the colour of the service's line at the same concurrency.
-        limit_script = {"create": "create", "older": "older-page"}.get(scenario)
+        limit_script = {"create": "create-minimal", "older": "older-minimal"}.get(scenario)
         series += [
-            (f"pgbench {r['connections']} conns", r["latency_ms"], True)
+            (f"pgbench {limit_script} {r['connections']} conns", r["latency_ms"], True)
             for r in pgbench
             if r["script"] == limit_script and r["latency_ms"]
         ]

@@ -80,8 +80,14 @@ public func buildApplication(
         let amqp = AMQPClient(configuration: AMQPClient.Configuration(configuration, endpoint: endpoint), logger: logger) {
             try OutboxRelay.declareTopology(on: $0, legacyQueue: legacyQueue)
         }
+        let lag = metrics.makeDurationHistogram(
+            name: "messages_event_lag_seconds",
+            buckets: [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 10_000].map { .milliseconds($0) },
+            help: "Time from an event's write into the outbox to the broker's confirm, as the active relay saw it."
+        )
         let outboxRelay = OutboxRelay(
-            postgres: PostgresClient.Configuration(configuration), amqp: amqp, configuration: configuration.outbox, logger: logger
+            postgres: PostgresClient.Configuration(configuration), amqp: amqp, configuration: configuration.outbox,
+            logger: logger, recordLag: { lag.record($0) }
         )
         services.append(outboxRelay)
         relay = outboxRelay

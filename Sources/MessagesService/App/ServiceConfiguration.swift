@@ -33,7 +33,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var redisCommandTimeout = Duration.milliseconds(250)
     /// How long a call waits for a pooled Redis connection: under load it waits its turn (as for
     /// Postgres) rather than failing over to Postgres.
-    public var redisPoolTimeout = Duration.milliseconds(2000)
+    public var redisPoolTimeout = Duration.milliseconds(5000)
     /// When the cache stops calling Redis, and for how long.
     var redisBreaker = CircuitBreaker.Configuration()
     /// Entries per cached timeline and how long an idle one stays.
@@ -62,7 +62,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Connections (and threads for blocking libpq calls) in the Postgres pool.
     public var postgresPoolSize = 8
     /// How long a request waits for a pooled connection before it is shed with 503.
-    public var postgresPoolTimeout = Duration.milliseconds(2000)
+    public var postgresPoolTimeout = Duration.milliseconds(5000)
     /// The server cancels statements running longer than this.
     public var postgresStatementTimeout = Duration.milliseconds(10000)
     /// Serve the INF326-compatible `/threads/...` API.

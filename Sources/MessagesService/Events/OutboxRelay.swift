@@ -1,4 +1,5 @@
 import AMQP
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import Pooling
@@ -58,13 +59,20 @@ final class OutboxRelay: Service {
     private let amqp: AMQPClient
     private let configuration: Configuration
     private let logger: Logger
+    private let recordLag: @Sendable (Duration) -> Void
     private let state = NIOLockedValueBox(Statistics())
 
-    init(postgres: PostgresClient.Configuration, amqp: AMQPClient, configuration: Configuration, logger: Logger) {
+    /// `recordLag` receives, for every event the broker confirmed, the time from its write into
+    /// the outbox (the start of the change's transaction, by Postgres' clock) to the confirm.
+    init(
+        postgres: PostgresClient.Configuration, amqp: AMQPClient, configuration: Configuration, logger: Logger,
+        recordLag: @escaping @Sendable (Duration) -> Void = { _ in }
+    ) {
         self.postgres = postgres
         self.amqp = amqp
         self.configuration = configuration
         self.logger = logger
+        self.recordLag = recordLag
     }
 
     var statistics: Statistics {
@@ -206,6 +214,12 @@ final class OutboxRelay: Service {
         }
         let done = ids.indices.filter { !nacked.contains($0) }.map { ids[$0] }
         let kept = nacked.sorted().map { ids[$0] }
+        let confirmedAt = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        for index in ids.indices where !nacked.contains(index) {
+            if let written: Int64 = try rows.rows[index].decodeIfPresent("created_us") {
+                recordLag(.microseconds(max(0, confirmedAt - written)))
+            }
+        }
         if !done.isEmpty {
             try await session.query(Self.deleteRows, [Self.array(done)])
         }
@@ -249,7 +263,8 @@ final class OutboxRelay: Service {
 
     static let selectBatch = """
         SELECT id, event_id, routing_key, payload::text AS payload, legacy_payload::text AS legacy_payload,
-            correlation_id, extract(epoch FROM created_at)::bigint AS created_epoch
+            correlation_id, extract(epoch FROM created_at)::bigint AS created_epoch,
+            (extract(epoch FROM created_at) * 1000000)::bigint AS created_us
         FROM outbox ORDER BY id LIMIT $1
         """
 
