@@ -169,10 +169,9 @@ final class TimelineCache: Sendable {
         guard let channel = write.channel else { return }
         let channelID = write.message.channelID
         do {
-            let encoder = WireJSON.encoder
             // Replies are not in the timeline; the root whose reply count they changed is.
             let changed = [write.message, write.parent].compactMap { $0 }.filter { $0.parentID == nil }
-            let entries = try changed.map { try TimelineEntry(message: $0, encoder: encoder) }
+            let entries = try changed.map { try TimelineEntry(message: $0) }
             try await merge(entries, channelID: channelID, channel: channel, lease: nil)
         } catch {
             markStale(channelID)
@@ -247,9 +246,8 @@ final class TimelineCache: Sendable {
                 }) != nil
             let page = try await newestPages(channelID, .timeline, capacity)
             count(\.fills)
-            let encoder = WireJSON.encoder
             let fill = Fill(
-                entries: try page.items.map { try TimelineEntry(message: $0, encoder: encoder) },
+                entries: try page.items.map { try TimelineEntry(message: $0) },
                 channel: page.channel, isComplete: !page.hasBefore
             )
             // A channel with no message yet is not cached: unknown ids must not fill Redis.

@@ -24,9 +24,9 @@ struct TimelineEntry: Equatable {
     var threadCursor: String { String(decoding: member[threadRange.upperBound...], as: UTF8.self) }
 
     /// Serializes a message once, in both APIs' shapes.
-    init(message: Message, encoder: JSONEncoder) throws {
-        let v1 = try encoder.encode(MessageBody(message: message))
-        let thread = message.isDeleted ? Data() : try encoder.encode(ThreadMessageBody(message))
+    init(message: Message) throws {
+        let v1 = MessageBody.json(message)
+        let thread = message.isDeleted ? [] : ThreadMessageBody.json(message)
         let cursor = message.isDeleted ? "" : INF326Cursor.make(createdAt: message.createdAt.pythonISOFormat, id: message.id)
         var member = Array(
             (Self.digits(message.version, 19) + (message.isDeleted ? "D" : "L") + Self.digits(message.seq, 19)

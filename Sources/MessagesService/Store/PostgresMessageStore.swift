@@ -19,7 +19,8 @@ public struct PostgresMessageStore: MessageStore {
     }
 
     public func create(_ new: NewMessage) async throws -> CreateOutcome {
-        let requestHash = Self.requestHash(of: new)
+        // Only a create with a key can be replayed, and only then is the request compared.
+        let requestHash = new.idempotencyKey == nil ? "" : Self.requestHash(of: new)
         do {
             return try await create(new, requestHash: requestHash)
         } catch let error as PostgresError where error.isUniqueViolation && new.idempotencyKey != nil {
@@ -159,7 +160,7 @@ public struct PostgresMessageStore: MessageStore {
                 MessageRevision(
                     version: try row.decode("version"),
                     content: try row.decode("content"),
-                    attachments: try JSONText.decode([Attachment].self, from: row.decode("attachments")),
+                    attachments: try JSONText.decode([Attachment].self, from: row.decode("attachments"), empty: "[]", as: []),
                     replacedAt: try row.decode("edited_at"),
                     editedBy: try row.decode("edited_by")
                 )
@@ -238,7 +239,8 @@ public struct PostgresMessageStore: MessageStore {
             type: new.type?.rawValue, content: new.content, attachments: new.attachments, parentID: new.parentID
         )
         let bytes = (try? encoder.encode(fingerprint)) ?? Data(new.content.utf8)
-        return SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let hex = Array("0123456789abcdef".utf8)
+        return String(decoding: SHA256.hash(data: bytes).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 0x0f)]] }, as: UTF8.self)
     }
 
     static func message(from row: PostgresRow) throws -> Message {
@@ -251,10 +253,10 @@ public struct PostgresMessageStore: MessageStore {
             parentID: try row.decodeIfPresent("parent_id"),
             type: try row.text("type").flatMap(MessageType.init(rawValue:)),
             content: try row.decode("content"),
-            attachments: try JSONText.decode([Attachment].self, from: row.decode("attachments")),
+            attachments: try JSONText.decode([Attachment].self, from: row.decode("attachments"), empty: "[]", as: []),
             mentions: try row.decode("mentions"),
             replyCount: try row.decode("reply_count"),
-            reactions: try JSONText.decode([String: Int64].self, from: row.decode("reactions")),
+            reactions: try JSONText.decode([String: Int64].self, from: row.decode("reactions"), empty: "{}", as: [:]),
             createdAt: Timestamp(microsecondsSinceEpoch: try row.decode("created_at")),
             editedAt: try row.decodeIfPresent("edited_at", as: Int64.self).map(Timestamp.init),
             deletedAt: try row.decodeIfPresent("deleted_at", as: Int64.self).map(Timestamp.init),

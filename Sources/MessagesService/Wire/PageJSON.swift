@@ -24,8 +24,7 @@ enum PageJSON {
 
     /// The v1 list of a page read from the store.
     static func v1(page: MessagePage, position: PagePosition, cursors: PageCursors) throws -> ByteBuffer {
-        let encoder = WireJSON.encoder
-        let items = try page.items.map { ArraySlice(try encoder.encode(MessageBody(message: $0))) }
+        let items = page.items.map { ArraySlice(MessageBody.json($0)) }
         let links = PageLinks(
             position: position, firstSeq: page.items.first?.seq, lastSeq: page.items.last?.seq,
             hasBefore: page.hasBefore, hasAfter: page.hasAfter
@@ -46,8 +45,7 @@ enum PageJSON {
 
     /// The INF326 list of a page read from the store (ascending by seq, as the store returns it).
     static func thread(page: MessagePage, limit: Int) throws -> ByteBuffer {
-        let encoder = WireJSON.encoder
-        let items = try page.items.reversed().map { ArraySlice(try encoder.encode(ThreadMessageBody($0))) }
+        let items = page.items.reversed().map { ArraySlice(ThreadMessageBody.json($0)) }
         let nextCursor = page.items.first.map { INF326Cursor.make(createdAt: $0.createdAt.pythonISOFormat, id: $0.id) }
         return thread(newestFirst: items, nextCursor: nextCursor, hasMore: items.count == limit)
     }

@@ -1,29 +1,30 @@
 import Foundation
 
 /// An INF326 message, as the original service wrote it: times naive UTC with microseconds, and
-/// `updated_at` equal to `created_at` until the message is edited. (What it published for a new
-/// message, with `str(datetime)` times and a `deleted_at`, is written by the store's
+/// `updated_at` equal to `created_at` until the message is edited: `{content, created_at, id,
+/// paths, thread_id, type, updated_at, user_id}`, keys in that (sorted) order. (What it published
+/// for a new message, with `str(datetime)` times and a `deleted_at`, is written by the store's
 /// `inf326_event_json`, migration 6.)
-struct ThreadMessageBody: Encodable {
-    let message: Message
-
-    init(_ message: Message) {
-        self.message = message
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, thread_id, user_id, type, content, paths, created_at, updated_at
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(message.id.lowercased, forKey: .id)
-        try container.encode(message.channelID.lowercased, forKey: .thread_id)
-        try container.encode(message.authorID.lowercased, forKey: .user_id)
-        try container.encode(message.type, forKey: .type)
-        try container.encode(message.content, forKey: .content)
-        try container.encode(message.attachments.map(\.path), forKey: .paths)
-        try container.encode(message.createdAt.pythonISOFormat, forKey: .created_at)
-        try container.encode((message.editedAt ?? message.createdAt).pythonISOFormat, forKey: .updated_at)
+enum ThreadMessageBody {
+    static func json(_ message: Message) -> [UInt8] {
+        var writer = JSONWriter(capacity: 320 + message.content.utf8.count)
+        writer.raw(#"{"content":"#)
+        writer.string(message.content)
+        writer.raw(#","created_at":"#)
+        writer.string(message.createdAt.pythonISOFormat)
+        writer.raw(#","id":"#)
+        writer.uuid(message.id)
+        writer.raw(#","paths":"#)
+        writer.array(message.attachments) { writer, attachment in writer.string(attachment.path) }
+        writer.raw(#","thread_id":"#)
+        writer.uuid(message.channelID)
+        writer.raw(#","type":"#)
+        writer.string(message.type?.rawValue)
+        writer.raw(#","updated_at":"#)
+        writer.string((message.editedAt ?? message.createdAt).pythonISOFormat)
+        writer.raw(#","user_id":"#)
+        writer.uuid(message.authorID)
+        writer.raw("}")
+        return writer.bytes
     }
 }

@@ -29,7 +29,46 @@ extension Bool: PostgresDecodable {
 }
 
 extension UUID: PostgresDecodable {
-    public init?(postgresText: String) { self.init(uuidString: postgresText) }
+    /// Reads Postgres' output form, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex, in
+    /// place (every row has several; Foundation's parser goes through sscanf); any other
+    /// spelling goes to Foundation's parser.
+    public init?(postgresText: String) {
+        var text = postgresText
+        let parsed: uuid_t? = text.withUTF8 { utf8 in
+            guard utf8.count == 36 else { return nil }
+            var bytes = [UInt8](repeating: 0, count: 16)
+            var index = 0
+            var high: UInt8?
+            for (position, character) in utf8.enumerated() {
+                if position == 8 || position == 13 || position == 18 || position == 23 {
+                    guard character == UInt8(ascii: "-") else { return nil }
+                    continue
+                }
+                let nibble: UInt8
+                switch character {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
+                default: return nil
+                }
+                if let first = high {
+                    bytes[index] = first << 4 | nibble
+                    index += 1
+                    high = nil
+                } else {
+                    high = nibble
+                }
+            }
+            return (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
+                bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            )
+        }
+        if let parsed {
+            self.init(uuid: parsed)
+        } else {
+            self.init(uuidString: postgresText)
+        }
+    }
 }
 
 extension Array: PostgresDecodable where Element == UUID {
@@ -43,7 +82,7 @@ extension Array: PostgresDecodable where Element == UUID {
         }
         var values: [UUID] = []
         for part in inner.split(separator: ",") {
-            guard let uuid = UUID(uuidString: String(part)) else { return nil }
+            guard let uuid = UUID(postgresText: String(part)) else { return nil }
             values.append(uuid)
         }
         self = values

@@ -89,7 +89,7 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         guard case .created(let write) = try await store.create(authored) else {
             throw INF326Error(status: .internalServerError, detail: "Internal Server Error")
         }
-        return try JSONResponse.make(ThreadMessageBody(write.message), status: .created)
+        return JSONResponse.make(bytes: ByteBuffer(bytes: ThreadMessageBody.json(write.message)), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -136,10 +136,10 @@ struct ThreadsController<Store: MessageStore>: Sendable {
         guard !current.isDeleted else { throw INF326Error.messageNotFound }
         guard edit.content != nil || edit.attachments != nil else {
             guard current.authorID == user.userID else { throw MessageStoreError.notAuthor }
-            return try JSONResponse.make(ThreadMessageBody(current))
+            return JSONResponse.make(bytes: ByteBuffer(bytes: ThreadMessageBody.json(current)))
         }
         let message = try await store.edit(id: messageID, channelID: threadID, by: user.userID, edit).message
-        return try JSONResponse.make(ThreadMessageBody(message))
+        return JSONResponse.make(bytes: ByteBuffer(bytes: ThreadMessageBody.json(message)))
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {

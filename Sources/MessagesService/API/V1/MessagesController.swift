@@ -67,11 +67,11 @@ struct MessagesController<Store: MessageStore>: Sendable {
             let message = write.message
             var headers = Self.etag(message)
             headers[.location] = "/v1/channels/\(channelID.lowercased)/messages/\(message.id.lowercased)"
-            return try JSONResponse.make(MessageBody(message: message), status: .created, headers: headers)
+            return JSONResponse.make(bytes: ByteBuffer(bytes: MessageBody.json(message)), status: .created, headers: headers)
         case .replayed(let message):
             var headers = Self.etag(message)
             headers[.idempotentReplayed] = "true"
-            return try JSONResponse.make(MessageBody(message: message), status: .ok, headers: headers)
+            return JSONResponse.make(bytes: ByteBuffer(bytes: MessageBody.json(message)), status: .ok, headers: headers)
         }
     }
 
@@ -93,7 +93,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
         let channelID = try V1Dialect.channelID("channel_id", context)
         let messageID = try V1Dialect.pathID("message_id", context)
         let message = try await store.message(id: messageID, channelID: channelID)
-        return try JSONResponse.make(MessageBody(message: message), headers: Self.etag(message))
+        return JSONResponse.make(bytes: ByteBuffer(bytes: MessageBody.json(message)), headers: Self.etag(message))
     }
 
     @Sendable func edit(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -112,7 +112,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
             expectedVersion: expectedVersion
         )
         let message = try await store.edit(id: messageID, channelID: channelID, by: user.userID, edit).message
-        return try JSONResponse.make(MessageBody(message: message), headers: Self.etag(message))
+        return JSONResponse.make(bytes: ByteBuffer(bytes: MessageBody.json(message)), headers: Self.etag(message))
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
