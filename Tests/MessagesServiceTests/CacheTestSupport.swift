@@ -53,7 +53,9 @@ func withCachedService(
     let redis = RedisClient(
         configuration: .init(
             endpoint: settings.endpoint, poolSize: 4, connectTimeout: settings.commandTimeout,
-            commandTimeout: settings.commandTimeout, acquireTimeout: settings.commandTimeout
+            // Waiting for a pooled connection is load, not an outage: generous, so that a busy
+            // machine running every suite at once does not turn waits into bypasses.
+            commandTimeout: settings.commandTimeout, acquireTimeout: .seconds(5)
         ),
         logger: Logger(label: "test")
     )

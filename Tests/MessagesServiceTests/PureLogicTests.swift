@@ -319,3 +319,16 @@ import Testing
         #expect(off.usage.pages == 0 && !off.isEnabled)
     }
 }
+
+@Suite struct Base64URLTests {
+    @Test func encodesAsFoundationsBase64WithTheURLAlphabetAndNoPadding() {
+        var random = SeededGenerator(seed: 64)
+        for count in 0..<100 {
+            let data = Data((0..<count).map { _ in UInt8.random(in: 0...255, using: &random) })
+            let expected = data.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(Base64URL.encode(data) == expected)
+            #expect(Base64URL.decode(Base64URL.encode(data)) == data)
+        }
+    }
+}
