@@ -101,9 +101,8 @@ final class TestConsumer: Sendable {
     }
 
     /// The events of `channels`, redeliveries (same event id) dropped, until `count` arrived (or
-    /// none came for `quiet`).
-    /// Waits until `count` distinct events of `channels` arrived, or nothing came for `quiet`
-    /// (generous: on a busy machine the relay that holds the outbox lock can take its time).
+    /// none came for `quiet`: generous, as on a busy machine the relay that holds the outbox lock
+    /// can take its time).
     func events(of channels: Set<UUID>, count: Int, quiet: Duration = .seconds(30)) async throws -> [ReceivedEvent] {
         let wanted = Set(channels.map(\.lowercased))
         let deliveries = try await receive(
