@@ -102,13 +102,18 @@ if [[ $MODE == run && -n ${BASELINE:-} ]]; then
   commit=$(git rev-parse --verify "$BASELINE^{commit}")
   tree="$ROOT/.local/baseline/$commit"
   if [[ ! -x $tree/.build/release/messages-service ]]; then
+    # A tree deleted with .local/ (make clean) is still registered: prune it first.
+    git worktree prune
     [[ -d $tree ]] || git worktree add --detach "$tree" "$commit" >&2
+    # The same dependency versions as this tree, when it has resolved them.
+    if [[ -f Package.resolved ]]; then cp Package.resolved "$tree/"; fi
     log "building the baseline $BASELINE ($commit) in ${tree#"$ROOT"/}"
     swift build -c release --product messages-service --package-path "$tree"
   fi
   log "baseline run: $BASELINE ($commit)"
-  BASELINE='' BENCH_BINARY="$tree/.build/release/messages-service" BENCH_SKIP_BUILD=1 BENCH_LIMITS=0 BENCH_VERIFY=0 \
-    BENCH_OUT="$OUT/baseline" BENCH_BASELINE_OF="$BASELINE" "$0" run
+  BENCH_BASELINE_OF="$BASELINE" BENCH_BASELINE_COMMIT="$commit" BASELINE='' \
+    BENCH_BINARY="$tree/.build/release/messages-service" BENCH_SKIP_BUILD=1 BENCH_LIMITS=0 BENCH_VERIFY=0 \
+    BENCH_OUT="$OUT/baseline" "$0" run
   echo "$BASELINE $commit" >"$OUT/baseline/revision.txt"
 fi
 mkdir -p "$RAW/procs"
@@ -211,7 +216,7 @@ fi
 
 {
   echo "started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+  echo "commit=${BENCH_BASELINE_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
   echo "dirty=$(git status --porcelain -- Sources Package.swift 2>/dev/null | wc -l)"
   echo "nproc=$(nproc)"
   echo "cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
@@ -301,7 +306,7 @@ done
 # The bytes of one answer (the newest page's body: what the newest limit's redis-benchmark GETs),
 # and what a cache hit that is not answered by the page the pod keeps reads from Redis: the meta
 # member and the newest limit + 1 entries of a warm timeline, as TimelineScripts.newest returns them.
-timeline_key="timeline:v3:$BENCH_READ_PREFIX-0000-4000-8000-000000000001"
+timeline_key="timeline:v2:$BENCH_READ_PREFIX-0000-4000-8000-000000000001"
 # A read first, so the timeline is cached even when no read scenario ran lately.
 answer_bytes=$(curl -fsS -o /dev/null -w '%{size_download}' -H "X-User-Id: $BENCH_USER_PREFIX-0000-4000-8000-000000000001" \
   "$BASE_URL/v1/channels/$BENCH_READ_PREFIX-0000-4000-8000-000000000001/messages?limit=$BENCH_PAGE_LIMIT")
@@ -359,6 +364,8 @@ if [[ ${BENCH_LIMITS:-1} == 1 ]]; then
     for script in create-minimal create; do
       pgbench_run "$script" "$ROOT/tools/bench/$script.pgbench" "$connections" -D prefix="$BENCH_WRITE_PREFIX" \
         -D channels="$BENCH_WRITE_CHANNELS" -D content="$content" -D payload="$payload"
+      # No relay deletes these rows: each run starts from an empty outbox, as the service's does.
+      psql_admin -d "$DATABASE" -c "TRUNCATE outbox"
     done
     for script in older-minimal older-page; do
       pgbench_run "$script" "$ROOT/tools/bench/$script.pgbench" "$connections" -D prefix="$BENCH_READ_PREFIX" \

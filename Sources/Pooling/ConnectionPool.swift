@@ -41,8 +41,10 @@ public actor ConnectionPool<Connection: PooledConnection> {
     }
 
     private struct Waiter {
-        let id: UInt64
         let continuation: CheckedContinuation<Grant, any Error>
+        /// Fails the wait at the acquire timeout; cancelled when the wait is granted, so that a
+        /// thousand queued callers do not leave thousands of sleeping timers behind them.
+        let timer: Task<Void, Never>
     }
 
     private let capacity: Int
@@ -53,7 +55,11 @@ public actor ConnectionPool<Connection: PooledConnection> {
     private var idle: [Connection] = []
     /// Connections open or being opened, leased or idle.
     private var slotsTaken = 0
-    private var waiters: [Waiter] = []
+    /// The waiters by id, and their ids in arrival order from `queueHead` on (ids of waiters that
+    /// timed out stay in the queue until they reach its head): granting and expiring are O(1).
+    private var waiters: [UInt64: Waiter] = [:]
+    private var queue: [UInt64] = []
+    private var queueHead = 0
     private var nextWaiterID: UInt64 = 0
     private var timeouts = 0
     private var closed = false
@@ -112,8 +118,8 @@ public actor ConnectionPool<Connection: PooledConnection> {
             }
             return
         }
-        if !waiters.isEmpty {
-            waiters.removeFirst().continuation.resume(returning: .connection(connection))
+        if let waiter = nextWaiter() {
+            waiter.continuation.resume(returning: .connection(connection))
         } else {
             idle.append(connection)
         }
@@ -145,15 +151,20 @@ public actor ConnectionPool<Connection: PooledConnection> {
         idle.forEach { $0.close() }
         slotsTaken -= idle.count
         idle.removeAll()
-        let pending = waiters
+        let pending = waiters.values
         waiters.removeAll()
-        pending.forEach { $0.continuation.resume(throwing: PoolError.closed) }
+        queue.removeAll()
+        queueHead = 0
+        for waiter in pending {
+            waiter.timer.cancel()
+            waiter.continuation.resume(throwing: PoolError.closed)
+        }
     }
 
     /// A freed slot goes to the first waiter, who opens a new connection in it.
     private func giveBackSlot() {
-        if !closed, !waiters.isEmpty {
-            waiters.removeFirst().continuation.resume(returning: .openSlot)
+        if !closed, let waiter = nextWaiter() {
+            waiter.continuation.resume(returning: .openSlot)
         } else {
             slotsTaken -= 1
         }
@@ -164,17 +175,48 @@ public actor ConnectionPool<Connection: PooledConnection> {
         let id = nextWaiterID
         let timeout = acquireTimeout
         return try await withCheckedThrowingContinuation { continuation in
-            waiters.append(Waiter(id: id, continuation: continuation))
-            Task { [weak self] in
-                try? await Task.sleep(for: timeout)
+            let timer = Task { [weak self] in
+                do {
+                    try await Task.sleep(for: timeout)
+                } catch {
+                    return  // granted first
+                }
                 await self?.expire(waiter: id)
             }
+            waiters[id] = Waiter(continuation: continuation, timer: timer)
+            queue.append(id)
+        }
+    }
+
+    /// The longest waiting caller still waiting, taken off the queue.
+    private func nextWaiter() -> Waiter? {
+        while queueHead < queue.count {
+            let id = queue[queueHead]
+            queueHead += 1
+            if let waiter = waiters.removeValue(forKey: id) {
+                waiter.timer.cancel()
+                compactQueue()
+                return waiter
+            }
+        }
+        compactQueue()
+        return nil
+    }
+
+    /// Drops the ids before the head once they are the larger part of the queue.
+    private func compactQueue() {
+        if queueHead == queue.count {
+            queue.removeAll(keepingCapacity: true)
+            queueHead = 0
+        } else if queueHead > 64, queueHead * 2 > queue.count {
+            queue.removeFirst(queueHead)
+            queueHead = 0
         }
     }
 
     private func expire(waiter id: UInt64) {
-        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+        guard let waiter = waiters.removeValue(forKey: id) else { return }
         timeouts += 1
-        waiters.remove(at: index).continuation.resume(throwing: PoolError.timeout)
+        waiter.continuation.resume(throwing: PoolError.timeout)
     }
 }

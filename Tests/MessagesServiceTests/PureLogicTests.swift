@@ -332,3 +332,21 @@ import Testing
         }
     }
 }
+
+@Suite struct TimelineMetaTests {
+    static let base = "M11" + TimelineEntry.digits(7, 19) + TimelineEntry.digits(5, 19) + "00000000000000aa"
+
+    @Test func aMetaWithARevisionCarriesIt() throws {
+        let meta = try #require(TimelineMeta(member: Array((Self.base + "0123456789abcdef").utf8)))
+        #expect(meta.revision == Array("0123456789abcdef".utf8))
+        #expect(meta.channel == ChannelState(lastSeq: 5, version: 7) && meta.isFilled && meta.isComplete)
+    }
+
+    @Test func aMetaOfTheReleaseBeforeReadsWithoutOne() throws {
+        // 57 bytes, as releases before the revision write it: readable, and no kept page matches.
+        let meta = try #require(TimelineMeta(member: Array(Self.base.utf8)))
+        #expect(meta.revision.isEmpty)
+        #expect(meta.channel == ChannelState(lastSeq: 5, version: 7))
+        #expect(TimelineMeta(member: Array((Self.base + "0123").utf8)) == nil)
+    }
+}

@@ -83,7 +83,7 @@ public func buildApplication(
         let lag = metrics.makeDurationHistogram(
             name: "messages_event_lag_seconds",
             buckets: [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 10_000].map { .milliseconds($0) },
-            help: "Time from an event's write into the outbox to the broker's confirm, as the active relay saw it."
+            help: "Time from an event's write into the outbox (in its change's transaction) to the broker's confirm."
         )
         let outboxRelay = OutboxRelay(
             postgres: PostgresClient.Configuration(configuration), amqp: amqp, configuration: configuration.outbox,

@@ -198,7 +198,7 @@ final class TimelineCache: Sendable {
 
     /// The format is in the key: entries written by another release are never read as this one's.
     private static func key(_ channelID: UUID) -> String {
-        "timeline:v3:" + channelID.lowercased
+        "timeline:v2:" + channelID.lowercased
     }
 
     /// Reads the newest entries of a channel's timeline; when `hotKey` names a page this process
@@ -322,7 +322,9 @@ final class TimelineCache: Sendable {
             count(\.hotHits)
             return kept
         case .found(let meta, _):
-            if let built { hotPages.store(HotPages.Page(revision: meta.revision, body: built), for: hotKey) }
+            if let built, !meta.revision.isEmpty {
+                hotPages.store(HotPages.Page(revision: meta.revision, body: built), for: hotKey)
+            }
             return built
         case .notCached, .unavailable:
             return nil

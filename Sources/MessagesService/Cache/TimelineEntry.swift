@@ -89,21 +89,25 @@ struct TimelineEntry: Equatable {
 /// that find no set start one with filled 0, which readers ignore). `complete`: the set holds every
 /// root message of the channel, so nothing older exists. `lease`: the token of the fill under way;
 /// a fill whose token is gone when it finishes (the set was deleted, or another fill began) lands
-/// nothing. `revision`: a random token every merge writes, which `HotPages` compares.
+/// nothing. `revision`: a random token every merge writes, which `HotPages` compares. A meta
+/// without one (57 bytes, as releases before it write, and rewrite, during a rolling update)
+/// reads as a revision that matches no kept page; those releases read a 73-byte meta as
+/// unreadable and answer from Postgres, so the two can share the key.
 struct TimelineMeta: Equatable {
     let isFilled: Bool
     let isComplete: Bool
     let channel: ChannelState
-    /// Set anew by every merge: equal revisions of one timeline hold the same entries.
+    /// Set anew by every merge: equal revisions of one timeline hold the same entries. Empty when
+    /// the meta has none.
     let revision: [UInt8]
 
     init?(member: [UInt8]) {
-        guard member.count == 73, member[0] == UInt8(ascii: "M"),
+        guard member.count == 57 || member.count == 73, member[0] == UInt8(ascii: "M"),
             let version = TimelineEntry.number(member[3..<22]), let lastSeq = TimelineEntry.number(member[22..<41])
         else { return nil }
         isFilled = member[1] == UInt8(ascii: "1")
         isComplete = member[2] == UInt8(ascii: "1")
         channel = ChannelState(lastSeq: lastSeq, version: version)
-        revision = Array(member[57..<73])
+        revision = Array(member[57...].prefix(16))
     }
 }

@@ -1,5 +1,4 @@
 import AMQP
-import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import Pooling
@@ -63,7 +62,8 @@ final class OutboxRelay: Service {
     private let state = NIOLockedValueBox(Statistics())
 
     /// `recordLag` receives, for every event the broker confirmed, the time from its write into
-    /// the outbox (the start of the change's transaction, by Postgres' clock) to the confirm.
+    /// the outbox (inside the change's transaction, just before its commit) to the confirm: its
+    /// age by Postgres' clock when the batch was read, plus this process' time since.
     init(
         postgres: PostgresClient.Configuration, amqp: AMQPClient, configuration: Configuration, logger: Logger,
         recordLag: @escaping @Sendable (Duration) -> Void = { _ in }
@@ -162,6 +162,7 @@ final class OutboxRelay: Service {
 
     /// Publishes the oldest rows with confirms and deletes the acked ones.
     private func publishBatch(on session: PostgresDedicatedConnection) async throws -> Round {
+        let readAt = ContinuousClock.now
         let rows = try await session.query(Self.selectBatch, [configuration.batchSize])
         guard !rows.isEmpty else { return Round() }
         var messages: [AMQPOutgoingMessage] = []
@@ -214,10 +215,10 @@ final class OutboxRelay: Service {
         }
         let done = ids.indices.filter { !nacked.contains($0) }.map { ids[$0] }
         let kept = nacked.sorted().map { ids[$0] }
-        let confirmedAt = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        let sinceRead = ContinuousClock.now - readAt
         for index in ids.indices where !nacked.contains(index) {
-            if let written: Int64 = try rows.rows[index].decodeIfPresent("created_us") {
-                recordLag(.microseconds(max(0, confirmedAt - written)))
+            if let age: Int64 = try rows.rows[index].decodeIfPresent("age_us") {
+                recordLag(.microseconds(max(0, age)) + sinceRead)
             }
         }
         if !done.isEmpty {
@@ -264,7 +265,7 @@ final class OutboxRelay: Service {
     static let selectBatch = """
         SELECT id, event_id, routing_key, payload::text AS payload, legacy_payload::text AS legacy_payload,
             correlation_id, extract(epoch FROM created_at)::bigint AS created_epoch,
-            (extract(epoch FROM created_at) * 1000000)::bigint AS created_us
+            (extract(epoch FROM clock_timestamp() - created_at) * 1000000)::bigint AS age_us
         FROM outbox ORDER BY id LIMIT $1
         """
 

@@ -183,7 +183,9 @@ enum Migrations {
                 CREATE FUNCTION record_event(kind text, m messages, actor uuid, event_id uuid, correlation_id text)
                 RETURNS void LANGUAGE plpgsql AS $$
                 BEGIN
-                    INSERT INTO outbox (event_id, channel_id, routing_key, payload, legacy_payload, correlation_id)
+                    -- created_at: when the event was written (now() would be the transaction's start).
+                    INSERT INTO outbox (event_id, channel_id, routing_key, payload, legacy_payload, correlation_id,
+                        created_at)
                     VALUES (
                         record_event.event_id, m.channel_id, kind,
                         jsonb_build_object(
@@ -195,7 +197,7 @@ enum Migrations {
                             'channel_id', m.channel_id, 'seq', m.seq, 'version', m.version, 'actor_id', actor,
                             'message', message_json(m)),
                         CASE WHEN kind = 'message.created' THEN inf326_event_json(m) END,
-                        record_event.correlation_id);
+                        record_event.correlation_id, clock_timestamp());
                 END
                 $$;
 
@@ -255,9 +257,21 @@ enum Migrations {
                 END
                 $$;
 
+                -- Locks a channel's row, then one of its messages (the lock order of every write),
+                -- without changing either: edits and deletes check the message before they take a
+                -- version. A row of nulls when the message is not there.
+                CREATE FUNCTION lock_message(p_channel uuid, p_id uuid) RETURNS messages LANGUAGE plpgsql AS $$
+                DECLARE
+                    target messages;
+                BEGIN
+                    PERFORM 1 FROM channels c WHERE c.id = p_channel FOR UPDATE;
+                    SELECT * INTO target FROM messages m WHERE m.channel_id = p_channel AND m.id = p_id FOR UPDATE;
+                    RETURN target;
+                END
+                $$;
+
                 -- An edit by p_user; null content, attachments or mentions stay as they are. The
-                -- channel row is locked before the message (the lock order of every write) and
-                -- bumped only when the edit is made. One row: 'edited', or the refusal
+                -- channel's version is bumped only when the edit is made. One row: 'edited', or the refusal
                 -- ('not_found', 'not_author', 'deleted', 'version_mismatch' with the current
                 -- message, 'empty'), the rules of MessageEdit.applied.
                 CREATE FUNCTION edit_message(
@@ -270,11 +284,10 @@ enum Migrations {
                     target messages;
                     edited messages;
                 BEGIN
-                    PERFORM 1 FROM channels c WHERE c.id = p_channel FOR UPDATE;
-                    SELECT * INTO target FROM messages m WHERE m.channel_id = p_channel AND m.id = p_id FOR UPDATE;
-                    IF NOT FOUND THEN
+                    target := lock_message(p_channel, p_id);
+                    IF target.id IS NULL THEN
                         RETURN QUERY SELECT 'not_found', NULL::bigint, NULL::bigint, NULL::messages;
-                    ELSIF target.author_id <> p_user THEN
+                    ELSIF target.author_id IS DISTINCT FROM p_user THEN
                         RETURN QUERY SELECT 'not_author', NULL::bigint, NULL::bigint, target;
                     ELSIF target.deleted_at IS NOT NULL THEN
                         RETURN QUERY SELECT 'deleted', NULL::bigint, NULL::bigint, target;
@@ -314,11 +327,10 @@ enum Migrations {
                     target messages;
                     deleted messages;
                 BEGIN
-                    PERFORM 1 FROM channels c WHERE c.id = p_channel FOR UPDATE;
-                    SELECT * INTO target FROM messages m WHERE m.channel_id = p_channel AND m.id = p_id FOR UPDATE;
-                    IF NOT FOUND THEN
+                    target := lock_message(p_channel, p_id);
+                    IF target.id IS NULL THEN
                         RETURN QUERY SELECT 'not_found', NULL::bigint, NULL::bigint, NULL::messages;
-                    ELSIF target.author_id <> p_user AND NOT p_as_moderator THEN
+                    ELSIF target.author_id IS DISTINCT FROM p_user AND NOT coalesce(p_as_moderator, false) THEN
                         RETURN QUERY SELECT 'not_author', NULL::bigint, NULL::bigint, target;
                     ELSIF target.deleted_at IS NOT NULL THEN
                         RETURN QUERY SELECT 'unchanged', NULL::bigint, NULL::bigint, target;
