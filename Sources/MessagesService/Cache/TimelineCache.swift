@@ -70,6 +70,10 @@ final class TimelineCache: Sendable {
     private let hotPages: HotPages
     /// Channels whose writes may be missing from Redis, to delete there before the next call.
     private let staleChannels = NIOLockedValueBox(Set<UUID>())
+    /// The deletion of stale timelines under way. Every Redis call waits for it: a call that went
+    /// ahead could read a timeline that is about to be deleted, without a write this pod
+    /// acknowledged.
+    private let staleDeletion = NIOLockedValueBox<Task<Void, any Error>?>(nil)
     private let counters = NIOLockedValueBox(Statistics())
     /// Stale channels remembered at most; past that, they expire with the TTL.
     private static let staleLimit = 10_000
@@ -292,18 +296,31 @@ final class TimelineCache: Sendable {
     }
 
     /// Takes the stale channels out of the set before deleting them, so that a channel marked
-    /// stale meanwhile stays marked; puts them back when the deletion fails.
+    /// stale meanwhile stays marked (and is deleted by the next round); puts them back when the
+    /// deletion fails. A caller that finds a deletion under way waits for it.
     private func deleteStaleTimelines() async throws {
-        let stale = staleChannels.withLockedValue { stale in
-            defer { stale.removeAll() }
-            return stale
-        }
-        guard !stale.isEmpty else { return }
-        do {
-            try await redis.send(RedisCommand("DEL", stale.map(Self.key)))
-        } catch {
-            staleChannels.withLockedValue { $0.formUnion(stale) }
-            throw error
+        while true {
+            let deletion: Task<Void, any Error>? = staleDeletion.withLockedValue { current in
+                if let current { return current }
+                let stale = staleChannels.withLockedValue { stale in
+                    defer { stale.removeAll() }
+                    return stale
+                }
+                guard !stale.isEmpty else { return nil }
+                let task = Task { [redis, staleChannels, staleDeletion] in
+                    defer { staleDeletion.withLockedValue { $0 = nil } }
+                    do {
+                        try await redis.send(RedisCommand("DEL", stale.map(Self.key)))
+                    } catch {
+                        staleChannels.withLockedValue { $0.formUnion(stale) }
+                        throw error
+                    }
+                }
+                current = task
+                return task
+            }
+            guard let deletion else { return }
+            try await deletion.value
         }
     }
 
