@@ -53,3 +53,9 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+extension Timestamp {
+    /// Python's `str(datetime)` of a naive UTC time (`2026-11-30 03:51:46.235349`): what the
+    /// INF326 service published, and what migration 6's `inf326_event_time` writes.
+    var pythonString: String { pythonForm(separator: " ") }
+}

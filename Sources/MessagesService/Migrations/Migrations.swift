@@ -144,8 +144,8 @@ enum Migrations {
                     SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
                 $$;
 
-                -- Timestamp.pythonString: Python's str() of a naive UTC datetime, which drops a
-                -- zero fraction.
+                -- Python's str() of a naive UTC datetime (Timestamp.pythonForm with a space), which
+                -- drops a zero fraction.
                 CREATE FUNCTION inf326_event_time(t timestamptz) RETURNS text LANGUAGE sql STABLE AS $$
                     SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
                         || CASE WHEN to_char(t AT TIME ZONE 'UTC', 'US') = '000000' THEN ''

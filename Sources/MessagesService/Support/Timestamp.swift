@@ -23,13 +23,8 @@ public struct Timestamp: Sendable, Equatable, Comparable {
         pythonForm(separator: "T")
     }
 
-    /// Python's `str(datetime)` of a naive UTC time (`2026-11-30 03:51:46.235349`): what the
-    /// INF326 service published.
-    public var pythonString: String {
-        pythonForm(separator: " ")
-    }
-
-    private func pythonForm(separator: String) -> String {
+    /// Python's form of a naive UTC time, `date<separator>time[.microseconds]`.
+    func pythonForm(separator: String) -> String {
         let parts = civil
         let fraction = parts.microsecond == 0 ? "" : "." + Self.digits(parts.microsecond, 6)
         return parts.date + separator + parts.time + fraction

@@ -7,6 +7,9 @@ import Foundation
 struct JSONWriter {
     private(set) var bytes: [UInt8] = []
 
+    /// Lowercase, as the encoder writes `\u00xx` and as ids are spelled.
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     init(capacity: Int = 512) {
         bytes.reserveCapacity(capacity)
     }
@@ -28,14 +31,15 @@ struct JSONWriter {
         if value < 0 {
             bytes.append(UInt8(ascii: "-"))
         }
-        // The magnitude as unsigned: Int64.min has no positive Int64.
+        // The magnitude as unsigned: Int64.min has no positive Int64. Digits are appended least
+        // significant first, then put in order where they stand: no array per number.
         var magnitude = value.magnitude
-        var digits: [UInt8] = []
+        let start = bytes.count
         repeat {
-            digits.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
             magnitude /= 10
         } while magnitude > 0
-        bytes.append(contentsOf: digits.reversed())
+        bytes[start...].reverse()
     }
 
     mutating func integer(_ value: Int64?) {
@@ -45,14 +49,11 @@ struct JSONWriter {
     /// A UUID in lowercase, the form every id takes in the API.
     mutating func uuid(_ value: UUID) {
         bytes.append(UInt8(ascii: "\""))
-        let hex: StaticString = "0123456789abcdef"
         withUnsafeBytes(of: value.uuid) { raw in
-            hex.withUTF8Buffer { digits in
-                for (index, byte) in raw.enumerated() {
-                    if index == 4 || index == 6 || index == 8 || index == 10 { bytes.append(UInt8(ascii: "-")) }
-                    bytes.append(digits[Int(byte >> 4)])
-                    bytes.append(digits[Int(byte & 0x0f)])
-                }
+            for (index, byte) in raw.enumerated() {
+                if index == 4 || index == 6 || index == 8 || index == 10 { bytes.append(UInt8(ascii: "-")) }
+                bytes.append(Self.hexDigits[Int(byte >> 4)])
+                bytes.append(Self.hexDigits[Int(byte & 0x0f)])
             }
         }
         bytes.append(UInt8(ascii: "\""))
@@ -81,10 +82,9 @@ struct JSONWriter {
                 case 0x0c: raw(#"\f"#)
                 case 0x0d: raw(#"\r"#)
                 default:
-                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
                     raw(#"\u00"#)
-                    bytes.append(hex[Int(byte >> 4)])
-                    bytes.append(hex[Int(byte & 0x0f)])
+                    bytes.append(Self.hexDigits[Int(byte >> 4)])
+                    bytes.append(Self.hexDigits[Int(byte & 0x0f)])
                 }
             }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
