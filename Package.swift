@@ -50,6 +50,9 @@ let package = Package(
                 "Pooling",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .target(
@@ -111,7 +114,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RedisTests",
-            dependencies: ["Redis"]
+            dependencies: ["Redis", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "AMQPTests",

@@ -29,6 +29,13 @@ public struct PoolStatistics: Sendable, Equatable {
     public var waiting: Int
     /// Callers that gave up waiting since start.
     public var timeouts: Int
+
+    package init(inUse: Int, idle: Int, waiting: Int, timeouts: Int) {
+        self.inUse = inUse
+        self.idle = idle
+        self.waiting = waiting
+        self.timeouts = timeouts
+    }
 }
 
 /// The bookkeeping of a bounded connection pool: which connections are idle, who waits for one, and

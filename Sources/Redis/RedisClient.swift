@@ -1,55 +1,74 @@
 import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 import Pooling
 
 @_exported import struct Pooling.PoolStatistics
 
-/// A bounded pool of hiredis connections whose blocking calls run on a dedicated thread pool,
-/// never on the caller's thread or an event loop.
+/// A client of one Redis server over a few multiplexed connections, driven by NIO event loops
+/// with hiredis parsing the replies: no call holds a thread while it waits for the server.
 ///
-/// Every call leases one connection for one round trip. A connection that timed out or broke is
-/// dropped (with its idle siblings) and the next call reconnects, so the client recovers by itself
-/// when the server comes back.
+/// The connections are spread over the event loops of the group; a caller running on one of those
+/// loops (an HTTP handler: see the service's `EventLoopPinnedChannel`) uses a connection of its
+/// own loop, so the call never crosses threads. A connection that timed out or broke is dropped and
+/// the next call reconnects, so the client recovers by itself when the server comes back.
 public final class RedisClient: Sendable {
     /// Where the server is, how many connections to keep, and how long anything may take.
     public struct Configuration: Sendable {
         public var endpoint: RedisEndpoint
-        /// The most connections open at once (and threads running blocking calls).
+        /// How many connections to open (each carries many pipelined calls), spread over the
+        /// event loops.
         public var poolSize: Int
-        /// How long opening a connection (TCP, AUTH, SELECT) may take.
+        /// How long opening a connection (TCP) may take.
         public var connectTimeout: Duration
-        /// How long one read or write on the socket may block.
+        /// How long a call may wait for its reply once sent.
         public var commandTimeout: Duration
-        /// How long a caller waits for a free connection before `poolTimeout`.
+        /// How long a call waits for its turn (connection not open yet, or `window` calls already
+        /// in flight on it) before `poolTimeout`.
         public var acquireTimeout: Duration
+        /// The most calls in flight on one connection.
+        public var window: Int
 
         public init(
             endpoint: RedisEndpoint,
             poolSize: Int = 8,
             connectTimeout: Duration = .milliseconds(500),
             commandTimeout: Duration = .milliseconds(250),
-            acquireTimeout: Duration = .milliseconds(250)
+            acquireTimeout: Duration = .milliseconds(250),
+            window: Int = 1024
         ) {
             self.endpoint = endpoint
             self.poolSize = poolSize
             self.connectTimeout = connectTimeout
             self.commandTimeout = commandTimeout
             self.acquireTimeout = acquireTimeout
+            self.window = window
         }
     }
 
-    private let pool: BlockingConnectionPool<RedisConnection, RedisError>
+    private let connections: [RedisConnection]
+    /// The connections of each event loop, by the loop's identity.
+    private let connectionsByLoop: [ObjectIdentifier: [RedisConnection]]
+    private let turn = NIOLockedValueBox(0)
 
     /// Creates the client; connections open lazily, on first use.
-    public init(configuration: Configuration, logger: Logger) {
+    public init(
+        configuration: Configuration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
         precondition(configuration.poolSize > 0, "poolSize must be positive")
-        self.pool = BlockingConnectionPool(
-            capacity: configuration.poolSize, acquireTimeout: configuration.acquireTimeout, logger: logger
-        ) {
-            try RedisConnection.connect(
-                to: configuration.endpoint, connectTimeout: configuration.connectTimeout,
-                commandTimeout: configuration.commandTimeout
-            )
+        precondition(configuration.window > 0, "window must be positive")
+        let settings = RedisConnection.Settings(
+            endpoint: configuration.endpoint, connectTimeout: configuration.connectTimeout,
+            commandTimeout: configuration.commandTimeout, acquireTimeout: configuration.acquireTimeout,
+            window: configuration.window
+        )
+        let loops = Array(eventLoopGroup.makeIterator())
+        connections = (0..<configuration.poolSize).map { index in
+            RedisConnection(eventLoop: loops[index % loops.count], settings: settings, logger: logger)
         }
+        connectionsByLoop = Dictionary(grouping: connections) { ObjectIdentifier($0.eventLoop) }
     }
 
     /// Runs one command; an error reply throws `RedisError.Code.server`.
@@ -70,40 +89,57 @@ public final class RedisClient: Sendable {
     /// one command is its `.error` value and does not stop the others.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
-        return try await withConnection { lease in try await lease.run { try $0.pipeline(commands) } }
+        return try await connection().send(commands).get()
     }
 
     /// Runs a script by its SHA; when the server does not know it (first use, restart, flush) it is
-    /// loaded and run again on the same connection, in one more round trip.
+    /// loaded and run again, in one more round trip.
     public func evaluate(_ script: RedisScript, keys: [any RedisArgument], arguments: [any RedisArgument]) async throws
         -> RedisValue
     {
         let run = RedisCommand("EVALSHA", [script.sha1, keys.count] + keys + arguments)
-        let reply = try await withConnection { lease in
-            try await lease.run { connection throws -> RedisValue in
-                let first = try connection.pipeline([run])[0]
-                guard case .error(let message) = first, message.hasPrefix("NOSCRIPT") else { return first }
-                return try connection.pipeline([RedisCommand("SCRIPT", "LOAD", script.source), run])[1]
-            }
+        let connection = connection()
+        var reply = try await connection.send([run]).get()[0]
+        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+            reply = try await connection.send([RedisCommand("SCRIPT", "LOAD", script.source), run]).get()[1]
         }
         if case .error(let message) = reply { throw RedisError(code: .server, serverMessage: message) }
         return reply
     }
 
-    /// How busy the pool is right now.
+    /// How busy the client is right now: connections open with calls in flight (`inUse`) or
+    /// without (`idle`), calls waiting for their turn, and calls that gave up waiting since start.
     public func statistics() async -> PoolStatistics {
-        await pool.statistics()
+        var statistics = PoolStatistics(inUse: 0, idle: 0, waiting: 0, timeouts: 0)
+        for connection in connections {
+            guard let snapshot = try? await connection.snapshot().get() else { continue }
+            if snapshot.open {
+                if snapshot.inFlight > 0 { statistics.inUse += 1 } else { statistics.idle += 1 }
+            }
+            statistics.waiting += snapshot.waiting
+            statistics.timeouts += snapshot.timeouts
+        }
+        return statistics
     }
 
-    /// Closes every connection and stops the thread pool; later calls throw `poolClosed`.
+    /// Closes every connection; later calls throw `poolClosed`.
     public func shutdown() async {
-        await pool.shutdown()
+        for connection in connections {
+            try? await connection.close().get()
+        }
     }
 
-    private func withConnection<Result: Sendable>(
-        _ body: (BlockingConnectionPool<RedisConnection, RedisError>.Lease) async throws -> Result
-    ) async throws -> Result {
-        try await pool.withConnection(body)
+    /// A connection on the caller's event loop when it runs on one of the client's, else any;
+    /// in turn among several.
+    private func connection() -> RedisConnection {
+        let candidates =
+            MultiThreadedEventLoopGroup.currentEventLoop.flatMap { connectionsByLoop[ObjectIdentifier($0)] }
+            ?? connections
+        let index = turn.withLockedValue { turn in
+            turn &+= 1
+            return turn
+        }
+        return candidates[Int(UInt(bitPattern: index) % UInt(candidates.count))]
     }
 }
 

@@ -1,153 +1,336 @@
-import CHiredis
+import Logging
 import Pooling
+import NIOCore
+import NIOPosix
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#else
-    import Darwin
-#endif
-
-/// One hiredis connection with connect and command timeouts.
+/// One multiplexed Redis connection, bound to one event loop: callers' commands are pipelined on
+/// it and their replies matched in order, so many requests share one socket and none holds a
+/// thread while it waits.
 ///
-/// `@unchecked Sendable` because a `redisContext` must never be used by two threads at once: the
-/// pool lends each connection to one caller at a time, and each call runs on one thread-pool thread
-/// for its whole duration.
-final class RedisConnection: PooledConnection, @unchecked Sendable {
-    private var context: UnsafeMutablePointer<redisContext>?
-
-    private init(context: UnsafeMutablePointer<redisContext>) {
-        self.context = context
+/// All state is touched on `eventLoop` only (`@unchecked Sendable` for that reason); `send` hops
+/// there when called from elsewhere. The connection opens on first use and again after it broke
+/// or timed out. At most `window` calls are in flight; later ones wait their turn, up to the
+/// acquire timeout (load, `poolTimeout`). A call in flight longer than the command timeout drops
+/// the connection and fails every call in flight on it with `timeout` (a pipelined reply order
+/// cannot survive a lost reply); calls not yet sent stay queued for the next connection.
+final class RedisConnection: @unchecked Sendable {
+    struct Settings: Sendable {
+        var endpoint: RedisEndpoint
+        var connectTimeout: Duration
+        var commandTimeout: Duration
+        var acquireTimeout: Duration
+        /// The most calls written and not yet answered.
+        var window: Int
     }
 
-    deinit {
-        close()
+    private enum State {
+        /// No connection; the next call opens one.
+        case idle
+        case connecting
+        /// Connected, AUTH/SELECT sent; calls wait until they succeed, so none can run in the
+        /// wrong database.
+        case settingUp(any Channel)
+        case ready(any Channel)
+        case closed
     }
 
-    /// Connects (blocking), then logs in and selects the database the endpoint names.
-    static func connect(to endpoint: RedisEndpoint, connectTimeout: Duration, commandTimeout: Duration) throws
-        -> RedisConnection
-    {
-        guard let context = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), timeValue(connectTimeout)) else {
-            throw RedisError(code: .connectionFailed, serverMessage: "hiredis could not allocate a context")
-        }
-        guard context.pointee.err == 0 else {
-            let message = Self.errorText(context)
-            redisFree(context)
-            throw RedisError(code: .connectionFailed, serverMessage: message)
-        }
-        // The socket timeouts bound every read and write, so a hung server costs one timeout, not a
-        // blocked thread. A dead peer is also found by keepalive.
-        redisSetTimeout(context, timeValue(commandTimeout))
-        redisEnableKeepAlive(context)
-        let connection = RedisConnection(context: context)
-        var setup: [RedisCommand] = []
-        if let password = endpoint.password {
-            setup.append(endpoint.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
-        }
-        if endpoint.database != 0 {
-            setup.append(RedisCommand("SELECT", endpoint.database))
-        }
-        if !setup.isEmpty {
-            let replies = try connection.pipeline(setup)
-            if case .error(let message) = replies.first(where: { if case .error = $0 { true } else { false } }) {
-                connection.close()
-                throw RedisError(code: .connectionFailed, serverMessage: message)
-            }
-        }
-        return connection
-    }
-
-    var isUsable: Bool {
-        guard let context else { return false }
-        return context.pointee.err == 0
-    }
-
-    /// Every reply is read in `pipeline`, so a usable connection has nothing pending.
-    var isReusable: Bool { isUsable }
-
-    /// Sends every command, then reads every reply (blocking): one round trip. Error replies come
-    /// back as `.error` values; a broken or timed-out connection throws and stays unusable.
-    func pipeline(_ commands: [RedisCommand]) throws -> [RedisValue] {
-        guard let context, context.pointee.err == 0 else {
-            throw RedisError(code: .connectionLost, serverMessage: "connection is closed")
-        }
-        for command in commands {
-            guard Self.append(command, to: context) == REDIS_OK else { throw Self.failure(context) }
-        }
+    private struct Call {
+        var commands: [RedisCommand]
+        var promise: EventLoopPromise<[RedisValue]>
         var replies: [RedisValue] = []
-        replies.reserveCapacity(commands.count)
-        for _ in commands {
-            var reply: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw Self.failure(context) }
-            defer { freeReplyObject(reply) }
-            replies.append(Self.value(of: reply.assumingMemoryBound(to: redisReply.self)))
+        var queuedAt: NIODeadline
+        var sentAt: NIODeadline = .distantFuture
+    }
+
+    let eventLoop: any EventLoop
+    private let settings: Settings
+    private let logger: Logger
+    private var state = State.idle
+    private var reader = RedisReplyReader()
+    /// Written to the socket, in the order their replies will come.
+    private var inFlight = CircularBuffer<Call>()
+    /// Not written yet: the connection is not ready or the window is full.
+    private var waiting = CircularBuffer<Call>()
+    private var timer: Scheduled<Void>?
+    private var flushPending = false
+    private(set) var acquireTimeouts = 0
+
+    init(eventLoop: any EventLoop, settings: Settings, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Sends the commands in one pipelined write and completes with their replies, in order;
+    /// error replies are `.error` values.
+    func send(_ commands: [RedisCommand]) -> EventLoopFuture<[RedisValue]> {
+        let promise = eventLoop.makePromise(of: [RedisValue].self)
+        if eventLoop.inEventLoop {
+            enqueue(commands, promise)
+        } else {
+            eventLoop.execute { self.enqueue(commands, promise) }
         }
-        return replies
+        return promise.futureResult
     }
 
-    func close() {
-        if let context { redisFree(context) }
-        context = nil
+    /// How busy the connection is: (open, calls in flight, calls waiting, acquire timeouts so far).
+    func snapshot() -> EventLoopFuture<(open: Bool, inFlight: Int, waiting: Int, timeouts: Int)> {
+        eventLoop.submit {
+            let open: Bool
+            switch self.state {
+            case .ready, .settingUp: open = true
+            case .idle, .connecting, .closed: open = false
+            }
+            return (open, self.inFlight.count, self.waiting.count, self.acquireTimeouts)
+        }
     }
 
-    /// Queues one command in hiredis' output buffer; the argument bytes are copied there.
-    private static func append(_ command: RedisCommand, to context: UnsafeMutablePointer<redisContext>) -> Int32 {
-        let joined = command.arguments.flatMap { $0 }
-        let lengths = command.arguments.map(\.count)
-        return joined.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { bytes in
-                // An empty buffer may have a nil base; hiredis reads no byte of a zero-length argument.
-                let base = bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!
-                var offset = 0
-                var pointers: [UnsafePointer<CChar>?] = lengths.map { length in
-                    defer { offset += length }
-                    return base + offset
-                }
-                return pointers.withUnsafeMutableBufferPointer { argv in
-                    redisAppendCommandArgv(context, Int32(lengths.count), argv.baseAddress, lengths)
-                }
+    /// Fails every call with `poolClosed`, closes the socket; later calls fail the same way.
+    func close() -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            let channel: (any Channel)?
+            switch self.state {
+            case .ready(let open), .settingUp(let open): channel = open
+            case .idle, .connecting, .closed: channel = nil
+            }
+            self.state = .closed
+            self.timer?.cancel()
+            self.timer = nil
+            self.failAll(RedisError(code: .poolClosed))
+            guard let channel else { return self.eventLoop.makeSucceededVoidFuture() }
+            return channel.close().recover { _ in }
+        }
+    }
+
+    // MARK: On the event loop
+
+    private func enqueue(_ commands: [RedisCommand], _ promise: EventLoopPromise<[RedisValue]>) {
+        let call = Call(commands: commands, promise: promise, queuedAt: .now())
+        switch state {
+        case .closed:
+            promise.fail(RedisError(code: .poolClosed))
+            return
+        case .ready(let channel) where inFlight.count < settings.window && waiting.isEmpty:
+            write(call, to: channel)
+        case .idle:
+            waiting.append(call)
+            connect()
+        case .ready, .connecting, .settingUp:
+            waiting.append(call)
+        }
+        armTimer()
+    }
+
+    private func write(_ call: Call, to channel: any Channel) {
+        var call = call
+        var buffer = channel.allocator.buffer(capacity: call.commands.reduce(0) { $0 + $1.encodedSize })
+        for command in call.commands { command.write(to: &buffer) }
+        call.sentAt = .now()
+        inFlight.append(call)
+        channel.write(buffer, promise: nil)
+        // One flush for every call written in this turn of the loop: under load many requests
+        // share a syscall (and Redis reads them as one batch).
+        if !flushPending {
+            flushPending = true
+            eventLoop.execute {
+                self.flushPending = false
+                channel.flush()
             }
         }
     }
 
-    private static func value(of reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
-        let r = reply.pointee
-        switch r.type {
-        case REDIS_REPLY_STATUS: return .status(text(r))
-        case REDIS_REPLY_ERROR: return .error(text(r))
-        case REDIS_REPLY_INTEGER: return .integer(Int64(r.integer))
-        case REDIS_REPLY_STRING:
-            return .bulk(r.str.map { Array(UnsafeRawBufferPointer(start: $0, count: r.len)) } ?? [])
-        case REDIS_REPLY_ARRAY:
-            return .array((0..<r.elements).compactMap { r.element[$0].map(value(of:)) })
-        default: return .null
+    private func connect() {
+        state = .connecting
+        let settings = self.settings
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(.nanoseconds(settings.connectTimeout.totalNanoseconds))
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RedisReplyHandler(connection: self))
+                }
+            }
+            .connect(host: settings.endpoint.host, port: settings.endpoint.port)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel): self.connected(channel)
+                case .failure(let error): self.connectFailed(RedisError(code: .connectionFailed, serverMessage: "\(error)"))
+                }
+            }
+    }
+
+    private func connected(_ channel: any Channel) {
+        guard case .connecting = state else {
+            // Closed while connecting.
+            channel.close(promise: nil)
+            return
+        }
+        reader = RedisReplyReader()
+        let setup = settings.endpoint.setupCommands
+        guard !setup.isEmpty else { return becomeReady(channel) }
+        state = .settingUp(channel)
+        let promise = eventLoop.makePromise(of: [RedisValue].self)
+        write(Call(commands: setup, promise: promise, queuedAt: .now()), to: channel)
+        promise.futureResult.whenComplete { result in
+            guard case .settingUp(let current) = self.state, current === channel else { return }
+            switch result {
+            case .success(let replies):
+                if case .error(let message) = replies.first(where: { if case .error = $0 { true } else { false } }) {
+                    self.drop(channel)
+                    self.connectFailed(RedisError(code: .connectionFailed, serverMessage: message))
+                } else {
+                    self.becomeReady(channel)
+                }
+            case .failure:
+                // The connection broke or timed out during setup: `drop` already ran.
+                break
+            }
         }
     }
 
-    private static func text(_ reply: redisReply) -> String {
-        guard let str = reply.str else { return "" }
-        return String(decoding: UnsafeRawBufferPointer(start: str, count: reply.len), as: UTF8.self)
+    private func becomeReady(_ channel: any Channel) {
+        state = .ready(channel)
+        writeWaiting(to: channel)
     }
 
-    private static func failure(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
-        let message = errorText(context)
-        // hiredis reports a socket timeout as an I/O error with EAGAIN's text.
-        if message.contains("temporarily unavailable") || message.contains("timed out") {
-            return RedisError(code: .timeout, serverMessage: message)
+    private func writeWaiting(to channel: any Channel) {
+        while inFlight.count < settings.window, let call = waiting.popFirst() {
+            write(call, to: channel)
         }
-        return RedisError(code: .connectionLost, serverMessage: message)
     }
 
-    private static func timeValue(_ duration: Duration) -> timeval {
-        let (seconds, microseconds) = duration.timevalFields
-        return timeval(tv_sec: seconds, tv_usec: microseconds)
+    /// The connection could not be opened: the calls waiting for it fail, since the next one might
+    /// find it reachable again.
+    private func connectFailed(_ error: RedisError) {
+        if case .closed = state { return }
+        state = .idle
+        logger.debug("Redis connection failed", metadata: ["error": "\(error.debugDescription)"])
+        while let call = waiting.popFirst() { call.promise.fail(error) }
     }
 
-    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: context.pointee.errstr) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+    /// Replies arrived on `channel`: each completes the oldest call in flight once all of that
+    /// call's replies are in.
+    fileprivate func received(_ bytes: ByteBuffer, on channel: any Channel) {
+        guard isCurrent(channel) else { return }
+        do throws(RedisError) {
+            try reader.feed(bytes)
+            while let reply = try reader.next() {
+                guard !inFlight.isEmpty else {
+                    throw RedisError(code: .connectionLost, serverMessage: "a reply nobody asked for")
+                }
+                inFlight[inFlight.startIndex].replies.append(reply)
+                if inFlight[inFlight.startIndex].replies.count == inFlight[inFlight.startIndex].commands.count {
+                    // Out of the queue before the promise runs its callbacks, which may send more.
+                    let call = inFlight.removeFirst()
+                    call.promise.succeed(call.replies)
+                    guard isCurrent(channel) else { return }
+                }
+            }
+        } catch {
+            lost(channel, error)
+            return
         }
+        if case .ready(let open) = state { writeWaiting(to: open) }
+    }
+
+    /// The socket closed or failed: calls in flight fail, calls not sent yet go to a new connection.
+    fileprivate func lost(_ channel: any Channel, _ error: RedisError) {
+        guard isCurrent(channel) else { return }
+        drop(channel)
+        failInFlight(error)
+        if !waiting.isEmpty { connect() }
+    }
+
+    private func drop(_ channel: any Channel) {
+        state = .idle
+        channel.close(promise: nil)
+    }
+
+    private func isCurrent(_ channel: any Channel) -> Bool {
+        switch state {
+        case .ready(let current), .settingUp(let current): current === channel
+        case .idle, .connecting, .closed: false
+        }
+    }
+
+    private func failInFlight(_ error: RedisError) {
+        while let call = inFlight.popFirst() { call.promise.fail(error) }
+    }
+
+    private func failAll(_ error: RedisError) {
+        failInFlight(error)
+        while let call = waiting.popFirst() { call.promise.fail(error) }
+    }
+
+    /// One timer per connection, running while calls are queued, checks both deadlines a quarter
+    /// of the shorter one apart, rather than a timer per call.
+    private func armTimer() {
+        guard timer == nil else { return }
+        let period = min(settings.commandTimeout, settings.acquireTimeout) / 4
+        timer = eventLoop.scheduleTask(in: .nanoseconds(max(period.totalNanoseconds, 1_000_000))) {
+            self.timer = nil
+            self.checkDeadlines()
+        }
+    }
+
+    private func checkDeadlines() {
+        let now = NIODeadline.now()
+        if let oldest = inFlight.first, now - oldest.sentAt > timeAmount(settings.commandTimeout) {
+            switch state {
+            case .ready(let channel), .settingUp(let channel):
+                lost(channel, RedisError(code: .timeout, serverMessage: "no reply within the command timeout"))
+            case .idle, .connecting, .closed:
+                break
+            }
+        }
+        let acquireTimeout = timeAmount(settings.acquireTimeout)
+        while let first = waiting.first, now - first.queuedAt > acquireTimeout {
+            waiting.removeFirst().promise.fail(RedisError(code: .poolTimeout))
+            acquireTimeouts += 1
+        }
+        if !inFlight.isEmpty || !waiting.isEmpty { armTimer() }
+    }
+
+    private func timeAmount(_ duration: Duration) -> TimeAmount {
+        .nanoseconds(duration.totalNanoseconds)
+    }
+}
+
+/// Hands what a connection's socket reads, and its closing, to the `RedisConnection`.
+private final class RedisReplyHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let connection: RedisConnection
+
+    init(connection: RedisConnection) {
+        self.connection = connection
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        connection.received(unwrapInboundIn(data), on: context.channel)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection.lost(context.channel, RedisError(code: .connectionLost, serverMessage: "the server closed the connection"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        connection.lost(context.channel, RedisError(code: .connectionLost, serverMessage: "\(error)"))
+        context.close(promise: nil)
+    }
+}
+
+extension RedisEndpoint {
+    /// AUTH and SELECT, as the endpoint asks, sent first on every new connection.
+    var setupCommands: [RedisCommand] {
+        var setup: [RedisCommand] = []
+        if let password {
+            setup.append(username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
+        }
+        if database != 0 {
+            setup.append(RedisCommand("SELECT", database))
+        }
+        return setup
     }
 }

@@ -4,7 +4,7 @@ import MessagesService
 
 /// The configuration from the environment over `.env`, or exit 78 (EX_CONFIG) naming the variable.
 func loadConfiguration() throws -> ServiceConfiguration {
-    // hiredis writes to sockets with plain write(): a closed peer must not kill the process.
+    // The C libraries write to sockets of their own: a closed peer must not kill the process.
     signal(SIGPIPE, SIG_IGN)
     var environment = DotEnv.read(path: ".env")
     environment.merge(ProcessInfo.processInfo.environment) { _, process in process }

@@ -151,6 +151,86 @@ import Testing
         #expect(closed?.code == .poolClosed)
     }
 
+    @Test func concurrentCallersSharingOneConnectionEachGetTheirOwnReply() async throws {
+        let redis = try client(poolSize: 1)
+        let prefix = key("mine")
+        // Hundreds of calls pipelined on one socket: a reply matched to the wrong caller shows up
+        // as a value that is not the caller's own.
+        let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<300 {
+                group.addTask {
+                    let value = "value-\(index)-" + String(repeating: "x", count: index * 37 % 5000)
+                    let replies = try await redis.pipeline([
+                        RedisCommand("SET", "\(prefix):\(index)", value), RedisCommand("GET", "\(prefix):\(index)"),
+                    ])
+                    return replies == [.status("OK"), .bulk(Array(value.utf8))] ? 0 : 1
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
+        let statistics = await redis.statistics()
+        #expect(statistics.inUse + statistics.idle == 1)
+        await redis.shutdown()
+    }
+
+    @Test func aFullWindowIsLoadThatWaitsNotAnOutage() async throws {
+        let configuration = RedisClient.Configuration(
+            endpoint: try RedisEndpoint(url: Self.url), poolSize: 1, commandTimeout: .seconds(3),
+            acquireTimeout: .milliseconds(300), window: 1
+        )
+        let redis = RedisClient(configuration: configuration, logger: Logger(label: "test"))
+        let list = key("list")
+        // The one slot of the window is held by a blocked pop; a call behind it waits its turn, and
+        // past the acquire timeout it is refused as load, with the connection kept.
+        async let blocked = redis.send("BLPOP", list, 1)
+        try await Task.sleep(for: .milliseconds(50))
+        let error = await #expect(throws: RedisError.self) { try await redis.send("PING") }
+        #expect(error?.code == .poolTimeout)
+        #expect(error?.isOutage == false)
+        #expect(try await blocked == .null)
+        // Calls that fit the window wait for each other rather than fail.
+        let pongs = try await withThrowingTaskGroup(of: RedisValue.self) { group in
+            for _ in 0..<20 { group.addTask { try await redis.send("PING") } }
+            return try await group.reduce(into: [RedisValue]()) { $0.append($1) }
+        }
+        #expect(pongs == Array(repeating: .status("PONG"), count: 20))
+        #expect(await redis.statistics().timeouts == 1)
+        await redis.shutdown()
+    }
+
+    @Test func everyConnectionSelectsTheDatabaseBeforeAnyCall() async throws {
+        var endpoint = try RedisEndpoint(url: Self.url)
+        endpoint.database = 7
+        let selected = RedisClient(configuration: .init(endpoint: endpoint, poolSize: 2), logger: Logger(label: "test"))
+        let plain = try client()
+        let key = key("db")
+        // The first calls race the connection's SELECT: they must wait for it, not run in database 0.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<10 { group.addTask { try await selected.send("SET", "\(key):\(index)", "7") } }
+            try await group.waitForAll()
+        }
+        #expect(try await selected.send("GET", "\(key):3") == .bulk(Array("7".utf8)))
+        #expect(try await plain.send("EXISTS", "\(key):3") == .integer(0))
+        // A lost connection selects again on the next one.
+        let id = try #require(try await selected.send("CLIENT", "ID").integer)
+        try await plain.send("CLIENT", "KILL", "ID", id)
+        _ = try? await selected.send("PING")
+        #expect(try await selected.send("GET", "\(key):3") == .bulk(Array("7".utf8)))
+        for index in 0..<10 { try await selected.send("DEL", "\(key):\(index)") }
+        await selected.shutdown()
+        await plain.shutdown()
+    }
+
+    @Test func aWrongPasswordIsAConnectionFailure() async throws {
+        var endpoint = try RedisEndpoint(url: Self.url)
+        endpoint.password = "not-the-password"
+        let redis = RedisClient(configuration: .init(endpoint: endpoint, poolSize: 1), logger: Logger(label: "test"))
+        let error = await #expect(throws: RedisError.self) { try await redis.send("PING") }
+        #expect(error?.code == .connectionFailed)
+        await redis.shutdown()
+    }
+
     @Test(arguments: [
         ("redis://127.0.0.1:6380/2", RedisEndpoint(host: "127.0.0.1", port: 6380, database: 2)),
         ("redis://:s%40cret@cache", RedisEndpoint(host: "cache", password: "s@cret")),

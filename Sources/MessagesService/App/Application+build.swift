@@ -146,9 +146,10 @@ public func buildApplication(
 func httpServer(_ configuration: ServiceConfiguration) -> HTTPServerBuilder {
     let idleTimeout = TimeAmount.nanoseconds(Int64(configuration.httpIdleTimeout.inSeconds * 1e9))
     let headerTimeout = TimeAmount.nanoseconds(Int64(configuration.httpHeaderTimeout.inSeconds * 1e9))
-    return .http1(
-        configuration: .init(
-            additionalChannelHandlers: [RequestHeadDeadline(timeout: headerTimeout)], idleTimeout: idleTimeout
-        )
+    let http1 = HTTP1Channel.Configuration(
+        additionalChannelHandlers: [RequestHeadDeadline(timeout: headerTimeout)], idleTimeout: idleTimeout
     )
+    return HTTPServerBuilder { responder in
+        EventLoopPinnedChannel(inner: HTTP1Channel(responder: responder, configuration: http1))
+    }
 }

@@ -26,12 +26,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var databaseURL = "postgres://messages@127.0.0.1:5432/messages"
     /// The Redis of the timeline cache; nil (`REDIS_URL=` empty) disables the cache.
     public var redis: RedisEndpoint? = RedisEndpoint(host: "127.0.0.1")
-    /// Connections (and threads for blocking hiredis calls) in the Redis pool.
+    /// Redis connections, spread over the event loops; each multiplexes pipelined calls.
     public var redisPoolSize = 8
     public var redisConnectTimeout = Duration.milliseconds(500)
     /// How long one Redis call may block before it counts as failed (the cache is then bypassed).
     public var redisCommandTimeout = Duration.milliseconds(250)
-    /// How long a call waits for a pooled Redis connection: under load it waits its turn (as for
+    /// How long a call waits for its turn on a Redis connection: under load it waits (as for
     /// Postgres) rather than failing over to Postgres.
     public var redisPoolTimeout = Duration.milliseconds(5000)
     /// When the cache stops calling Redis, and for how long.
