@@ -114,7 +114,9 @@ let package = Package(
         ),
         .testTarget(
             name: "RedisTests",
-            dependencies: ["Redis", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "Redis", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "AMQPTests",

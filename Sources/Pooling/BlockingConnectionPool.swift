@@ -1,7 +1,7 @@
 import Logging
 
-/// A `ConnectionPool` of connections that make blocking C calls (libpq, hiredis). It owns one
-/// thread per connection, and every call on a connection, connecting included, runs there: never on
+/// A `ConnectionPool` of connections that make blocking C calls (libpq). It owns one thread per
+/// connection, and every call on a connection, connecting and closing included, runs there: never on
 /// the caller's thread or an event loop. The pool's refusals are thrown as `Failure`, the client's
 /// own error type.
 public final class BlockingConnectionPool<Connection: PooledConnection, Failure: PoolErrorConvertible>: Sendable {
@@ -27,7 +27,10 @@ public final class BlockingConnectionPool<Connection: PooledConnection, Failure:
     ) {
         let executor = BlockingExecutor(threadCount: capacity)
         self.executor = executor
-        self.pool = ConnectionPool(capacity: capacity, acquireTimeout: acquireTimeout, logger: logger) {
+        self.pool = ConnectionPool(
+            capacity: capacity, acquireTimeout: acquireTimeout, logger: logger,
+            dispose: { connection in Task { try? await executor.run { connection.close() } } }
+        ) {
             try await executor.run(connect)
         }
     }

@@ -1,6 +1,6 @@
 import NIOPosix
 
-/// Threads of their own for blocking C calls (libpq, hiredis, rabbitmq-c): `run` moves a call onto
+/// Threads of their own for blocking C calls (libpq, rabbitmq-c): `run` moves a call onto
 /// one of them, so it never blocks the caller's thread or an event loop.
 ///
 /// With one thread, calls run one at a time in the order they were made, which is what a library

@@ -56,6 +56,9 @@ public actor ConnectionPool<Connection: PooledConnection> {
 
     private let capacity: Int
     private let acquireTimeout: Duration
+    /// Closes a connection the pool drops; the blocking pool closes on its own threads, since
+    /// the actor may run on an event loop (a caller's task executor preference).
+    private let dispose: @Sendable (Connection) -> Void
     private let open: @Sendable () async throws -> Connection
     private let logger: Logger
 
@@ -76,11 +79,13 @@ public actor ConnectionPool<Connection: PooledConnection> {
         capacity: Int,
         acquireTimeout: Duration,
         logger: Logger,
+        dispose: @escaping @Sendable (Connection) -> Void = { $0.close() },
         open: @escaping @Sendable () async throws -> Connection
     ) {
         precondition(capacity > 0, "a pool needs room for one connection")
         self.capacity = capacity
         self.acquireTimeout = acquireTimeout
+        self.dispose = dispose
         self.open = open
         self.logger = logger
     }
@@ -120,7 +125,7 @@ public actor ConnectionPool<Connection: PooledConnection> {
             let siblings = connection.isUsable ? [] : idle
             if !connection.isUsable { idle.removeAll() }
             for dropped in [connection] + siblings {
-                dropped.close()
+                dispose(dropped)
                 giveBackSlot()
             }
             return
@@ -155,6 +160,7 @@ public actor ConnectionPool<Connection: PooledConnection> {
     /// Closes the idle connections and fails the waiters; leased ones close when they come back.
     public func close() {
         closed = true
+        // At shutdown, closed here and now: the blocking pool stops its threads right after.
         idle.forEach { $0.close() }
         slotsTaken -= idle.count
         idle.removeAll()

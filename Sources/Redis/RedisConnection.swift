@@ -9,10 +9,17 @@ import NIOPosix
 ///
 /// All state is touched on `eventLoop` only (`@unchecked Sendable` for that reason); `send` hops
 /// there when called from elsewhere. The connection opens on first use and again after it broke
-/// or timed out. At most `window` calls are in flight; later ones wait their turn, up to the
-/// acquire timeout (load, `poolTimeout`). A call in flight longer than the command timeout drops
-/// the connection and fails every call in flight on it with `timeout` (a pipelined reply order
-/// cannot survive a lost reply); calls not yet sent stay queued for the next connection.
+/// or timed out.
+///
+/// - At most `window` calls are in flight; later ones wait their turn, up to the acquire timeout
+///   (load: `poolTimeout`, which never opens a circuit breaker).
+/// - Calls made while the connection opens wait for it; its failure (no TCP connection within
+///   the connect timeout, or AUTH/SELECT refused or unanswered within the command timeout) fails
+///   them with `connectionFailed`, an outage, and nothing reconnects until the next call.
+/// - A call in flight longer than the command timeout drops the connection and fails every call in
+///   flight on it with `timeout`: a pipelined reply order cannot survive a lost reply. Redis runs
+///   one command at a time, so the calls behind a slow one were waiting for it on any connection.
+///   Calls not sent yet stay queued for the next connection.
 final class RedisConnection: @unchecked Sendable {
     struct Settings: Sendable {
         var endpoint: RedisEndpoint
@@ -106,6 +113,7 @@ final class RedisConnection: @unchecked Sendable {
 
     private func enqueue(_ commands: [RedisCommand], _ promise: EventLoopPromise<[RedisValue]>) {
         let call = Call(commands: commands, promise: promise, queuedAt: .now())
+        guard !commands.isEmpty else { return promise.succeed([]) }
         switch state {
         case .closed:
             promise.fail(RedisError(code: .poolClosed))
@@ -139,7 +147,10 @@ final class RedisConnection: @unchecked Sendable {
         }
     }
 
+    /// Opens a connection unless one is open or opening: one attempt at a time, so no reply can
+    /// reach a caller of another connection.
     private func connect() {
+        guard case .idle = state else { return }
         state = .connecting
         let settings = self.settings
         ClientBootstrap(group: eventLoop)
@@ -171,6 +182,7 @@ final class RedisConnection: @unchecked Sendable {
         state = .settingUp(channel)
         let promise = eventLoop.makePromise(of: [RedisValue].self)
         write(Call(commands: setup, promise: promise, queuedAt: .now()), to: channel)
+        armTimer()
         promise.futureResult.whenComplete { result in
             guard case .settingUp(let current) = self.state, current === channel else { return }
             switch result {
@@ -182,7 +194,7 @@ final class RedisConnection: @unchecked Sendable {
                     self.becomeReady(channel)
                 }
             case .failure:
-                // The connection broke or timed out during setup: `drop` already ran.
+                // The connection broke or timed out during setup: `lost` already failed the calls.
                 break
             }
         }
@@ -204,8 +216,8 @@ final class RedisConnection: @unchecked Sendable {
     private func connectFailed(_ error: RedisError) {
         if case .closed = state { return }
         state = .idle
-        logger.debug("Redis connection failed", metadata: ["error": "\(error.debugDescription)"])
-        while let call = waiting.popFirst() { call.promise.fail(error) }
+        logger.warning("Redis connection failed", metadata: ["error": "\(error.debugDescription)"])
+        failAll(error)
     }
 
     /// Replies arrived on `channel`: each completes the oldest call in flight once all of that
@@ -236,6 +248,11 @@ final class RedisConnection: @unchecked Sendable {
     /// The socket closed or failed: calls in flight fail, calls not sent yet go to a new connection.
     fileprivate func lost(_ channel: any Channel, _ error: RedisError) {
         guard isCurrent(channel) else { return }
+        if case .settingUp = state {
+            // AUTH/SELECT did not complete: the connection never opened.
+            drop(channel)
+            return connectFailed(RedisError(code: .connectionFailed, serverMessage: error.debugDescription))
+        }
         drop(channel)
         failInFlight(error)
         if !waiting.isEmpty { connect() }
@@ -283,8 +300,9 @@ final class RedisConnection: @unchecked Sendable {
                 break
             }
         }
+        // Only a full window is load; calls waiting for the connection to open end with it.
         let acquireTimeout = timeAmount(settings.acquireTimeout)
-        while let first = waiting.first, now - first.queuedAt > acquireTimeout {
+        while case .ready = state, let first = waiting.first, now - first.queuedAt > acquireTimeout {
             waiting.removeFirst().promise.fail(RedisError(code: .poolTimeout))
             acquireTimeouts += 1
         }

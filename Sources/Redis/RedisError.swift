@@ -14,15 +14,15 @@ public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible, C
             case timeout = "timed out"
             case connectionLost = "connection lost"
             case server = "server error"
-            case poolTimeout = "timed out waiting for a pooled connection"
-            case poolClosed = "connection pool is closed"
+            case poolTimeout = "timed out waiting for its turn on a connection"
+            case poolClosed = "client is closed"
             case unexpectedReply = "unexpected reply"
         }
         private let base: Base
 
         /// `REDIS_URL` is not a usable `redis://` URL.
         public static let invalidURL = Code(base: .invalidURL)
-        /// The server could not be reached, or refused AUTH or SELECT.
+        /// The server could not be reached, or AUTH or SELECT was refused or not answered in time.
         public static let connectionFailed = Code(base: .connectionFailed)
         /// The server did not answer within the command timeout; the connection is dropped.
         public static let timeout = Code(base: .timeout)
@@ -30,7 +30,7 @@ public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible, C
         public static let connectionLost = Code(base: .connectionLost)
         /// The server answered with an error reply (`serverMessage` holds it).
         public static let server = Code(base: .server)
-        /// Every pooled connection stayed leased longer than the acquire timeout.
+        /// The connection's window of calls in flight stayed full longer than the acquire timeout.
         public static let poolTimeout = Code(base: .poolTimeout)
         /// The client was shut down.
         public static let poolClosed = Code(base: .poolClosed)
@@ -81,11 +81,10 @@ public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible, C
     /// True when the server does not know a script SHA (it restarted or flushed its scripts).
     public var isNoScript: Bool { errorPrefix == "NOSCRIPT" }
 
-    /// True when the failure says nothing about the command itself: the server is unreachable or
-    /// too slow, the connection broke, or the pool had no connection to lend.
-    /// True when Redis itself failed: it could not be reached, a connection broke, or it did not
-    /// answer in time. Not for a saturated pool (that is load: the caller waited its turn too
-    /// long), an error reply (Redis answered) or a shutdown: a circuit breaker opens on outages only.
+    /// True when Redis itself failed: it could not be reached or set up, a connection broke, or it
+    /// did not answer in time. Not for a full window of calls in flight (that is load: the caller
+    /// waited its turn too long), an error reply (Redis answered) or a shutdown: a circuit breaker
+    /// opens on outages only.
     public var isOutage: Bool {
         code == .connectionFailed || code == .timeout || code == .connectionLost
     }
@@ -95,6 +94,7 @@ public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible, C
         (error as? RedisError)?.isOutage ?? false
     }
 
+    /// True when the call did not reach Redis or got no answer: an outage, a full window, a shutdown.
     public var isUnavailable: Bool {
         code == .connectionFailed || code == .timeout || code == .connectionLost || code == .poolTimeout
             || code == .poolClosed

@@ -66,7 +66,9 @@ extension Int64: RedisArgument {
 
 /// One command: its name and arguments, each sent as a length-prefixed byte string.
 public struct RedisCommand: Sendable, Equatable {
-    public var arguments: [[UInt8]]
+    /// The name, then each argument; never empty (a command without a name gets no reply, which
+    /// would shift every later reply on a pipelined connection).
+    public private(set) var arguments: [[UInt8]]
 
     /// A command such as `RedisCommand("SET", key, value)`.
     public init(_ name: String, _ arguments: any RedisArgument...) {

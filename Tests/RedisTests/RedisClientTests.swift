@@ -1,7 +1,10 @@
 import Foundation
 import Logging
-import Redis
+import NIOCore
+import NIOPosix
 import Testing
+
+@testable import Redis
 
 #if canImport(Glibc)
     import Glibc
@@ -12,7 +15,7 @@ import Testing
     static let url = ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
 
     init() {
-        // hiredis writes with plain write(): a closed socket must not kill the test process.
+        // A write to a closed socket must not kill the test process.
         signal(SIGPIPE, SIG_IGN)
     }
 
@@ -143,8 +146,9 @@ import Testing
             try await group.waitForAll()
         }
         #expect(try await redis.send("GET", key).integer == 50)
+        // Both connections carried calls, and no third was opened.
         let statistics = await redis.statistics()
-        #expect(statistics.inUse + statistics.idle <= 2)
+        #expect(statistics.inUse + statistics.idle == 2)
         try await redis.send("DEL", key)
         await redis.shutdown()
         let closed = await #expect(throws: RedisError.self) { try await redis.send("PING") }
@@ -202,7 +206,7 @@ import Testing
     @Test func everyConnectionSelectsTheDatabaseBeforeAnyCall() async throws {
         var endpoint = try RedisEndpoint(url: Self.url)
         endpoint.database = 7
-        let selected = RedisClient(configuration: .init(endpoint: endpoint, poolSize: 2), logger: Logger(label: "test"))
+        let selected = RedisClient(configuration: .init(endpoint: endpoint, poolSize: 1), logger: Logger(label: "test"))
         let plain = try client()
         let key = key("db")
         // The first calls race the connection's SELECT: they must wait for it, not run in database 0.
@@ -220,6 +224,55 @@ import Testing
         for index in 0..<10 { try await selected.send("DEL", "\(key):\(index)") }
         await selected.shutdown()
         await plain.shutdown()
+    }
+
+    @Test func aServerThatNeverAnswersTheSetUpIsAnOutageNotAWait() async throws {
+        // Accepts connections and never answers: a frozen Redis, or a proxy in front of a dead one.
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(silent.localAddress?.port)
+        let configuration = RedisClient.Configuration(
+            endpoint: RedisEndpoint(host: "127.0.0.1", port: port, database: 7), poolSize: 1,
+            commandTimeout: .milliseconds(200), acquireTimeout: .seconds(10)
+        )
+        let redis = RedisClient(configuration: configuration, logger: Logger(label: "test"))
+        let started = ContinuousClock.now
+        // The calls wait for SELECT, which gets no answer: they fail with the connection, as an
+        // outage the breaker counts, not after the acquire timeout as load.
+        let errors = await withTaskGroup(of: RedisError?.self) { group in
+            for _ in 0..<5 { group.addTask { do { _ = try await redis.send("PING"); return nil } catch { return error as? RedisError } } }
+            return await group.reduce(into: [RedisError?]()) { $0.append($1) }
+        }
+        #expect(errors.allSatisfy { $0?.code == .connectionFailed && $0?.isOutage == true })
+        #expect(ContinuousClock.now - started < .seconds(2))
+        await redis.shutdown()
+        try await silent.close()
+    }
+
+    @Test func callsMadeOnTheLoopAndFromReplyCallbacksKeepTheirOrder() async throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let settings = RedisConnection.Settings(
+            endpoint: try RedisEndpoint(url: Self.url), connectTimeout: .seconds(1), commandTimeout: .seconds(2),
+            acquireTimeout: .seconds(2), window: 4
+        )
+        let connection = RedisConnection(eventLoop: loop, settings: settings, logger: Logger(label: "test"))
+        let key = key("ordered")
+        // Forty calls sent in one turn of the loop (the window of 4 keeps most waiting), each
+        // sending another from inside its reply callback, while the connection reads more replies.
+        let results = try await loop.flatSubmit {
+            let pairs = (0..<40).map { _ in
+                connection.send([RedisCommand("INCR", key)]).flatMap { incremented in
+                    connection.send([RedisCommand("GET", key)]).map { read in
+                        (incremented[0].integer ?? -1, read[0].integer ?? -1)
+                    }
+                }
+            }
+            return EventLoopFuture.whenAllSucceed(pairs, on: loop)
+        }.get()
+        #expect(results.map(\.0) == Array(1...40))
+        #expect(results.allSatisfy { $0.1 >= $0.0 && $0.1 <= 40 })
+        _ = try await connection.send([RedisCommand("DEL", key)]).get()
+        try await connection.close().get()
     }
 
     @Test func aWrongPasswordIsAConnectionFailure() async throws {

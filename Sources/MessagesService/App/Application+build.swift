@@ -149,6 +149,7 @@ func httpServer(_ configuration: ServiceConfiguration) -> HTTPServerBuilder {
     let http1 = HTTP1Channel.Configuration(
         additionalChannelHandlers: [RequestHeadDeadline(timeout: headerTimeout)], idleTimeout: idleTimeout
     )
+    guard #available(macOS 15, *) else { return .http1(configuration: http1) }
     return HTTPServerBuilder { responder in
         EventLoopPinnedChannel(inner: HTTP1Channel(responder: responder, configuration: http1))
     }

@@ -8,10 +8,13 @@ import NIOCore
 /// crosses threads twice (the event loop hands the request to the task, the task hands the response
 /// back), and on a 2-core pod those hand-offs were the largest cost of a cached read (perf: context
 /// switches and futex wake-ups). With the event loop as the task's executor preference, reading the
-/// request, running the handlers and writing the response happen on one thread; only what truly
-/// waits elsewhere (a blocking C call on its pool's thread, an actor) leaves it.
+/// request, running the handlers (default actors they call included) and writing the response
+/// happen on one thread, and a Redis call uses a connection of the same loop; only a blocking C
+/// call leaves it, for its pool's thread.
 ///
-/// Handlers must therefore never block: every blocking call already runs on a `BlockingExecutor`.
+/// Handlers must therefore never block: every blocking C call runs on a `BlockingExecutor`
+/// (closing a dropped libpq connection included).
+@available(macOS 15, *)
 struct EventLoopPinnedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
 
@@ -28,7 +31,9 @@ struct EventLoopPinnedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     }
 }
 
-/// An event loop as a task executor: jobs run in the loop's own queue, in order.
+/// An event loop as a task executor: jobs run in the loop's own queue, in order. Each job's
+/// closure holds the executor, so it outlives every job enqueued on it.
+@available(macOS 15, *)
 final class EventLoopTaskExecutor: TaskExecutor {
     private let eventLoop: any EventLoop
 

@@ -6,15 +6,11 @@ public struct PostgresRows: Sendable {
     let values: [[String?]]
     /// Rows the statement changed (`INSERT`/`UPDATE`/`DELETE`), from the command tag.
     public let affectedRows: Int
-    private let columnIndex: [String: Int]
 
     init(columns: [String], values: [[String?]], affectedRows: Int) {
         self.columns = columns
         self.values = values
         self.affectedRows = affectedRows
-        var index: [String: Int] = [:]
-        for (position, name) in columns.enumerated() where index[name] == nil { index[name] = position }
-        self.columnIndex = index
     }
 
     /// How many rows came back.
@@ -26,8 +22,11 @@ public struct PostgresRows: Sendable {
     /// Every row, in order.
     public var rows: [PostgresRow] { values.indices.map { PostgresRow(rows: self, index: $0) } }
 
+    /// The first column named `column`. A statement returns a handful of columns, so comparing
+    /// names (short ones compare as two machine words) is cheaper than hashing the name for a
+    /// dictionary: perf showed the look-up at about 5% of an older page's CPU.
     func position(of column: String) throws -> Int {
-        guard let position = columnIndex[column] else {
+        guard let position = columns.firstIndex(of: column) else {
             throw PostgresError(code: .decodingFailed, serverMessage: "no column named \(column)")
         }
         return position
