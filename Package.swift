@@ -104,6 +104,8 @@ let package = Package(
             ],
             swiftSettings: [.enableExperimentalFeature("Extern")]
         ),
+        // What several test targets share (a seeded random generator for property tests).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "PoolingTests",
             dependencies: ["Pooling"]
@@ -115,7 +117,8 @@ let package = Package(
         .testTarget(
             name: "RedisTests",
             dependencies: [
-                "Redis", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                "Redis", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(
@@ -126,6 +129,7 @@ let package = Package(
             name: "MessagesServiceTests",
             dependencies: [
                 "MessagesService",
+                "TestSupport",
                 "Pooling",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -16,13 +16,22 @@ import Testing
         // One token a second: the five requests below take far less than that, even on a busy machine.
         settings.rateLimit = .init(rate: 1, burst: 3)
         try await withCachedService(settings) { service in
-            let user = UUID()
             let other = UUID()
-            let channel = UUID()
-            for _ in 0..<3 {
-                #expect(try await service.api.send(.get, v1(channel), user: user).status == .ok)
+            var (user, channel, answer) = (UUID(), UUID(), Reply?.none)
+            // The bucket refills while the requests run: on a machine so busy that the four took
+            // over a second, a token came back and the write was rightly accepted. Such an attempt
+            // proves nothing either way, so it is made again with a fresh user and channel.
+            for _ in 0..<5 {
+                (user, channel) = (UUID(), UUID())
+                let started = ContinuousClock.now
+                for _ in 0..<3 {
+                    #expect(try await service.api.send(.get, v1(channel), user: user).status == .ok)
+                }
+                let post = try await service.api.send(.post, v1(channel), user: user, json: #"{"content":"too many"}"#)
+                answer = post
+                if post.status == .tooManyRequests || ContinuousClock.now - started < .seconds(1) { break }
             }
-            let limited = try await service.api.send(.post, v1(channel), user: user, json: #"{"content":"too many"}"#)
+            let limited = try #require(answer)
             // Legacy writes name users without proving it: they take tokens of the client
             // address' bucket, never of the user they name, and answer in that API's style.
             for index in 0..<3 {

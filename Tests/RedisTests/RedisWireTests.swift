@@ -1,4 +1,5 @@
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import Redis
@@ -8,7 +9,7 @@ import Testing
 /// the bytes are split into reads.
 struct RedisWireTests {
     @Test func commandsReadBackWhateverTheReadBoundaries() throws {
-        var random = SplitMix(seed: 6379)
+        var random = SeededGenerator(seed: 6379)
         for round in 0..<300 {
             let commands = (0..<Int.random(in: 1...4, using: &random)).map { _ in
                 RedisCommand("CMD", (0..<Int.random(in: 0...6, using: &random)).map { _ in randomArgument(&random) })
@@ -48,29 +49,12 @@ struct RedisWireTests {
         #expect(error?.isOutage == true)
     }
 
-    private func randomArgument(_ random: inout SplitMix) -> [UInt8] {
+    private func randomArgument(_ random: inout SeededGenerator) -> [UInt8] {
         switch Int.random(in: 0..<4, using: &random) {
         case 0: []
         case 1: Array("\r\n$*+-:".utf8)
         case 2: (0..<Int.random(in: 1...20_000, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
         default: (0..<Int.random(in: 1...12, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
         }
-    }
-}
-
-/// A seeded generator, so a failing round can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
