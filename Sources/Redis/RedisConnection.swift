@@ -47,6 +47,8 @@ final class RedisConnection: @unchecked Sendable {
         var replies: [RedisValue] = []
         var queuedAt: NIODeadline
         var sentAt: NIODeadline = .distantFuture
+        /// Which write this was, on this connection.
+        var number: UInt64 = 0
     }
 
     let eventLoop: any EventLoop
@@ -59,6 +61,9 @@ final class RedisConnection: @unchecked Sendable {
     /// Not written yet: the connection is not ready or the window is full.
     private var waiting = CircularBuffer<Call>()
     private var timer: Scheduled<Void>?
+    /// The call found past its deadline by the last check, given one more read of the sockets.
+    private var overdueCall: UInt64?
+    private var writes: UInt64 = 0
     private var flushPending = false
     private(set) var acquireTimeouts = 0
 
@@ -134,6 +139,8 @@ final class RedisConnection: @unchecked Sendable {
         var buffer = channel.allocator.buffer(capacity: call.commands.reduce(0) { $0 + $1.encodedSize })
         for command in call.commands { command.write(to: &buffer) }
         call.sentAt = .now()
+        writes += 1
+        call.number = writes
         inFlight.append(call)
         channel.write(buffer, promise: nil)
         // One flush for every call written in this turn of the loop: under load many requests
@@ -281,10 +288,10 @@ final class RedisConnection: @unchecked Sendable {
 
     /// One timer per connection, running while calls are queued, checks both deadlines a quarter
     /// of the shorter one apart, rather than a timer per call.
-    private func armTimer() {
+    private func armTimer(in delay: TimeAmount? = nil) {
         guard timer == nil else { return }
         let period = min(settings.commandTimeout, settings.acquireTimeout) / 4
-        timer = eventLoop.scheduleTask(in: .nanoseconds(max(period.totalNanoseconds, 1_000_000))) {
+        timer = eventLoop.scheduleTask(in: delay ?? .nanoseconds(max(period.totalNanoseconds, 1_000_000))) {
             self.timer = nil
             self.checkDeadlines()
         }
@@ -292,13 +299,25 @@ final class RedisConnection: @unchecked Sendable {
 
     private func checkDeadlines() {
         let now = NIODeadline.now()
+        var recheck: TimeAmount?
         if let oldest = inFlight.first, now - oldest.sentAt > timeAmount(settings.commandTimeout) {
-            switch state {
-            case .ready(let channel), .settingUp(let channel):
-                lost(channel, RedisError(code: .timeout, serverMessage: "no reply within the command timeout"))
-            case .idle, .connecting, .closed:
-                break
+            if overdueCall == oldest.number {
+                overdueCall = nil
+                switch state {
+                case .ready(let channel), .settingUp(let channel):
+                    lost(channel, RedisError(code: .timeout, serverMessage: "no reply within the command timeout"))
+                case .idle, .connecting, .closed:
+                    break
+                }
+            } else {
+                // An event loop busy with requests reads its sockets late: the reply may be in and
+                // unread. The loop reads its sockets before it runs a later task, so look again
+                // after that read; only a reply still missing then is a timeout of Redis.
+                overdueCall = oldest.number
+                recheck = .milliseconds(1)
             }
+        } else {
+            overdueCall = nil
         }
         // Only a full window is load; calls waiting for the connection to open end with it.
         let acquireTimeout = timeAmount(settings.acquireTimeout)
@@ -306,7 +325,7 @@ final class RedisConnection: @unchecked Sendable {
             waiting.removeFirst().promise.fail(RedisError(code: .poolTimeout))
             acquireTimeouts += 1
         }
-        if !inFlight.isEmpty || !waiting.isEmpty { armTimer() }
+        if !inFlight.isEmpty || !waiting.isEmpty { armTimer(in: recheck) }
     }
 
     private func timeAmount(_ duration: Duration) -> TimeAmount {

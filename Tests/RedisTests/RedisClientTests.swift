@@ -275,6 +275,29 @@ import Testing
         try await connection.close().get()
     }
 
+    @Test func aLoopTooBusyToReadTheReplyInTimeIsNoRedisTimeout() async throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let settings = RedisConnection.Settings(
+            endpoint: try RedisEndpoint(url: Self.url), connectTimeout: .seconds(1), commandTimeout: .milliseconds(100),
+            acquireTimeout: .seconds(1), window: 8
+        )
+        let connection = RedisConnection(eventLoop: loop, settings: settings, logger: Logger(label: "test"))
+        _ = try await connection.send([RedisCommand("PING")]).get()
+        // The call goes out, then the loop is busy for three command timeouts (an event loop
+        // serving a thousand requests): Redis answered at once, but nobody read the reply, and
+        // the deadline check runs before the loop gets back to its sockets.
+        let reply = try await loop.flatSubmit {
+            let reply = connection.send([RedisCommand("ECHO", "late but there")])
+            loop.execute {
+                let until = NIODeadline.now() + .milliseconds(300)
+                while NIODeadline.now() < until {}
+            }
+            return reply
+        }.get()
+        #expect(reply == [.bulk(Array("late but there".utf8))])
+        try await connection.close().get()
+    }
+
     @Test func aWrongPasswordIsAConnectionFailure() async throws {
         var endpoint = try RedisEndpoint(url: Self.url)
         endpoint.password = "not-the-password"

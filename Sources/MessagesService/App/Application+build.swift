@@ -135,7 +135,10 @@ public func buildApplication(
     return Application(
         router: router,
         server: httpServer(configuration),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
+        // A burst of new connections (a thousand clients at once, a pod taking over another's) waits
+        // in the kernel's queue while the event loops are busy, instead of having its SYNs dropped
+        // and retried seconds later (the kernel caps it at net.core.somaxconn).
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), backlog: 4096),
         services: services,
         logger: logger
     )
