@@ -45,6 +45,12 @@ public struct APIError: Error, HTTPResponseError, Equatable {
         APIError(status: .preconditionFailed, code: "failed_precondition", message: message)
     }
 
+    /// 410: the client's state cannot be continued (a changes-feed position this channel never
+    /// reached); it must reload.
+    public static func reloadRequired(_ message: String) -> APIError {
+        APIError(status: .gone, code: "reload_required", message: message)
+    }
+
     /// 413.
     public static func payloadTooLarge(_ message: String) -> APIError {
         APIError(status: .contentTooLarge, code: "payload_too_large", message: message)

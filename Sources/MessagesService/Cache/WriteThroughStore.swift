@@ -59,6 +59,10 @@ struct WriteThroughStore<Base: MessageStore>: MessageStore {
         try await base.history(id: id, channelID: channelID)
     }
 
+    func changes(channelID: UUID, since: Int64, limit: Int) async throws -> MessageChanges {
+        try await base.changes(channelID: channelID, since: since, limit: limit)
+    }
+
     func isReachable() async -> Bool {
         await base.isReachable()
     }

@@ -218,6 +218,9 @@ public protocol MessageStore: Sendable {
     func delete(id: UUID, channelID: UUID, by userID: UUID, asModerator: Bool) async throws -> MessageWrite
     /// The earlier states of a message, oldest first.
     func history(id: UUID, channelID: UUID) async throws -> [MessageRevision]
+    /// The messages changed after channel version `since`: the first `limit` by (version, seq),
+    /// with every other message of the last version (`MessageChanges.select`).
+    func changes(channelID: UUID, since: Int64, limit: Int) async throws -> MessageChanges
     /// True when the store can answer right now.
     func isReachable() async -> Bool
 }

@@ -148,6 +148,13 @@ public actor InMemoryMessageStore: MessageStore {
         return channel.revisions[id] ?? []
     }
 
+    public func changes(channelID: UUID, since: Int64, limit: Int) async throws -> MessageChanges {
+        let channel = channels[channelID] ?? Channel()
+        return MessageChanges.select(
+            from: channel.messages.filter { $0.version > since }, limit: limit, channelVersion: channel.state.version
+        )
+    }
+
     public func isReachable() async -> Bool { true }
 
     private static func microseconds(_ date: Date) -> Int64 {

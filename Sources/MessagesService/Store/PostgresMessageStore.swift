@@ -151,6 +151,19 @@ public struct PostgresMessageStore: MessageStore {
         }
     }
 
+    /// One statement on `messages_channel_version`: Postgres' `FETCH FIRST n ROWS WITH TIES` keeps
+    /// every message of the last version, as `MessageChanges.select` asks.
+    public func changes(channelID: UUID, since: Int64, limit: Int) async throws -> MessageChanges {
+        let rows = try await client.query(SQL.selectChanges, [channelID, since, limit])
+        let messages = try rows.rows.compactMap { row in
+            try row.decodeIfPresent("id", as: UUID.self) == nil ? nil : try Self.message(from: row)
+        }
+        return MessageChanges(
+            messages: messages.sorted { ($0.version, $0.seq) < ($1.version, $1.seq) },
+            channelVersion: try rows.first?.decodeIfPresent("channel_version") ?? 0
+        )
+    }
+
     public func history(id: UUID, channelID: UUID) async throws -> [MessageRevision] {
         try await client.withConnection { session in
             guard !(try await session.query(SQL.selectSeq, [channelID, id])).isEmpty else {
@@ -334,6 +347,16 @@ enum SQL {
         ) m ON true
         """
     }
+
+    static let selectChanges = """
+        SELECT c.version AS channel_version, m.*
+        FROM (VALUES (1)) AS one
+        LEFT JOIN channels c ON c.id = $1
+        LEFT JOIN LATERAL (
+            SELECT \(messageColumns) FROM messages
+            WHERE channel_id = $1 AND version > $2 ORDER BY version FETCH FIRST $3 ROWS WITH TIES
+        ) m ON true
+        """
 
     static let selectRevisions = """
         SELECT version, content, attachments::text AS attachments, edited_by, \(timestamp("edited_at"))

@@ -35,12 +35,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     /// established first, then their access to the channel (when `access` is set).
     func addRoutes(to v1: RouterGroup<AppRequestContext>) {
         v1.get("limits") { _, _ in try JSONResponse.make(limits) }
-        let messages = v1.group("channels/:channel_id/messages")
-            .add(middleware: CallerMiddleware(authenticator: authenticator, rateLimiter: rateLimiter))
-        if let access, access.mode == .members {
-            messages.add(
-                middleware: ChannelAccessMiddleware(access: access, dialect: V1Dialect.self, channelParameter: "channel_id"))
-        }
+        let messages = channelGroup("messages", of: v1)
         messages.post(use: create)
         messages.get(use: list)
         messages.get(":message_id", use: get)
@@ -48,6 +43,19 @@ struct MessagesController<Store: MessageStore>: Sendable {
         messages.delete(":message_id", use: delete)
         messages.get(":message_id/replies", use: replies)
         messages.get(":message_id/history", use: history)
+        channelGroup("changes", of: v1).get(use: changes)
+    }
+
+    /// `channels/:channel_id/<path>`, behind the caller and (when `access` is set) the channel's
+    /// access check.
+    private func channelGroup(_ path: String, of v1: RouterGroup<AppRequestContext>) -> RouterGroup<AppRequestContext> {
+        let group = v1.group(RouterPath("channels/:channel_id/\(path)"))
+            .add(middleware: CallerMiddleware(authenticator: authenticator, rateLimiter: rateLimiter))
+        if let access, access.mode == .members {
+            group.add(
+                middleware: ChannelAccessMiddleware(access: access, dialect: V1Dialect.self, channelParameter: "channel_id"))
+        }
+        return group
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -135,6 +143,30 @@ struct MessagesController<Store: MessageStore>: Sendable {
         }
         let revisions = try await store.history(id: messageID, channelID: channelID)
         return try JSONResponse.make(["items": revisions.map(RevisionBody.init)])
+    }
+
+    /// Every change after `since` (a channel version, 0 by default), in version order, `limit` at
+    /// a time; a `since` ahead of the channel is a client that must reload (410).
+    @Sendable func changes(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let channelID = try V1Dialect.channelID("channel_id", context)
+        let since = try Self.since(request)
+        let limit = try V1Dialect.limit(request, limits: limits)
+        let changes = try await store.changes(channelID: channelID, since: since, limit: limit)
+        guard since <= changes.channelVersion else {
+            throw APIError.reloadRequired(
+                "since \(since) is ahead of this channel's version \(changes.channelVersion): "
+                    + "reload the newest page and follow the changes from its channel version"
+            )
+        }
+        return JSONResponse.make(bytes: ChangesJSON.v1(changes, since: since))
+    }
+
+    private static func since(_ request: Request) throws -> Int64 {
+        guard let raw = request.uri.queryParameters.get("since") else { return 0 }
+        guard let since = Int64(raw), since >= 0 else {
+            throw APIError.invalidArgument("since must be a channel version, an integer 0..\(Int64.max)")
+        }
+        return since
     }
 
     // MARK: - Paging
