@@ -56,8 +56,8 @@ public actor ConnectionPool<Connection: PooledConnection> {
 
     private let capacity: Int
     private let acquireTimeout: Duration
-    /// Closes a connection the pool drops; the blocking pool closes on its own threads, since
-    /// the actor may run on an event loop (a caller's task executor preference).
+    /// Closes a connection the pool drops; the blocking pool closes on its own threads (`PQfinish`
+    /// writes to the socket), since the actor runs wherever its caller's task prefers.
     private let dispose: @Sendable (Connection) -> Void
     private let open: @Sendable () async throws -> Connection
     private let logger: Logger

@@ -9,9 +9,9 @@ import Pooling
 /// A client of one Redis server over a few multiplexed connections, driven by NIO event loops
 /// with hiredis parsing the replies: no call holds a thread while it waits for the server.
 ///
-/// The connections are spread over the event loops of the group; a caller running on one of those
-/// loops (an HTTP handler: see the service's `EventLoopPinnedChannel`) uses a connection of its
-/// own loop, so the call never crosses threads. A connection that timed out or broke is dropped and
+/// The connections are spread over the event loops of the group, and calls take them in turn; a
+/// caller that runs on one of those loops uses a connection of its own loop, so its call does not
+/// cross threads. A connection that timed out or broke is dropped and
 /// the next call reconnects, so the client recovers by itself when the server comes back.
 public final class RedisClient: Sendable {
     /// Where the server is, how many connections to keep, and how long anything may take.

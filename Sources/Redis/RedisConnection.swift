@@ -46,6 +46,7 @@ final class RedisConnection: @unchecked Sendable {
         var promise: EventLoopPromise<[RedisValue]>
         var replies: [RedisValue] = []
         var queuedAt: NIODeadline
+        /// When the call was flushed to the socket (`distantFuture` until then).
         var sentAt: NIODeadline = .distantFuture
         /// Which write this was, on this connection.
         var number: UInt64 = 0
@@ -138,7 +139,6 @@ final class RedisConnection: @unchecked Sendable {
         var call = call
         var buffer = channel.allocator.buffer(capacity: call.commands.reduce(0) { $0 + $1.encodedSize })
         for command in call.commands { command.write(to: &buffer) }
-        call.sentAt = .now()
         writes += 1
         call.number = writes
         inFlight.append(call)
@@ -147,11 +147,27 @@ final class RedisConnection: @unchecked Sendable {
         // share a syscall (and Redis reads them as one batch).
         if !flushPending {
             flushPending = true
-            eventLoop.execute {
-                self.flushPending = false
-                channel.flush()
-            }
+            eventLoop.execute { self.flush() }
         }
+    }
+
+    /// Sends what was written, on the connection open now, and starts the command timeout of
+    /// those calls: the time they queued behind the loop's other work is load, not Redis' delay.
+    private func flush() {
+        flushPending = false
+        let channel: any Channel
+        switch state {
+        case .ready(let open), .settingUp(let open): channel = open
+        case .idle, .connecting, .closed: return
+        }
+        let now = NIODeadline.now()
+        var index = inFlight.endIndex
+        while index > inFlight.startIndex {
+            index = inFlight.index(before: index)
+            guard inFlight[index].sentAt == .distantFuture else { break }
+            inFlight[index].sentAt = now
+        }
+        channel.flush()
     }
 
     /// Opens a connection unless one is open or opening: one attempt at a time, so no reply can
@@ -300,7 +316,9 @@ final class RedisConnection: @unchecked Sendable {
     private func checkDeadlines() {
         let now = NIODeadline.now()
         var recheck: TimeAmount?
-        if let oldest = inFlight.first, now - oldest.sentAt > timeAmount(settings.commandTimeout) {
+        if let oldest = inFlight.first, oldest.sentAt != .distantFuture,
+            now - oldest.sentAt > timeAmount(settings.commandTimeout)
+        {
             if overdueCall == oldest.number {
                 overdueCall = nil
                 switch state {
@@ -310,9 +328,9 @@ final class RedisConnection: @unchecked Sendable {
                     break
                 }
             } else {
-                // An event loop busy with requests reads its sockets late: the reply may be in and
-                // unread. The loop reads its sockets before it runs a later task, so look again
-                // after that read; only a reply still missing then is a timeout of Redis.
+                // A busy event loop reads its sockets late: the reply may be in and unread. Look
+                // again 1 ms later, which a loop that has run out of work by then does after reading
+                // its sockets; only a reply still missing then is a timeout of Redis.
                 overdueCall = oldest.number
                 recheck = .milliseconds(1)
             }

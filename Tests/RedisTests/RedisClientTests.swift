@@ -276,16 +276,18 @@ import Testing
     }
 
     @Test func aLoopTooBusyToReadTheReplyInTimeIsNoRedisTimeout() async throws {
-        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        // A loop of its own: other suites' work on a shared loop would decide when it reads.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
         let settings = RedisConnection.Settings(
             endpoint: try RedisEndpoint(url: Self.url), connectTimeout: .seconds(1), commandTimeout: .milliseconds(100),
             acquireTimeout: .seconds(1), window: 8
         )
         let connection = RedisConnection(eventLoop: loop, settings: settings, logger: Logger(label: "test"))
         _ = try await connection.send([RedisCommand("PING")]).get()
-        // The call goes out, then the loop is busy for three command timeouts (an event loop
-        // serving a thousand requests): Redis answered at once, but nobody read the reply, and
-        // the deadline check runs before the loop gets back to its sockets.
+        // The call goes out, then the loop is busy for three command timeouts: Redis answered at
+        // once, but nobody read the reply, and the deadline check runs before the loop gets back
+        // to its sockets.
         let reply = try await loop.flatSubmit {
             let reply = connection.send([RedisCommand("ECHO", "late but there")])
             loop.execute {
@@ -296,6 +298,7 @@ import Testing
         }.get()
         #expect(reply == [.bulk(Array("late but there".utf8))])
         try await connection.close().get()
+        try await group.shutdownGracefully()
     }
 
     @Test func aWrongPasswordIsAConnectionFailure() async throws {
