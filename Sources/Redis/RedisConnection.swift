@@ -16,9 +16,11 @@ import NIOPosix
 /// - Calls made while the connection opens wait for it; its failure (no TCP connection within
 ///   the connect timeout, or AUTH/SELECT refused or unanswered within the command timeout) fails
 ///   them with `connectionFailed`, an outage, and nothing reconnects until the next call.
-/// - A call in flight longer than the command timeout drops the connection and fails every call in
-///   flight on it with `timeout`: a pipelined reply order cannot survive a lost reply. Redis runs
-///   one command at a time, so the calls behind a slow one were waiting for it on any connection.
+/// - A call in flight (flushed) longer than the command timeout drops the connection and fails
+///   every call in flight on it with `timeout`: a pipelined reply order cannot survive a lost
+///   reply. Redis runs one command at a time, so the calls behind a slow one were waiting for it on
+///   any connection. A call found late is given one recheck 1 ms later (its reply may be in the
+///   socket, unread by a busy loop), and none past twice the command timeout.
 ///   Calls not sent yet stay queued for the next connection.
 final class RedisConnection: @unchecked Sendable {
     struct Settings: Sendable {
@@ -316,10 +318,11 @@ final class RedisConnection: @unchecked Sendable {
     private func checkDeadlines() {
         let now = NIODeadline.now()
         var recheck: TimeAmount?
-        if let oldest = inFlight.first, oldest.sentAt != .distantFuture,
-            now - oldest.sentAt > timeAmount(settings.commandTimeout)
-        {
-            if overdueCall == oldest.number {
+        let timeout = timeAmount(settings.commandTimeout)
+        if let oldest = inFlight.first, oldest.sentAt != .distantFuture, now - oldest.sentAt > timeout {
+            // The grace below is one recheck per call, and never past twice the timeout: a Redis
+            // that answers slowly, one reply per recheck, still times out.
+            if overdueCall == oldest.number || now - oldest.sentAt > timeout + timeout {
                 overdueCall = nil
                 switch state {
                 case .ready(let channel), .settingUp(let channel):

@@ -5,8 +5,9 @@ import Foundation
 ///
 /// A message carries the channel version of its last change, so reading messages by version is
 /// the whole changes feed: a message changed twice since `since` appears once, with the later
-/// version. Every version up to the channel's is held by some message (the one its change
-/// touched), so nothing is missed and the channel's own version says whether more remain.
+/// version (earlier versions are then held by no message). The channel's current version is
+/// always held by the message its last change touched, so a batch that ends below it has more
+/// after it.
 public struct MessageChanges: Sendable, Equatable {
     /// The changed messages, ascending by (version, seq).
     public var messages: [Message]
@@ -43,7 +44,8 @@ public struct MessageChanges: Sendable, Equatable {
     }
 }
 
-/// How a message in the changes feed last changed, named as the events name it.
+/// How a message in the changes feed last changed, with the events' names. The rule is the feed's:
+/// a reply changes its root (count, version), for which no event is published.
 public enum MessageChangeKind: String, Sendable {
     case created = "message.created"
     case updated = "message.updated"
