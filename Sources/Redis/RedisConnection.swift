@@ -19,8 +19,8 @@ import NIOPosix
 /// - A call in flight (flushed) longer than the command timeout drops the connection and fails
 ///   every call in flight on it with `timeout`: a pipelined reply order cannot survive a lost
 ///   reply. Redis runs one command at a time, so the calls behind a slow one were waiting for it on
-///   any connection. A call found late is given one recheck 1 ms later (its reply may be in the
-///   socket, unread by a busy loop), and none past twice the command timeout.
+///   any connection. A loop too busy to read the reply in time does not count against Redis (see
+///   `checkDeadlines`).
 ///   Calls not sent yet stay queued for the next connection.
 final class RedisConnection: @unchecked Sendable {
     struct Settings: Sendable {
@@ -50,8 +50,6 @@ final class RedisConnection: @unchecked Sendable {
         var queuedAt: NIODeadline
         /// When the call was flushed to the socket (`distantFuture` until then).
         var sentAt: NIODeadline = .distantFuture
-        /// Which write this was, on this connection.
-        var number: UInt64 = 0
     }
 
     let eventLoop: any EventLoop
@@ -64,9 +62,9 @@ final class RedisConnection: @unchecked Sendable {
     /// Not written yet: the connection is not ready or the window is full.
     private var waiting = CircularBuffer<Call>()
     private var timer: Scheduled<Void>?
-    /// The call found past its deadline by the last check, given one more read of the sockets.
-    private var overdueCall: UInt64?
-    private var writes: UInt64 = 0
+    /// A check found the oldest call late: at the recheck, a call sent `allowance` or more before
+    /// `checkedAt` is still waiting, and times out.
+    private var pendingRecheck: (checkedAt: NIODeadline, allowance: TimeAmount)?
     private var flushPending = false
     private(set) var acquireTimeouts = 0
 
@@ -138,11 +136,8 @@ final class RedisConnection: @unchecked Sendable {
     }
 
     private func write(_ call: Call, to channel: any Channel) {
-        var call = call
         var buffer = channel.allocator.buffer(capacity: call.commands.reduce(0) { $0 + $1.encodedSize })
         for command in call.commands { command.write(to: &buffer) }
-        writes += 1
-        call.number = writes
         inFlight.append(call)
         channel.write(buffer, promise: nil)
         // One flush for every call written in this turn of the loop: under load many requests
@@ -309,36 +304,40 @@ final class RedisConnection: @unchecked Sendable {
     private func armTimer(in delay: TimeAmount? = nil) {
         guard timer == nil else { return }
         let period = min(settings.commandTimeout, settings.acquireTimeout) / 4
-        timer = eventLoop.scheduleTask(in: delay ?? .nanoseconds(max(period.totalNanoseconds, 1_000_000))) {
+        let due = NIODeadline.now() + (delay ?? .nanoseconds(max(period.totalNanoseconds, 1_000_000)))
+        timer = eventLoop.scheduleTask(deadline: due) {
             self.timer = nil
-            self.checkDeadlines()
+            self.checkDeadlines(due: due)
         }
     }
 
-    private func checkDeadlines() {
+    /// Times out the oldest call in flight when Redis, not this event loop, kept its reply.
+    ///
+    /// A busy loop reads its sockets late, so a reply can be in the socket, unread, past the
+    /// deadline. Two allowances keep that from counting against Redis: the time this check itself
+    /// ran late (how far behind the loop is), and one recheck 1 ms later, which a loop that ran out
+    /// of work by then makes after reading its sockets. The recheck holds the calls of the first
+    /// check to their deadline: a Redis that answers slowly, one reply per recheck, still times out.
+    private func checkDeadlines(due: NIODeadline) {
         let now = NIODeadline.now()
         var recheck: TimeAmount?
         let timeout = timeAmount(settings.commandTimeout)
-        if let oldest = inFlight.first, oldest.sentAt != .distantFuture, now - oldest.sentAt > timeout {
-            // The grace below is one recheck per call, and never past twice the timeout: a Redis
-            // that answers slowly, one reply per recheck, still times out.
-            if overdueCall == oldest.number || now - oldest.sentAt > timeout + timeout {
-                overdueCall = nil
+        let lateness = max(now - due, .zero)
+        if let overdue = pendingRecheck {
+            pendingRecheck = nil
+            if let oldest = inFlight.first, oldest.sentAt != .distantFuture,
+                overdue.checkedAt - oldest.sentAt > overdue.allowance
+            {
                 switch state {
                 case .ready(let channel), .settingUp(let channel):
                     lost(channel, RedisError(code: .timeout, serverMessage: "no reply within the command timeout"))
                 case .idle, .connecting, .closed:
                     break
                 }
-            } else {
-                // A busy event loop reads its sockets late: the reply may be in and unread. Look
-                // again 1 ms later, which a loop that has run out of work by then does after reading
-                // its sockets; only a reply still missing then is a timeout of Redis.
-                overdueCall = oldest.number
-                recheck = .milliseconds(1)
             }
-        } else {
-            overdueCall = nil
+        } else if let oldest = inFlight.first, oldest.sentAt != .distantFuture, now - oldest.sentAt > timeout + lateness {
+            pendingRecheck = (checkedAt: now, allowance: timeout + lateness)
+            recheck = .milliseconds(1)
         }
         // Only a full window is load; calls waiting for the connection to open end with it.
         let acquireTimeout = timeAmount(settings.acquireTimeout)
