@@ -22,8 +22,8 @@ public final class RedisClient: Sendable {
         public var poolSize: Int
         /// How long opening a connection (TCP) may take.
         public var connectTimeout: Duration
-        /// How long a call may wait for its reply once flushed to the socket (up to twice that
-        /// when the event loop was too busy to read it).
+        /// How long a call may wait for its reply once flushed to the socket (plus however late a
+        /// busy event loop ran the check: see `RedisConnection.checkDeadlines`).
         public var commandTimeout: Duration
         /// How long a call waits for its turn (connection not open yet, or `window` calls already
         /// in flight on it) before `poolTimeout`.

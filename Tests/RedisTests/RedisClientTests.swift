@@ -285,9 +285,9 @@ import Testing
         )
         let connection = RedisConnection(eventLoop: loop, settings: settings, logger: Logger(label: "test"))
         _ = try await connection.send([RedisCommand("PING")]).get()
-        // The call goes out, then the loop is busy for one and a half command timeouts (within the
-        // grace of twice the timeout): Redis answered at once, but nobody read the reply, and the
-        // deadline check runs before the loop gets back to its sockets.
+        // The call goes out, then the loop is busy for one and a half command timeouts: Redis
+        // answered at once, but nobody read the reply, and the deadline check runs before the loop
+        // gets back to its sockets.
         let reply = try await loop.flatSubmit {
             let reply = connection.send([RedisCommand("ECHO", "late but there")])
             loop.execute {
