@@ -9,7 +9,13 @@ extension AMQPTopology {
     /// Starts consuming `queue` with manual acknowledgements, with at most `prefetch` deliveries
     /// unacknowledged at once.
     public func consume(_ queue: String, prefetch: UInt16 = 100) throws {
-        try connection.consume(queue, prefetch: prefetch)
+        try connection.consume(queue, prefetch: prefetch, autoAck: false)
+    }
+
+    /// Starts consuming `queue` without acknowledgements: the broker forgets each delivery as it
+    /// sends it (for deliveries that may be lost, such as hints).
+    public func consumeWithoutAcknowledgements(_ queue: String) throws {
+        try connection.consume(queue, prefetch: 0, autoAck: true)
     }
 }
 

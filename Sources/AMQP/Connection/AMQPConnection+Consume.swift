@@ -11,13 +11,16 @@ import Pooling
 
 /// Consuming with manual acknowledgements.
 extension AMQPConnection {
-    /// Starts consuming `queue` with manual acknowledgements and at most `prefetch` unacknowledged.
-    func consume(_ queue: String, prefetch: UInt16) throws {
+    /// Starts consuming `queue`: with manual acknowledgements and at most `prefetch`
+    /// unacknowledged, or (`autoAck`) with every delivery acknowledged as the broker sends it.
+    func consume(_ queue: String, prefetch: UInt16, autoAck: Bool) throws {
         try usable()
-        amqp_basic_qos(state, channel, 0, prefetch, 0)
-        try check(amqp_get_rpc_reply(state), "basic.qos")
+        if !autoAck {
+            amqp_basic_qos(state, channel, 0, prefetch, 0)
+            try check(amqp_get_rpc_reply(state), "basic.qos")
+        }
         let arena = CMemoryArena()
-        amqp_basic_consume(state, channel, arena.bytes(queue), arena.bytes(""), 0, 0, 0, arena.table([:]))
+        amqp_basic_consume(state, channel, arena.bytes(queue), arena.bytes(""), 0, autoAck ? 1 : 0, 0, arena.table([:]))
         try check(amqp_get_rpc_reply(state), "basic.consume \(queue)")
     }
 

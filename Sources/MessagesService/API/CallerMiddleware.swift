@@ -12,11 +12,13 @@ struct CallerMiddleware: RouterMiddleware {
     /// A further check of a verified caller against the request, before the rate limit (the
     /// legacy API refuses an `X-User-Id` naming someone else).
     var confirm: @Sendable (Request, UserIdentity) throws -> Void = { _, _ in }
+    /// Takes the token from `?access_token=` too (the live stream, for `EventSource`).
+    var acceptsQueryToken = false
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        let user = try await authenticator.authenticate(request)
+        let user = try await authenticator.authenticate(request, acceptsQueryToken: acceptsQueryToken)
         RequestScope.current?.userID = user.userID
         try confirm(request, user)
         try await rateLimiter?.admit(.user(user.userID))

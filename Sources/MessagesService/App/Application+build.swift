@@ -74,6 +74,15 @@ public func buildApplication(
                 try await PostgresDedicatedConnection.connect(PostgresClient.Configuration(configuration))
             })
     }
+    var streamConfiguration = configuration.streams
+    if configuration.amqp == nil {
+        // No notices without a broker: the streams learn of changes by polling only.
+        streamConfiguration.pollInterval = min(streamConfiguration.pollInterval, .seconds(1))
+    }
+    let streams = ChannelStreams(configuration: streamConfiguration, logger: logger) { channelID, since, limit in
+        try await store.changes(channelID: channelID, since: since, limit: limit)
+    }
+    services.append(streams)
     var relay: OutboxRelay?
     if let endpoint = configuration.amqp {
         let legacyQueue = configuration.outbox.legacyQueue
@@ -91,6 +100,16 @@ public func buildApplication(
         )
         services.append(outboxRelay)
         relay = outboxRelay
+        let fanOutLag = metrics.makeDurationHistogram(
+            name: "messages_stream_fanout_lag_seconds",
+            buckets: [5, 10, 25, 50, 75, 100, 250, 500, 1_000, 5_000].map { .milliseconds($0) },
+            help: "Time from a change's event being written (Postgres' clock) to its notice reaching this pod's streams."
+        )
+        services.append(
+            ChangeNoticeConsumer(
+                amqp: AMQPClient.Configuration(configuration, endpoint: endpoint), streams: streams, logger: logger,
+                recordLag: { fanOutLag.record($0) }
+            ))
     } else {
         logger.notice("AMQP_URL is empty: no outbox relay in this pod; events wait in the outbox for one that has it")
     }
@@ -99,7 +118,8 @@ public func buildApplication(
     func metricsController(timeline: TimelineCache?, rateLimiter: RateLimiter?) -> MetricsController {
         MetricsController(
             registry: metrics, postgres: postgres, timeline: timeline, rateLimiter: rateLimiter, relay: relay,
-            membership: configuration.channelAccess == .members ? membershipCache : nil, log: log, version: serviceVersion
+            membership: configuration.channelAccess == .members ? membershipCache : nil, streams: streams, log: log,
+            version: serviceVersion
         )
     }
     if let endpoint = configuration.redis {
@@ -118,7 +138,7 @@ public func buildApplication(
         router = buildRouter(
             store: WriteThroughStore(base: store, timeline: timeline), timeline: timeline, rateLimiter: rateLimiter,
             operations: operations, metrics: metricsController(timeline: timeline, rateLimiter: rateLimiter),
-            authenticator: authenticator, inf326Authenticator: inf326Authenticator, access: access,
+            authenticator: authenticator, inf326Authenticator: inf326Authenticator, access: access, streams: streams,
             configuration: configuration
         )
     } else {
@@ -129,7 +149,7 @@ public func buildApplication(
         router = buildRouter(
             store: store, timeline: nil, rateLimiter: rateLimiter, operations: operations,
             metrics: metricsController(timeline: nil, rateLimiter: rateLimiter), authenticator: authenticator,
-            inf326Authenticator: inf326Authenticator, access: access, configuration: configuration
+            inf326Authenticator: inf326Authenticator, access: access, streams: streams, configuration: configuration
         )
     }
     return Application(

@@ -36,8 +36,9 @@ extension AMQPClient.Configuration {
             connection: AMQPClient.ConnectionOptions(
                 heartbeat: configuration.amqpHeartbeat, connectTimeout: configuration.amqpConnectTimeout,
                 rpcTimeout: configuration.amqpConfirmTimeout,
-                // A batch publishes each row once, and new messages once more for the legacy queue.
-                maxInFlight: 2 * configuration.outbox.batchSize
+                // A batch publishes each row once, new messages once more for the legacy queue, and
+                // one notice for the live streams.
+                maxInFlight: 2 * configuration.outbox.batchSize + 1
             ),
             reconnect: configuration.outbox.retry
         )

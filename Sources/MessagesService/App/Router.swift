@@ -23,10 +23,11 @@ struct Operations {
 /// `inf326Authenticator` is the identity rule of the `/threads` API (nil: the same as v1's).
 /// `access` says who may use which channel and keeps the memberships the membership API
 /// changes; nil (tests of other things) lets everyone use every channel and has no membership API.
+/// `streams` serves the live streams (no stream route without it).
 func buildRouter(
     store: some MessageStore, timeline: TimelineCache?, rateLimiter: RateLimiter?, operations: Operations = Operations(),
     metrics: MetricsController? = nil, authenticator: Authenticator, inf326Authenticator: Authenticator? = nil,
-    access: ChannelAccess? = nil, configuration: ServiceConfiguration
+    access: ChannelAccess? = nil, streams: ChannelStreams? = nil, configuration: ServiceConfiguration
 ) -> Router<AppRequestContext> {
     let validator = MessageValidator(limits: configuration.limits)
     let router = Router(context: AppRequestContext.self)
@@ -55,6 +56,10 @@ func buildRouter(
         store: store, timeline: timeline, validator: validator, authenticator: authenticator,
         rateLimiter: rateLimiter, cursorCodec: makeCursorCodec(configuration), access: access
     ).addRoutes(to: v1)
+    if let streams {
+        StreamController(streams: streams, authenticator: authenticator, rateLimiter: rateLimiter, access: access)
+            .addRoutes(to: v1)
+    }
     if let access {
         MembersController(access: access, authenticator: authenticator).addRoutes(to: v1)
     }

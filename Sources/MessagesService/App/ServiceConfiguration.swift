@@ -98,6 +98,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// After the drain: how long in-flight requests, the relay's last batch and the journal's
     /// last write may take before the rest is cancelled.
     public var shutdownTimeout = Duration.seconds(30)
+    /// The live streams: how many per pod, how far a client may fall behind, heartbeats, polls.
+    public var streams = ChannelStreams.Configuration()
 
     /// The defaults, for tests and for documentation.
     public init() {}
@@ -191,6 +193,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
         }
         shutdownDrain = try reader.milliseconds("SHUTDOWN_DRAIN_MS", in: 0...600_000) ?? shutdownDrain
         shutdownTimeout = try reader.milliseconds("SHUTDOWN_TIMEOUT_MS", in: 1...600_000) ?? shutdownTimeout
+        streams.maxStreams = try reader.integer("STREAM_MAX_CONNECTIONS", in: 0...1_000_000) ?? streams.maxStreams
+        streams.buffer = try reader.integer("STREAM_BUFFER", in: 1...100_000) ?? streams.buffer
+        streams.heartbeat = try reader.milliseconds("STREAM_HEARTBEAT_MS", in: 100...3_600_000) ?? streams.heartbeat
+        streams.pollInterval = try reader.milliseconds("STREAM_POLL_MS", in: 100...3_600_000) ?? streams.pollInterval
         // A page must fit in the cached window, or the newest page could never be a hit.
         let largestPage = max(limits.maxPageSize, limits.maxINF326PageSize)
         timelineCache.capacity =

@@ -29,6 +29,10 @@ final class OutboxRelay: Service {
     static let unroutedExchange = "messages.unrouted"
     static let unroutedQueue = "messages.unrouted"
     static let legacyExchange = "messages.legacy"
+    /// Where each published batch is announced, for the pods' live streams (`ChannelStreams`):
+    /// a fanout exchange without an alternate, so an announcement no pod listens to is dropped,
+    /// while `messages.events` keeps routing what no consumer is bound to into `messages.unrouted`.
+    static let noticeExchange = "messages.notices"
 
     struct Configuration: Sendable, Equatable {
         /// Rows read and published per round; also the bound on unconfirmed publishes.
@@ -83,16 +87,24 @@ final class OutboxRelay: Service {
     /// exchange, its alternate exchange and queue (so an event no queue is bound to is kept), and
     /// the legacy queue; then enables publisher confirms.
     static func declareTopology(on connection: AMQPTopology, legacyQueue: String?) throws {
-        try connection.declareExchange(unroutedExchange, type: "fanout")
-        try connection.declareQueue(unroutedQueue)
-        try connection.bindQueue(unroutedQueue, exchange: unroutedExchange, routingKey: "")
-        try connection.declareExchange(exchange, type: "topic", arguments: ["alternate-exchange": .string(unroutedExchange)])
+        try declareEventExchange(on: connection)
         if let legacyQueue {
             try connection.declareExchange(legacyExchange, type: "direct")
             try connection.declareQueue(legacyQueue)
             try connection.bindQueue(legacyQueue, exchange: legacyExchange, routingKey: MessageEvent.Kind.created.rawValue)
         }
         try connection.enableConfirms()
+    }
+
+    /// The durable topic exchange of the events, with its alternate exchange and queue, which
+    /// keep the events no queue is bound to. Whoever declares it first (a relay, a stream
+    /// consumer) declares it as every other does.
+    static func declareEventExchange(on connection: AMQPTopology) throws {
+        try connection.declareExchange(unroutedExchange, type: "fanout")
+        try connection.declareQueue(unroutedQueue)
+        try connection.bindQueue(unroutedQueue, exchange: unroutedExchange, routingKey: "")
+        try connection.declareExchange(exchange, type: "topic", arguments: ["alternate-exchange": .string(unroutedExchange)])
+        try connection.declareExchange(noticeExchange, type: "fanout", durable: false)
     }
 
     func run() async throws {
@@ -190,6 +202,8 @@ final class OutboxRelay: Service {
             }
         }
         let ids: [Int64] = try rows.rows.map { try $0.decode("id") }
+        // Last, after the events it announces; its confirm is not waited for by any row.
+        messages.append(try Self.notice(of: rows))
         let confirmations: [AMQPConfirmation]
         do {
             let (batch, timeout) = (messages, configuration.confirmTimeout)
@@ -210,7 +224,7 @@ final class OutboxRelay: Service {
         // again in a later round, after the rows acked now (see docs/events.md: a nack is the one
         // case where a channel's events can arrive out of order).
         var nacked = Set<Int>()
-        for (index, confirmation) in confirmations.enumerated() where confirmation == .nack {
+        for (index, confirmation) in confirmations.enumerated() where confirmation == .nack && index < rowOfMessage.count {
             nacked.insert(rowOfMessage[index])
         }
         let done = ids.indices.filter { !nacked.contains($0) }.map { ids[$0] }
@@ -239,6 +253,29 @@ final class OutboxRelay: Service {
         return Round(published: ids.count, refused: done.isEmpty)
     }
 
+    /// The announcement of a batch: `{"changes":[{"channel_id","written_us"}...]}`, each channel
+    /// once with the time its oldest event of the batch was written (microseconds since the epoch,
+    /// by Postgres' clock), from which a stream's pod measures the fan-out lag.
+    private static func notice(of rows: PostgresRows) throws -> AMQPOutgoingMessage {
+        var oldest: [String: Int64] = [:]
+        var order: [String] = []
+        for row in rows.rows {
+            let channel: String = try row.decode("channel_id")
+            let written: Int64 = try row.decode("written_us")
+            if let known = oldest[channel] {
+                oldest[channel] = min(known, written)
+            } else {
+                oldest[channel] = written
+                order.append(channel)
+            }
+        }
+        let entries = order.map { #"{"channel_id":"\#($0)","written_us":\#(oldest[$0]!)}"# }
+        return AMQPOutgoingMessage(
+            exchange: noticeExchange, routingKey: "", body: Array(#"{"changes":[\#(entries.joined(separator: ","))]}"#.utf8),
+            properties: AMQPProperties(contentType: "application/json", persistent: false, type: "changes.notice")
+        )
+    }
+
     /// While idle, keeps the broker connection alive (rabbitmq-c only services heartbeats inside
     /// its calls) and learns whether the broker is reachable.
     private func checkBroker() async {
@@ -264,7 +301,8 @@ final class OutboxRelay: Service {
 
     static let selectBatch = """
         SELECT id, event_id, routing_key, payload::text AS payload, legacy_payload::text AS legacy_payload,
-            correlation_id, extract(epoch FROM created_at)::bigint AS created_epoch,
+            correlation_id, extract(epoch FROM created_at)::bigint AS created_epoch, channel_id::text AS channel_id,
+            (extract(epoch FROM created_at) * 1000000)::bigint AS written_us,
             (extract(epoch FROM clock_timestamp() - created_at) * 1000000)::bigint AS age_us
         FROM outbox ORDER BY id LIMIT $1
         """

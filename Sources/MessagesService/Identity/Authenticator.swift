@@ -21,24 +21,33 @@ public struct Authenticator: Sendable {
         Authenticator(mode: .jwt(verifier))
     }
 
-    /// The caller, or an `AuthenticationFailure` (401).
-    func authenticate(_ request: Request) async throws -> UserIdentity {
+    /// The caller, or an `AuthenticationFailure` (401). With `acceptsQueryToken`, a token may
+    /// also come as `?access_token=` when there is no `Authorization` header: browsers'
+    /// `EventSource` cannot send headers. (The access log writes the path without the query.)
+    func authenticate(_ request: Request, acceptsQueryToken: Bool = false) async throws -> UserIdentity {
         switch mode {
         case .userHeader:
             return try UserIdentity.fromUserHeader(request)
         case .jwt(let verifier):
             guard let authorization = request.headers[.authorization] else {
+                if acceptsQueryToken, let token = request.uri.queryParameters.get("access_token") {
+                    return try await verify(token, with: verifier)
+                }
                 throw Self.unauthorized("an Authorization: Bearer token is required", error: nil)
             }
             let parts = authorization.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else {
                 throw Self.unauthorized("the Authorization header must be 'Bearer <token>'", error: "invalid_request")
             }
-            do {
-                return try await verifier.verify(String(parts[1]).trimmingCharacters(in: .whitespaces))
-            } catch let rejection as JWTVerifier.Rejection {
-                throw Self.unauthorized(rejection.reason, error: "invalid_token")
-            }
+            return try await verify(String(parts[1]).trimmingCharacters(in: .whitespaces), with: verifier)
+        }
+    }
+
+    private func verify(_ token: String, with verifier: JWTVerifier) async throws -> UserIdentity {
+        do {
+            return try await verifier.verify(token)
+        } catch let rejection as JWTVerifier.Rejection {
+            throw Self.unauthorized(rejection.reason, error: "invalid_token")
         }
     }
 

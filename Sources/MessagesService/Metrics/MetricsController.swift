@@ -17,6 +17,8 @@ struct MetricsController: Sendable {
     let relay: OutboxRelay?
     /// The per-pod membership cache (`CHANNEL_ACCESS=members`).
     let membership: MembershipCache?
+    /// The pod's live streams.
+    let streams: ChannelStreams?
     /// The error journal's queue and the alert webhook.
     let log: ServiceLog?
     let version: String
@@ -24,9 +26,10 @@ struct MetricsController: Sendable {
 
     init(
         registry: PrometheusCollectorRegistry, postgres: PostgresClient?, timeline: TimelineCache?,
-        rateLimiter: RateLimiter?, relay: OutboxRelay?, membership: MembershipCache? = nil, log: ServiceLog?,
-        version: String
+        rateLimiter: RateLimiter?, relay: OutboxRelay?, membership: MembershipCache? = nil, streams: ChannelStreams? = nil,
+        log: ServiceLog?, version: String
     ) {
+        self.streams = streams
         self.membership = membership
         self.registry = registry
         self.postgres = postgres
@@ -59,6 +62,18 @@ struct MetricsController: Sendable {
             gauge("messages_postgres_pool_waiting", "Requests waiting for a Postgres connection.", pool.waiting)
             counter("messages_postgres_pool_timeouts_total", "Requests shed because no connection came in time.", pool.timeouts)
             await sampleOutbox(postgres)
+        }
+        if let streams {
+            let live = streams.statistics
+            gauge("messages_streams_open", "Live streams (GET .../stream) this pod serves.", live.openStreams)
+            gauge("messages_streams_channels", "Channels this pod's streams follow.", live.followedChannels)
+            counter("messages_stream_events_total", "Changes sent to live streams from the pod's channel feeds.", live.eventsSent)
+            counter(
+                "messages_stream_slow_readers_total", "Streams closed because their client fell too far behind.",
+                live.slowReadersClosed)
+            counter("messages_stream_refused_total", "Streams refused with 503 past STREAM_MAX_CONNECTIONS.", live.refusedStreams)
+            counter("messages_stream_feed_reads_total", "Reads of the changes feed by the pod's channel feeds.", live.feedReads)
+            counter("messages_stream_feed_read_failures_total", "Reads of the changes feed that failed.", live.feedReadFailures)
         }
         if let membership {
             let cache = membership.statistics

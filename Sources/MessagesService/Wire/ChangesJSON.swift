@@ -8,15 +8,20 @@ enum ChangesJSON {
         buffer.writeString(#"{"changes":["#)
         for (index, message) in changes.messages.enumerated() {
             if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-            let kind = MessageChangeKind(of: message).rawValue
-            buffer.writeString(#"{"type":"\#(kind)","version":\#(message.version),"message":"#)
-            buffer.writeBytes(MessageBody.json(message))
-            buffer.writeInteger(UInt8(ascii: "}"))
+            writeChange(message, to: &buffer)
         }
         buffer.writeString(
             #"],"channel_version":\#(changes.channelVersion),"next_since":\#(changes.nextSince(after: since)),"#
                 + #""has_more":\#(changes.hasMore)}"#
         )
         return buffer
+    }
+
+    /// One change: `{"type","version","message"}`, as the feed lists it and a stream sends it.
+    static func writeChange(_ message: Message, to buffer: inout ByteBuffer) {
+        let kind = MessageChangeKind(of: message).rawValue
+        buffer.writeString(#"{"type":"\#(kind)","version":\#(message.version),"message":"#)
+        buffer.writeBytes(MessageBody.json(message))
+        buffer.writeInteger(UInt8(ascii: "}"))
     }
 }

@@ -46,16 +46,8 @@ struct MessagesController<Store: MessageStore>: Sendable {
         channelGroup("changes", of: v1).get(use: changes)
     }
 
-    /// `channels/:channel_id/<path>`, behind the caller and (when `access` is set) the channel's
-    /// access check.
     private func channelGroup(_ path: String, of v1: RouterGroup<AppRequestContext>) -> RouterGroup<AppRequestContext> {
-        let group = v1.group(RouterPath("channels/:channel_id/\(path)"))
-            .add(middleware: CallerMiddleware(authenticator: authenticator, rateLimiter: rateLimiter))
-        if let access, access.mode == .members {
-            group.add(
-                middleware: ChannelAccessMiddleware(access: access, dialect: V1Dialect.self, channelParameter: "channel_id"))
-        }
-        return group
+        v1.channelGroup(path, caller: CallerMiddleware(authenticator: authenticator, rateLimiter: rateLimiter), access: access)
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -162,11 +154,7 @@ struct MessagesController<Store: MessageStore>: Sendable {
     }
 
     private static func since(_ request: Request) throws -> Int64 {
-        guard let raw = request.uri.queryParameters.get("since") else { return 0 }
-        guard let since = Int64(raw), since >= 0 else {
-            throw APIError.invalidArgument("since must be a channel version, an integer 0..\(Int64.max)")
-        }
-        return since
+        try request.uri.queryParameters.get("since").map { try V1Dialect.channelVersion($0, field: "since") } ?? 0
     }
 
     // MARK: - Paging

@@ -9,6 +9,14 @@ enum V1Dialect: APIDialect {
         return id
     }
 
+    /// A position in a channel's changes (`since`, `Last-Event-ID`): a version 0...Int64.max.
+    static func channelVersion(_ raw: String, field: String) throws -> Int64 {
+        guard let version = Int64(raw), version >= 0 else {
+            throw APIError.invalidArgument("\(field) must be a channel version, an integer 0..\(Int64.max)")
+        }
+        return version
+    }
+
     static func limit(_ raw: String?, limits: MessageLimits) throws -> Int {
         try limit(raw, default: limits.defaultPageSize, max: limits.maxPageSize)
     }
@@ -54,5 +62,18 @@ enum V1Dialect: APIDialect {
 
     static func response(for error: APIError) -> any HTTPResponseError {
         error
+    }
+}
+
+extension RouterGroup<AppRequestContext> {
+    /// `channels/:channel_id/<path>` of the v1 API, behind `caller` and (when `access` is set)
+    /// the channel's access check.
+    func channelGroup(_ path: String, caller: CallerMiddleware, access: ChannelAccess?) -> RouterGroup<AppRequestContext> {
+        let group = self.group(RouterPath("channels/:channel_id/\(path)")).add(middleware: caller)
+        if let access, access.mode == .members {
+            group.add(
+                middleware: ChannelAccessMiddleware(access: access, dialect: V1Dialect.self, channelParameter: "channel_id"))
+        }
+        return group
     }
 }

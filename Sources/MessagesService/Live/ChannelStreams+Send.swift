@@ -1,0 +1,50 @@
+import Foundation
+import Hummingbird
+
+extension ChannelStreams {
+    /// Writes the stream of `subscription` to its client until the stream ends: `first` (the
+    /// changes after `start` the handler already read), the rest of the changes feed up to the
+    /// live edge, then each change as the channel's feed reads it, a heartbeat when there was
+    /// nothing to send for `heartbeat`, and a goodbye when the server shuts down. Throws when the
+    /// client is gone or a read of the changes feed fails; the client resumes with
+    /// `Last-Event-ID`.
+    func send(
+        _ subscription: Subscription, first: MessageChanges, after start: Int64, to writer: inout any ResponseBodyWriter
+    ) async throws {
+        var lastWrite = ContinuousClock.now
+        var position = start
+        func write(_ changes: MessageChanges) async throws {
+            for message in changes.messages {
+                try await writer.write(ServerSentEvent.change(message))
+            }
+            position = changes.nextSince(after: position)
+            lastWrite = .now
+        }
+        try await writer.write(ServerSentEvent.retry(configuration.retryHint))
+        try await write(first)
+        var signals = subscription.signals.makeAsyncIterator()
+        while true {
+            switch take(subscription, after: position) {
+            case .catchUp:
+                try await write(try await readChanges(subscription.channelID, position, configuration.batch))
+            case .send(let changes, let through):
+                for change in changes {
+                    try await writer.write(change.event)
+                }
+                position = through
+                lastWrite = .now
+            case .wait:
+                if ContinuousClock.now - lastWrite >= configuration.heartbeat {
+                    try await writer.write(ServerSentEvent.heartbeat)
+                    lastWrite = .now
+                }
+                guard await signals.next() != nil else { return }
+            case .end(.shutdown):
+                try await writer.write(ServerSentEvent.goodbye)
+                return
+            case .end(.slowReader):
+                return
+            }
+        }
+    }
+}
