@@ -76,9 +76,14 @@ start_postgres() {
   if [[ $("${psql[@]}" -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'messages'") != 1 ]]; then
     "${psql[@]}" -c "CREATE ROLE messages LOGIN"
   fi
-  if [[ $("${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'messages'") != 1 ]]; then
-    "${psql[@]}" -c "CREATE DATABASE messages OWNER messages"
-  fi
+  # messages_pods: for the tests that run whole service processes, whose relays would otherwise
+  # take the outbox of the database the relay tests watch.
+  local database
+  for database in messages messages_pods; do
+    if [[ $("${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'") != 1 ]]; then
+      "${psql[@]}" -c "CREATE DATABASE $database OWNER messages"
+    fi
+  done
 }
 
 stop_postgres() {

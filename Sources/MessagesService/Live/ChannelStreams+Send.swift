@@ -14,8 +14,8 @@ extension ChannelStreams {
         var lastWrite = ContinuousClock.now
         var position = start
         func write(_ changes: MessageChanges) async throws {
-            for message in changes.messages {
-                try await writer.write(ServerSentEvent.change(message))
+            for event in ServerSentEvent.changes(changes.messages) {
+                try await writer.write(event)
             }
             position = changes.nextSince(after: position)
             lastWrite = .now

@@ -16,14 +16,16 @@ import ServiceLifecycle
 /// the events every pod's relay publishes (`ChangeNoticeConsumer`), and every feed is also read
 /// again every `pollInterval` in case one was lost.
 ///
-/// A feed keeps the last `buffer` versions of changes. A stream that falls further behind than
-/// that (its client reads too slowly) is closed, so it holds no memory and slows no one; its
-/// client reconnects with `Last-Event-ID` and catches up from the changes feed.
+/// A feed keeps the changes its slowest stream has not taken yet. A stream with more than
+/// `buffer` changes not taken when the next read comes (its client reads too slowly) is closed,
+/// so it holds no memory and slows no one; its client reconnects with `Last-Event-ID` and catches
+/// up from the changes feed.
 public final class ChannelStreams: Service, Sendable {
     public struct Configuration: Sendable, Equatable {
         /// Open streams per pod; the next one is refused (503).
         public var maxStreams = 1000
-        /// Versions of changes a stream may fall behind its channel's live edge before it is closed.
+        /// Changes a stream may leave untaken (its client reads slower than they come) before it is
+        /// closed.
         public var buffer = 256
         /// A stream with nothing to send writes a comment this often, so proxies keep it open.
         public var heartbeat: Duration = .seconds(15)
@@ -260,16 +262,20 @@ public final class ChannelStreams: Service, Sendable {
                 }
                 defer { state.feeds[channelID] = feed }
                 feed.lastRead = .now
+                var slow: [Follower] = []
                 if let version = feed.version {
-                    for message in changes.messages where message.version > version {
-                        feed.changes.append(Change(version: message.version, event: ServerSentEvent.change(message)))
+                    // Slow: still more than `buffer` changes behind from before this read.
+                    slow = Self.endSlowFollowers(&feed, buffer: configuration.buffer)
+                    let new = changes.messages.filter { $0.version > version }
+                    for (message, event) in zip(new, ServerSentEvent.changes(new)) {
+                        feed.changes.append(Change(version: message.version, event: event))
                     }
                     feed.version = max(version, changes.nextSince(after: since))
                 } else {
                     feed.version = changes.channelVersion
                     feed.keptFrom = changes.channelVersion
                 }
-                let slow = Self.trim(&feed, buffer: configuration.buffer)
+                Self.forgetTaken(&feed)
                 state.statistics.slowReadersClosed += slow.count
                 let again = changes.hasMore || feed.noticed
                 feed.noticed = false
@@ -288,21 +294,28 @@ public final class ChannelStreams: Service, Sendable {
         }
     }
 
-    /// Forgets the changes more than `buffer` versions behind the feed's version, and ends the
-    /// streams still behind them; returns those streams.
-    private static func trim(_ feed: inout Feed, buffer: Int) -> [Follower] {
-        guard let version = feed.version else { return [] }
-        let floor = version.subtractingReportingOverflow(Int64(buffer)).partialValue
-        guard floor > feed.keptFrom else { return [] }
-        feed.keptFrom = floor
-        feed.changes.removeAll { $0.version <= floor }
+    /// Ends the live streams with more than `buffer` changes not yet taken; returns them.
+    private static func endSlowFollowers(_ feed: inout Feed, buffer: Int) -> [Follower] {
         var slow: [Follower] = []
         for (id, follower) in feed.followers where follower.ended == nil {
-            guard let position = follower.position, position < floor else { continue }
+            guard let position = follower.position else { continue }
+            let pending = feed.changes.count - (feed.changes.firstIndex { $0.version > position } ?? feed.changes.count)
+            guard pending > buffer else { continue }
             feed.followers[id]?.ended = .slowReader
             slow.append(follower)
         }
         return slow
+    }
+
+    /// Forgets the changes every live stream took: the feed keeps only what one still needs
+    /// (at most `buffer` changes, plus one read's worth, for the slowest).
+    private static func forgetTaken(_ feed: inout Feed) {
+        guard let version = feed.version else { return }
+        let positions = feed.followers.values.compactMap { $0.ended == nil ? $0.position : nil }
+        let floor = min(positions.min() ?? version, version)
+        guard floor > feed.keptFrom else { return }
+        feed.keptFrom = floor
+        feed.changes.removeAll { $0.version <= floor }
     }
 
     /// Reads each followed channel every `pollInterval`, and signals every stream due a heartbeat.

@@ -2,13 +2,27 @@ import NIOCore
 import Pooling
 
 /// The bytes of a `text/event-stream` (the HTML standard's server-sent events): each change is
-/// `id: <version>`, `event: <type>` and one `data:` line with the JSON the changes feed gives for
-/// it, so a client's `Last-Event-ID` is the version to resume after. The JSON has no raw newline
-/// (strings escape it), so it is always a single data line.
+/// `event: <type>` and one `data:` line with the JSON the changes feed gives for it. The JSON has
+/// no raw newline (strings escape it), so it is always a single data line.
+///
+/// The last change of each version also carries `id: <version>`, which a client sends back as
+/// `Last-Event-ID` to resume after it. Only the last: a reply and its root change in one version,
+/// and a client cut off between the two resumes before that version and gets both again (the same
+/// states, harmless), where an id on each would have lost the second.
 enum ServerSentEvent {
-    static func change(_ message: Message) -> ByteBuffer {
+    /// The events of `messages` (ascending versions, each version's changes together).
+    static func changes(_ messages: some Collection<Message>) -> [ByteBuffer] {
+        messages.indices.map { index in
+            let next = messages.index(after: index)
+            let endsVersion = next == messages.endIndex || messages[next].version != messages[index].version
+            return change(messages[index], endsVersion: endsVersion)
+        }
+    }
+
+    static func change(_ message: Message, endsVersion: Bool) -> ByteBuffer {
         var buffer = ByteBuffer()
-        buffer.writeString("id: \(message.version)\nevent: \(MessageChangeKind(of: message).rawValue)\ndata: ")
+        if endsVersion { buffer.writeString("id: \(message.version)\n") }
+        buffer.writeString("event: \(MessageChangeKind(of: message).rawValue)\ndata: ")
         ChangesJSON.writeChange(message, to: &buffer)
         buffer.writeString("\n\n")
         return buffer
