@@ -382,6 +382,10 @@ def http_exchange(addr, data: bytes, timeout: float, head_only: bool = False) ->
             fields = dict(headers)
             if head_only or status in (204, 304):
                 body = b""
+            elif status == 200 and fields.get("content-type", "").startswith("text/event-stream"):
+                # A live stream that opened: it only ends when the server closes it, so its
+                # head is the whole answer judged here.
+                body = b""
             elif "chunked" in fields.get("transfer-encoding", "").lower():
                 pieces = []
                 while True:
