@@ -155,7 +155,9 @@ public final class ChannelStreams: Service, Sendable {
             state.statistics.openStreams += 1
             let subscription = Subscription(id: state.nextID, channelID: channelID)
             let isNew = state.feeds[channelID] == nil
-            state.feeds[channelID, default: Feed()].followers[subscription.id] = Follower(
+            // A new feed's first read starts below; it is under way from now on.
+            if isNew { state.feeds[channelID] = Feed(reading: true) }
+            state.feeds[channelID]!.followers[subscription.id] = Follower(
                 subscription: subscription, close: close, position: nil, lastSignal: .now)
             return (subscription, isNew)
         }
@@ -263,7 +265,7 @@ public final class ChannelStreams: Service, Sendable {
                 defer { state.feeds[channelID] = feed }
                 feed.lastRead = .now
                 var slow: [Follower] = []
-                if let version = feed.version {
+                if let version = feed.version, since != Int64.max {
                     // Slow: still more than `buffer` changes behind from before this read.
                     slow = Self.endSlowFollowers(&feed, buffer: configuration.buffer)
                     let new = changes.messages.filter { $0.version > version }
@@ -271,7 +273,7 @@ public final class ChannelStreams: Service, Sendable {
                         feed.changes.append(Change(version: message.version, event: event))
                     }
                     feed.version = max(version, changes.nextSince(after: since))
-                } else {
+                } else if feed.version == nil {
                     feed.version = changes.channelVersion
                     feed.keptFrom = changes.channelVersion
                 }
