@@ -270,6 +270,7 @@ import Testing
                     """
                     SELECT pg_terminate_backend(pid) AS terminated FROM pg_locks
                     WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1
+                        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                     """,
                     [OutboxRelay.lockKey]
                 )

@@ -63,6 +63,14 @@ struct WriteThroughStore<Base: MessageStore>: MessageStore {
         try await base.changes(channelID: channelID, since: since, limit: limit)
     }
 
+    func markRead(channelID: UUID, userID: UUID, seq: Int64) async throws -> ReadState? {
+        try await base.markRead(channelID: channelID, userID: userID, seq: seq)
+    }
+
+    func readState(channelID: UUID, userID: UUID) async throws -> ReadState {
+        try await base.readState(channelID: channelID, userID: userID)
+    }
+
     func isReachable() async -> Bool {
         await base.isReachable()
     }

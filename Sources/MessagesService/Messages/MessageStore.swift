@@ -221,6 +221,11 @@ public protocol MessageStore: Sendable {
     /// The messages changed after channel version `since`: the first `limit` by (version, seq),
     /// with every other message of the last version (`MessageChanges.select`).
     func changes(channelID: UUID, since: Int64, limit: Int) async throws -> MessageChanges
+    /// Moves `userID`'s read marker in the channel forward to `seq`, never back (idempotent);
+    /// nil, changing nothing, when `seq` is after the channel's last message.
+    func markRead(channelID: UUID, userID: UUID, seq: Int64) async throws -> ReadState?
+    /// `userID`'s read marker in the channel and the unread root messages after it.
+    func readState(channelID: UUID, userID: UUID) async throws -> ReadState
     /// True when the store can answer right now.
     func isReachable() async -> Bool
 }

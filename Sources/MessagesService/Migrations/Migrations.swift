@@ -349,5 +349,18 @@ enum Migrations {
                 $$;
                 """
         ),
+        Migration(
+            version: 7, name: "read markers",
+            sql: """
+                -- Where each user has read up to in a channel: a row once the user marked one.
+                CREATE TABLE read_markers (
+                    channel_id uuid NOT NULL,
+                    user_id uuid NOT NULL,
+                    last_read_seq bigint NOT NULL,
+                    updated_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (channel_id, user_id)
+                );
+                """
+        ),
     ]
 }

@@ -11,6 +11,8 @@ public actor InMemoryMessageStore: MessageStore {
         var messages: [Message] = []
         var revisions: [UUID: [MessageRevision]] = [:]
         var lastCreatedAt: Int64 = 0
+        /// Each user's read marker.
+        var readMarkers: [UUID: Int64] = [:]
     }
 
     private var channels: [UUID: Channel] = [:]
@@ -153,6 +155,22 @@ public actor InMemoryMessageStore: MessageStore {
         return MessageChanges.select(
             from: channel.messages.filter { $0.version > since }, limit: limit, channelVersion: channel.state.version
         )
+    }
+
+    public func markRead(channelID: UUID, userID: UUID, seq: Int64) async throws -> ReadState? {
+        guard seq <= channels[channelID]?.state.lastSeq ?? 0 else { return nil }
+        var channel = channels[channelID] ?? Channel()
+        channel.readMarkers[userID] = max(channel.readMarkers[userID] ?? 0, seq)
+        channels[channelID] = channel
+        return try await readState(channelID: channelID, userID: userID)
+    }
+
+    public func readState(channelID: UUID, userID: UUID) async throws -> ReadState {
+        let marker = channels[channelID]?.readMarkers[userID] ?? 0
+        let unread = (channels[channelID]?.messages ?? []).lazy.filter {
+            $0.seq > marker && $0.parentID == nil && $0.deletedAt == nil && $0.authorID != userID
+        }.prefix(ReadState.unreadLimit).count
+        return ReadState(lastReadSeq: marker, unread: unread)
     }
 
     public func isReachable() async -> Bool { true }

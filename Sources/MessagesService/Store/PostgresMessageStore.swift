@@ -181,6 +181,19 @@ public struct PostgresMessageStore: MessageStore {
         }
     }
 
+    public func markRead(channelID: UUID, userID: UUID, seq: Int64) async throws -> ReadState? {
+        let rows = try await client.query(SQL.markRead, [channelID, userID, seq, ReadState.unreadLimit])
+        guard let row = rows.first else { return nil }
+        return ReadState(lastReadSeq: try row.decode("last_read_seq"), unread: Int(try row.decode("unread", as: Int64.self)))
+    }
+
+    public func readState(channelID: UUID, userID: UUID) async throws -> ReadState {
+        let rows = try await client.query(SQL.readState, [channelID, userID, ReadState.unreadLimit])
+        let row = rows.first
+        return ReadState(
+            lastReadSeq: try row?.decode("last_read_seq") ?? 0, unread: Int(try row?.decode("unread", as: Int64.self) ?? 0))
+    }
+
     public func isReachable() async -> Bool {
         do {
             try await client.query("SELECT 1")
@@ -356,6 +369,38 @@ enum SQL {
             SELECT \(messageColumns) FROM messages
             WHERE channel_id = $1 AND version > $2 ORDER BY version FETCH FIRST $3 ROWS WITH TIES
         ) m ON true
+        """
+
+    /// Root messages by others after a marker, not deleted, counted up to a limit ($1 channel,
+    /// $2 user, marker, limit): at most that many index entries of (channel_id, seq) are read.
+    private static func unreadCount(after marker: String, limit: String) -> String {
+        """
+        (SELECT count(*) FROM (
+            SELECT 1 FROM messages m
+            WHERE m.channel_id = $1 AND m.seq > \(marker) AND m.parent_id IS NULL AND m.deleted_at IS NULL
+                AND m.author_id <> $2
+            ORDER BY m.seq LIMIT \(limit)) unread)
+        """
+    }
+
+    /// Moves the marker forward ($3) only when the channel has that message, in one statement;
+    /// no row when it has not.
+    static let markRead = """
+        WITH marked AS (
+            INSERT INTO read_markers AS r (channel_id, user_id, last_read_seq)
+            SELECT $1, $2, $3 WHERE $3 <= coalesce((SELECT last_seq FROM channels WHERE id = $1), 0)
+            ON CONFLICT (channel_id, user_id) DO UPDATE
+                SET last_read_seq = greatest(r.last_read_seq, excluded.last_read_seq), updated_at = now()
+            RETURNING last_read_seq
+        )
+        SELECT last_read_seq, \(unreadCount(after: "marked.last_read_seq", limit: "$4")) AS unread FROM marked
+        """
+
+    static let readState = """
+        SELECT coalesce(r.last_read_seq, 0) AS last_read_seq,
+            \(unreadCount(after: "coalesce(r.last_read_seq, 0)", limit: "$3")) AS unread
+        FROM (VALUES (1)) AS one
+        LEFT JOIN read_markers r ON r.channel_id = $1 AND r.user_id = $2
         """
 
     static let selectRevisions = """

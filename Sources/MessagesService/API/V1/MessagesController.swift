@@ -44,6 +44,9 @@ struct MessagesController<Store: MessageStore>: Sendable {
         messages.get(":message_id/replies", use: replies)
         messages.get(":message_id/history", use: history)
         channelGroup("changes", of: v1).get(use: changes)
+        let read = channelGroup("read", of: v1)
+        read.get(use: readState)
+        read.put(use: markRead)
     }
 
     private func channelGroup(_ path: String, of v1: RouterGroup<AppRequestContext>) -> RouterGroup<AppRequestContext> {
@@ -151,6 +154,26 @@ struct MessagesController<Store: MessageStore>: Sendable {
             )
         }
         return JSONResponse.make(bytes: ChangesJSON.v1(changes, since: since))
+    }
+
+    /// The caller's read marker in the channel and how many root messages of others came after it.
+    @Sendable func readState(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.verifiedCaller()
+        let channelID = try V1Dialect.channelID("channel_id", context)
+        return try JSONResponse.make(ReadStateBody(try await store.readState(channelID: channelID, userID: user.userID)))
+    }
+
+    /// Moves the caller's read marker forward to `seq` (a marker never moves back, so a late or
+    /// repeated call changes nothing) and answers the read state after it.
+    @Sendable func markRead(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.verifiedCaller()
+        let channelID = try V1Dialect.channelID("channel_id", context)
+        let body = try await V1Dialect.body(ReadMarkerBody.self, request)
+        guard body.seq >= 0 else { throw APIError.invalidArgument("seq must be a message seq, an integer 0..\(Int64.max)") }
+        guard let state = try await store.markRead(channelID: channelID, userID: user.userID, seq: body.seq) else {
+            throw APIError.invalidArgument("seq \(body.seq) is after the channel's last message")
+        }
+        return try JSONResponse.make(ReadStateBody(state))
     }
 
     private static func since(_ request: Request) throws -> Int64 {
