@@ -46,7 +46,8 @@ import Testing
         -> [String: Any]
     {
         let parentField = parent.map { #","parent_id":"\#($0)""# } ?? ""
-        let reply = try await call(client, .post, "/v1/channels/\(channel)/messages", json: #"{"content":"\#(content)"\#(parentField)}"#)
+        let reply = try await call(
+            client, .post, "/v1/channels/\(channel)/messages", json: #"{"content":"\#(content)"\#(parentField)}"#)
         #expect(reply.status == 201)
         return reply.json
     }
@@ -84,7 +85,9 @@ import Testing
                 ids.append(try await create(client, channel: channel, "m\(index)")["id"] as! String)
             }
             _ = try await create(client, channel: channel, "reply", parent: ids[0])
-            #expect(try await call(client, .patch, "/v1/channels/\(channel)/messages/\(ids[1])", json: #"{"content":"edited"}"#).status == 200)
+            #expect(
+                try await call(client, .patch, "/v1/channels/\(channel)/messages/\(ids[1])", json: #"{"content":"edited"}"#)
+                    .status == 200)
             #expect(try await call(client, .delete, "/v1/channels/\(channel)/messages/\(ids[2])").status == 204)
 
             let feed = try await call(client, .get, "/v1/channels/\(channel)/changes?since=0&limit=100")
@@ -118,7 +121,9 @@ import Testing
                 port: reader.port, path: path, headers: [("X-User-Id", user), ("Last-Event-ID", lastSeen)])
             #expect(await resumed.wait { $0.events.count >= 10 })
             try await Task.sleep(for: .milliseconds(300))
-            #expect(resumed.events.map { try? eventObject($0)["message"].flatMap { ($0 as? [String: Any])?["id"] as? String } } == missed)
+            #expect(
+                resumed.events.map { try? eventObject($0)["message"].flatMap { ($0 as? [String: Any])?["id"] as? String } }
+                    == missed)
             #expect(resumed.events.map(\.id) == (9...18).map { String($0) })
 
             // SIGTERM: the stream ends cleanly (a goodbye, then the response's end) and the process exits.
@@ -144,7 +149,8 @@ import Testing
         try await reader.waitUntilReady()
         let channel = UUID()
         let path = "/v1/channels/\(channel)/stream"
-        let stuck = try await EventStreamClient.open(port: reader.port, path: path, headers: [("X-User-Id", user)], reading: false)
+        let stuck = try await EventStreamClient.open(
+            port: reader.port, path: path, headers: [("X-User-Id", user)], reading: false)
         let healthy = try await EventStreamClient.open(port: reader.port, path: path, headers: [("X-User-Id", user)])
         #expect(await healthy.wait { $0.status == 200 })
 

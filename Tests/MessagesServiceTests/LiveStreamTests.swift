@@ -93,7 +93,9 @@ private func changeEvents(_ buffers: [ByteBuffer]) -> [(version: Int64, id: Int6
                 if roll < 55 || ids.isEmpty {
                     let parent = roll < 10 && !ids.isEmpty ? ids.randomElement(using: &random) : nil
                     if case .created(let write) = try? await store.create(
-                        NewMessage(channelID: channel, authorID: author, type: .text, content: "m\(step)", attachments: [], parentID: parent))
+                        NewMessage(
+                            channelID: channel, authorID: author, type: .text, content: "m\(step)", attachments: [],
+                            parentID: parent))
                     {
                         ids.append(write.message.id)
                     }
@@ -174,7 +176,8 @@ private func changeEvents(_ buffers: [ByteBuffer]) -> [(version: Int64, id: Int6
         let fastSink = NIOLockedValueBox<[ByteBuffer]>([])
         let (fast, _, fastTask) = try await stream(streams, channel: channel, since: nil, sink: fastSink)
         for index in 0..<30 {
-            _ = try await store.create(NewMessage(channelID: channel, authorID: UUID(), type: .text, content: "m\(index)", attachments: []))
+            _ = try await store.create(
+                NewMessage(channelID: channel, authorID: UUID(), type: .text, content: "m\(index)", attachments: []))
             streams.notice(channelID: channel)
             try await Task.sleep(for: .milliseconds(2))
         }
@@ -209,7 +212,8 @@ private func changeEvents(_ buffers: [ByteBuffer]) -> [(version: Int64, id: Int6
     let alice = UUID()
 
     func withStreams(
-        maxStreams: Int, authenticator: Authenticator = .userHeader, _ body: @escaping @Sendable (APIClient, InMemoryMessageStore) async throws -> Void
+        maxStreams: Int, authenticator: Authenticator = .userHeader,
+        _ body: @escaping @Sendable (APIClient, InMemoryMessageStore) async throws -> Void
     ) async throws {
         let store = InMemoryMessageStore()
         var configuration = ChannelStreams.Configuration()
@@ -228,7 +232,8 @@ private func changeEvents(_ buffers: [ByteBuffer]) -> [(version: Int64, id: Int6
     @Test func badPositionsAre400AndAPositionAheadOfTheChannelIs410() async throws {
         try await withStreams(maxStreams: 10) { api, store in
             let channel = UUID()
-            _ = try await store.create(NewMessage(channelID: channel, authorID: alice, type: .text, content: "one", attachments: []))
+            _ = try await store.create(
+                NewMessage(channelID: channel, authorID: alice, type: .text, content: "one", attachments: []))
             let path = "/v1/channels/\(channel)/stream"
             for bad in ["abc", "-1", "99999999999999999999", "1.5", ""] {
                 let reply = try await api.send(.get, path, user: alice, headers: [.lastEventID: bad])

@@ -36,11 +36,13 @@ import Testing
             #expect(state(try await api.send(.get, path(channel, "read"), user: bob)) == [0, 0])
             var ids: [String] = []
             for index in 0..<6 {
-                let created = try await api.send(.post, path(channel, "messages"), user: alice, json: #"{"content":"m\#(index)"}"#)
+                let created = try await api.send(
+                    .post, path(channel, "messages"), user: alice, json: #"{"content":"m\#(index)"}"#)
                 ids.append(try #require(created.json["id"] as? String))
             }
             // seq 7: a reply; seq 8: bob's own; message seq 2 deleted.
-            _ = try await api.send(.post, path(channel, "messages"), user: alice, json: #"{"content":"r","parent_id":"\#(ids[0])"}"#)
+            _ = try await api.send(
+                .post, path(channel, "messages"), user: alice, json: #"{"content":"r","parent_id":"\#(ids[0])"}"#)
             _ = try await api.send(.post, path(channel, "messages"), user: bob, json: #"{"content":"mine"}"#)
             #expect(try await api.send(.delete, path(channel, "messages/\(ids[1])"), user: alice).status == .noContent)
 
@@ -62,7 +64,9 @@ import Testing
         try await run(backend) { api in
             let channel = UUID()
             _ = try await api.send(.post, path(channel, "messages"), user: alice, json: #"{"content":"one"}"#)
-            for body in [#"{"seq":2}"#, #"{"seq":-1}"#, #"{"seq":"1"}"#, #"{"seq":1.5}"#, #"{"seq":9223372036854775808}"#, #"{}"#, "[]"] {
+            for body in [
+                #"{"seq":2}"#, #"{"seq":-1}"#, #"{"seq":"1"}"#, #"{"seq":1.5}"#, #"{"seq":9223372036854775808}"#, #"{}"#, "[]",
+            ] {
                 let reply = try await api.send(.put, path(channel, "read"), user: alice, json: body)
                 #expect(reply.status == .badRequest, "\(body)")
                 #expect(reply.errorMessage?.contains("seq") == true || body == "[]", "\(body): \(reply.errorMessage ?? "")")

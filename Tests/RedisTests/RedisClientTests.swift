@@ -242,7 +242,14 @@ import Testing
         // The calls wait for SELECT, which gets no answer: they fail with the connection, as an
         // outage the breaker counts, not after the acquire timeout as load.
         let errors = await withTaskGroup(of: RedisError?.self) { group in
-            for _ in 0..<5 { group.addTask { do { _ = try await redis.send("PING"); return nil } catch { return error as? RedisError } } }
+            for _ in 0..<5 {
+                group.addTask {
+                    do {
+                        _ = try await redis.send("PING")
+                        return nil
+                    } catch { return error as? RedisError }
+                }
+            }
             return await group.reduce(into: [RedisError?]()) { $0.append($1) }
         }
         #expect(errors.allSatisfy { $0?.code == .connectionFailed && $0?.isOutage == true })
