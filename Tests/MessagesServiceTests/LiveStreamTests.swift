@@ -48,11 +48,13 @@ private func changeEvents(_ buffers: [ByteBuffer]) -> [(version: Int64, id: Int6
 @Suite struct ChannelStreamsTests {
     let logger = Logger(label: "test")
 
-    private func makeStreams(_ store: InMemoryMessageStore, buffer: Int = 10_000, maxStreams: Int = 100) -> ChannelStreams {
+    private func makeStreams(
+        _ store: InMemoryMessageStore, buffer: Int = 10_000, maxStreams: Int = 100, heartbeat: Duration = .seconds(60)
+    ) -> ChannelStreams {
         var configuration = ChannelStreams.Configuration()
         configuration.buffer = buffer
         configuration.maxStreams = maxStreams
-        configuration.heartbeat = .seconds(60)
+        configuration.heartbeat = heartbeat
         configuration.pollInterval = .seconds(60)
         configuration.batch = 7
         return ChannelStreams(configuration: configuration, logger: logger) { channel, since, limit in
@@ -187,6 +189,40 @@ private func changeEvents(_ buffers: [ByteBuffer]) -> [(version: Int64, id: Int6
         streams.end(fast)
         try await fastTask.value
         #expect(changeEvents(fastSink.withLockedValue { $0 }).map(\.version) == Array(1...30))
+        #expect(streams.statistics.slowReadersClosed == 1)
+        #expect(streams.statistics.openStreams == 0)
+    }
+
+    /// On a channel where nothing happens the buffer rule never looks at a stream; a writer stuck
+    /// on its client for two heartbeats is closed all the same, while an idle reading stream gets
+    /// heartbeats and stays. Both start with the retry hint and their start as the last event id.
+    @Test func aWriterStuckOnAQuietChannelIsClosedAfterTwoHeartbeats() async throws {
+        let store = InMemoryMessageStore()
+        let streams = makeStreams(store, heartbeat: .milliseconds(200))
+        let ticker = Task { try await streams.run() }
+        defer { ticker.cancel() }
+        let channel = UUID()
+        _ = try await store.create(NewMessage(channelID: channel, authorID: UUID(), type: .text, content: "m", attachments: []))
+        let (release, releaser) = AsyncStream.makeStream(of: Void.self)
+        let closed = NIOLockedValueBox(false)
+        let stuckSink = NIOLockedValueBox<[ByteBuffer]>([])
+        let (_, _, stuckTask) = try await stream(
+            streams, channel: channel, since: nil, sink: stuckSink,
+            close: {
+                closed.withLockedValue { $0 = true }
+                releaser.yield()
+            },
+            // Blocks at its second write (its first heartbeat).
+            writer: CollectingWriter(sink: stuckSink, blockAt: 1, release: release))
+        let idleSink = NIOLockedValueBox<[ByteBuffer]>([])
+        let (idle, _, idleTask) = try await stream(streams, channel: channel, since: nil, sink: idleSink)
+        #expect(await eventually(timeout: .seconds(5)) { closed.withLockedValue { $0 } }, "the stuck stream was not closed")
+        await #expect(throws: CancellationError.self) { try await stuckTask.value }
+        #expect(stuckSink.withLockedValue { $0.map { String(buffer: $0) } } == ["retry: 2000\nid: 1\n\n"])
+        #expect(await eventually { idleSink.withLockedValue { $0.count } >= 3 }, "the idle stream got no heartbeats")
+        #expect(idleSink.withLockedValue { $0.dropFirst().allSatisfy { String(buffer: $0) == ": heartbeat\n\n" } })
+        streams.end(idle)
+        try await idleTask.value
         #expect(streams.statistics.slowReadersClosed == 1)
         #expect(streams.statistics.openStreams == 0)
     }

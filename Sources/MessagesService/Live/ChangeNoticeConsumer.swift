@@ -8,10 +8,11 @@ import ServiceLifecycle
 /// The relay announces each batch of events it published on the `messages.notices` fanout
 /// exchange: the channels the batch changed. Each pod consumes a queue of its own (exclusive,
 /// deleted with its connection) bound to it, and hands each channel to `ChannelStreams.notice`.
-/// A notice is only a hint, so it is consumed without acknowledgements and the queue keeps at
-/// most `maxQueued` of them: a dropped notice delays a stream until the next notice or poll of its
-/// channel, and after every reconnect all followed channels are read again (the notices of the
-/// disconnected time are lost with the queue).
+/// A notice is only a hint, so it is consumed without acknowledgements: the broker sends each as
+/// fast as the connection takes it, and `maxQueued` only bounds what waits in the queue when the
+/// connection is slower (the oldest are dropped). A dropped notice delays a stream until the next
+/// notice or poll of its channel, and after every reconnect all followed channels are read again
+/// (the notices of the disconnected time are lost with the queue).
 ///
 /// Why RabbitMQ and not Redis pub/sub: every committed change reaches the broker through the
 /// outbox, even when the pod that wrote it died right after the commit; a publish by the writing

@@ -20,7 +20,8 @@ extension ChannelStreams {
             position = changes.nextSince(after: position)
             lastWrite = .now
         }
-        try await writer.write(ServerSentEvent.retry(configuration.retryHint))
+        // With the start as its id: a client cut off before any change resumes from there.
+        try await writer.write(ServerSentEvent.opening(retry: configuration.retryHint, position: start))
         try await write(first)
         var signals = subscription.signals.makeAsyncIterator()
         while true {

@@ -54,7 +54,7 @@ public final class ChannelStreams: Service, Sendable {
 
     /// Why a stream ended, other than its client leaving.
     public enum EndReason: Sendable, Equatable {
-        /// It fell more than `buffer` versions behind.
+        /// It left more than `buffer` changes untaken, or its writer was stuck for two heartbeats.
         case slowReader
         /// The pod is shutting down.
         case shutdown
@@ -99,7 +99,9 @@ public final class ChannelStreams: Service, Sendable {
         let close: @Sendable () -> Void
         /// Everything up to this version was handed to the stream (nil while it catches up).
         var position: Int64?
-        var lastSignal: ContinuousClock.Instant
+        /// When its writer last asked for more: a writer signalled every tick that has not asked
+        /// for `2 × heartbeat` is stuck writing to a client that stopped reading.
+        var lastTake: ContinuousClock.Instant
         var ended: EndReason?
     }
 
@@ -128,6 +130,9 @@ public final class ChannelStreams: Service, Sendable {
     private let state = NIOLockedValueBox(State())
 
     public init(configuration: Configuration, logger: Logger, readChanges: @escaping ReadChanges) {
+        var configuration = configuration
+        // A read brings at most a buffer's worth: a client that keeps up is never closed by one read.
+        configuration.batch = min(configuration.batch, configuration.buffer)
         self.configuration = configuration
         self.logger = logger
         self.readChanges = readChanges
@@ -158,7 +163,7 @@ public final class ChannelStreams: Service, Sendable {
             // A new feed's first read starts below; it is under way from now on.
             if isNew { state.feeds[channelID] = Feed(reading: true) }
             state.feeds[channelID]!.followers[subscription.id] = Follower(
-                subscription: subscription, close: close, position: nil, lastSignal: .now)
+                subscription: subscription, close: close, position: nil, lastTake: .now)
             return (subscription, isNew)
         }
         if isNewFeed { startRead(channelID) }
@@ -180,18 +185,18 @@ public final class ChannelStreams: Service, Sendable {
     /// What the stream, having sent everything up to `position`, does next.
     func take(_ subscription: Subscription, after position: Int64) -> Step {
         state.withLockedValue { state in
-            guard var feed = state.feeds[subscription.channelID], var follower = feed.followers[subscription.id] else {
+            // In place: a copy of the feed would copy every follower of the channel.
+            guard let follower = state.feeds[subscription.channelID]?.followers[subscription.id] else {
                 return .end(.shutdown)
             }
             if let reason = follower.ended { return .end(reason) }
-            guard let version = feed.version else { return .wait }
+            state.feeds[subscription.channelID]!.followers[subscription.id]!.lastTake = .now
+            guard let version = state.feeds[subscription.channelID]!.version else { return .wait }
             // The feed keeps what came after `keptFrom`: a stream behind it reads the changes feed.
-            guard position >= feed.keptFrom else { return .catchUp }
-            follower.position = position
-            feed.followers[subscription.id] = follower
-            state.feeds[subscription.channelID] = feed
+            guard position >= state.feeds[subscription.channelID]!.keptFrom else { return .catchUp }
+            state.feeds[subscription.channelID]!.followers[subscription.id]!.position = position
             guard position < version else { return .wait }
-            let changes = feed.changes.drop { $0.version <= position }
+            let changes = state.feeds[subscription.channelID]!.changes.drop { $0.version <= position }
             state.statistics.eventsSent += changes.count
             return .send(Array(changes), through: version)
         }
@@ -259,30 +264,12 @@ public final class ChannelStreams: Service, Sendable {
             }
             let (again, wake, slow) = state.withLockedValue { state in
                 state.statistics.feedReads += 1
-                guard var feed = state.feeds[channelID] else {
+                guard state.feeds[channelID] != nil else {
                     return (false, [Subscription](), [Follower]())
                 }
-                defer { state.feeds[channelID] = feed }
-                feed.lastRead = .now
-                var slow: [Follower] = []
-                if let version = feed.version, since != Int64.max {
-                    // Slow: still more than `buffer` changes behind from before this read.
-                    slow = Self.endSlowFollowers(&feed, buffer: configuration.buffer)
-                    let new = changes.messages.filter { $0.version > version }
-                    for (message, event) in zip(new, ServerSentEvent.changes(new)) {
-                        feed.changes.append(Change(version: message.version, event: event))
-                    }
-                    feed.version = max(version, changes.nextSince(after: since))
-                } else if feed.version == nil {
-                    feed.version = changes.channelVersion
-                    feed.keptFrom = changes.channelVersion
-                }
-                Self.forgetTaken(&feed)
-                state.statistics.slowReadersClosed += slow.count
-                let again = changes.hasMore || feed.noticed
-                feed.noticed = false
-                feed.reading = again
-                return (again, feed.followers.values.map(\.subscription), slow)
+                return Self.apply(
+                    changes, since: since, to: &state.feeds[channelID]!, statistics: &state.statistics,
+                    buffer: configuration.buffer)
             }
             for follower in slow {
                 logger.info(
@@ -294,6 +281,33 @@ public final class ChannelStreams: Service, Sendable {
             for subscription in wake { subscription.signal.yield() }
             if !again { return }
         }
+    }
+
+    /// Applies a read of the changes feed (after `since`) to `feed`, in place; whether to read
+    /// again, the streams to wake and those closed as slow.
+    private static func apply(
+        _ changes: MessageChanges, since: Int64, to feed: inout Feed, statistics: inout Statistics, buffer: Int
+    ) -> (again: Bool, wake: [Subscription], slow: [Follower]) {
+        feed.lastRead = .now
+        var slow: [Follower] = []
+        if let version = feed.version, since != Int64.max {
+            // Slow: still more than `buffer` changes behind from before this read.
+            slow = Self.endSlowFollowers(&feed, buffer: buffer)
+            let new = changes.messages.filter { $0.version > version }
+            for (message, event) in zip(new, ServerSentEvent.changes(new)) {
+                feed.changes.append(Change(version: message.version, event: event))
+            }
+            feed.version = max(version, changes.nextSince(after: since))
+        } else if feed.version == nil {
+            feed.version = changes.channelVersion
+            feed.keptFrom = changes.channelVersion
+        }
+        Self.forgetTaken(&feed)
+        statistics.slowReadersClosed += slow.count
+        let again = changes.hasMore || feed.noticed
+        feed.noticed = false
+        feed.reading = again
+        return (again, feed.followers.values.map(\.subscription), slow)
     }
 
     /// Ends the live streams with more than `buffer` changes not yet taken; returns them.
@@ -320,31 +334,47 @@ public final class ChannelStreams: Service, Sendable {
         feed.changes.removeAll { $0.version <= floor }
     }
 
-    /// Reads each followed channel every `pollInterval`, and signals every stream due a heartbeat.
+    /// Every tick: reads each followed channel due its poll, signals every stream (a writer
+    /// with nothing to send writes its heartbeat once `heartbeat` passed since its last write, so
+    /// heartbeats are at most a tick late), and closes the streams whose writer has not asked for
+    /// more for two heartbeats: stuck writing to a client that stopped reading, on a channel too
+    /// quiet for the buffer rule to find it.
     public func run() async throws {
         let tick = min(.seconds(1), configuration.heartbeat / 4, configuration.pollInterval)
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             try? await Task.sleep(for: tick)
             let now = ContinuousClock.now
-            let (due, quiet) = state.withLockedValue { state in
+            let (due, signalled, stuck) = state.withLockedValue { state in
                 var due: [UUID] = []
-                var quiet: [Subscription] = []
+                var signalled: [Subscription] = []
+                var stuck: [Follower] = []
                 for channelID in state.feeds.keys {
                     if now - state.feeds[channelID]!.lastRead >= configuration.pollInterval,
                         Self.claimRead(&state.feeds[channelID]!)
                     {
                         due.append(channelID)
                     }
-                    for (id, follower) in state.feeds[channelID]!.followers
-                    where now - follower.lastSignal >= configuration.heartbeat {
-                        state.feeds[channelID]!.followers[id]!.lastSignal = now
-                        quiet.append(follower.subscription)
+                    for (id, follower) in state.feeds[channelID]!.followers where follower.ended == nil {
+                        if now - follower.lastTake >= configuration.heartbeat * 2 {
+                            state.feeds[channelID]!.followers[id]!.ended = .slowReader
+                            stuck.append(follower)
+                        } else {
+                            signalled.append(follower.subscription)
+                        }
                     }
                 }
-                return (due, quiet)
+                state.statistics.slowReadersClosed += stuck.count
+                return (due, signalled, stuck)
             }
             for channelID in due { startRead(channelID) }
-            for subscription in quiet { subscription.signal.yield() }
+            for subscription in signalled { subscription.signal.yield() }
+            for follower in stuck {
+                logger.info(
+                    "closing a stream whose client stopped reading",
+                    metadata: ["channel_id": "\(follower.subscription.channelID.lowercased)"]
+                )
+                follower.close()
+            }
         }
     }
 }

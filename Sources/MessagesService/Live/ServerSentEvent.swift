@@ -28,9 +28,12 @@ enum ServerSentEvent {
         return buffer
     }
 
-    /// Sets how long the client waits before reconnecting after the stream ends.
-    static func retry(_ delay: Duration) -> ByteBuffer {
-        ByteBuffer(string: "retry: \(delay.totalMilliseconds)\n\n")
+    /// The first block of a stream: how long the client waits before reconnecting, and the
+    /// position it starts at as the last event id (an id without data sets the client's
+    /// `Last-Event-ID` and dispatches nothing), so a client cut off before any change resumes
+    /// there instead of at the channel's version of its reconnect.
+    static func opening(retry delay: Duration, position: Int64) -> ByteBuffer {
+        ByteBuffer(string: "retry: \(delay.totalMilliseconds)\nid: \(position)\n\n")
     }
 
     /// A comment: ignored by clients, keeps proxies from closing an idle stream.
