@@ -7,17 +7,8 @@ import Testing
 
 /// `GET /v1/channels/{id}/changes`, against the real Postgres and the in-memory store alike.
 @Suite(.tags(.servers)) struct ChangesFeedTests {
-    enum Backend: String, CaseIterable, Sendable { case postgres, memory }
-
     let alice = UUID()
     let bob = UUID()
-
-    func run(_ backend: Backend, _ body: @escaping @Sendable (APIClient) async throws -> Void) async throws {
-        switch backend {
-        case .postgres: try await withService { api, _ in try await body(api) }
-        case .memory: try await withMemoryService(body)
-        }
-    }
 
     func messages(_ channel: UUID, _ rest: String = "") -> String {
         "/v1/channels/\(channel.lowercased)/messages\(rest)"
@@ -27,10 +18,10 @@ import Testing
         "/v1/channels/\(channel.lowercased)/changes?\(query)"
     }
 
-    @Test(arguments: Backend.allCases)
-    func walkedFromZeroTheFeedIsTheChannelsFinalState(backend: Backend) async throws {
+    @Test(arguments: StoreBackend.allCases)
+    func walkedFromZeroTheFeedIsTheChannelsFinalState(backend: StoreBackend) async throws {
         let (alice, bob) = (self.alice, self.bob)
-        try await run(backend) { api in
+        try await backend.run { api in
             let channel = UUID()
             var ids: [String] = []
             for index in 0..<12 {
@@ -44,7 +35,9 @@ import Testing
                 replies.append(try #require(reply.json["id"] as? String))
             }
             for (id, text) in [(ids[2], "edited"), (ids[7], "edited once"), (ids[7], "edited twice")] {
-                #expect(try await api.send(.patch, messages(channel, "/\(id)"), user: alice, json: #"{"content":"\#(text)"}"#).status == .ok)
+                #expect(
+                    try await api.send(.patch, messages(channel, "/\(id)"), user: alice, json: #"{"content":"\#(text)"}"#).status
+                        == .ok)
             }
             #expect(try await api.send(.delete, messages(channel, "/\(ids[5])"), user: alice).status == .noContent)
             #expect(try await api.send(.delete, messages(channel, "/\(replies[1])"), user: bob).status == .noContent)
@@ -94,7 +87,9 @@ import Testing
             #expect((idle.json["changes"] as? [Any])?.isEmpty == true)
             #expect(idle.json["next_since"] as? Int == channelVersion)
             #expect(idle.json["has_more"] as? Bool == false)
-            #expect(try await api.send(.patch, messages(channel, "/\(ids[0])"), user: alice, json: #"{"content":"late"}"#).status == .ok)
+            #expect(
+                try await api.send(.patch, messages(channel, "/\(ids[0])"), user: alice, json: #"{"content":"late"}"#).status
+                    == .ok)
             let late = try await api.send(.get, changes(channel, "since=\(since)"), user: bob)
             let lateChanges = late.json["changes"] as? [[String: Any]] ?? []
             #expect(lateChanges.count == 1)
@@ -103,10 +98,10 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func aBatchKeepsAReplyWithItsRoot(backend: Backend) async throws {
+    @Test(arguments: StoreBackend.allCases)
+    func aBatchKeepsAReplyWithItsRoot(backend: StoreBackend) async throws {
         let alice = self.alice
-        try await run(backend) { api in
+        try await backend.run { api in
             let channel = UUID()
             let root = try await api.send(.post, messages(channel), user: alice, json: #"{"content":"root"}"#)
             let rootID = try #require(root.json["id"] as? String)
@@ -119,10 +114,10 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func aSinceThatIsNoVersionOfTheChannelIsRefused(backend: Backend) async throws {
+    @Test(arguments: StoreBackend.allCases)
+    func aSinceThatIsNoVersionOfTheChannelIsRefused(backend: StoreBackend) async throws {
         let alice = self.alice
-        try await run(backend) { api in
+        try await backend.run { api in
             let channel = UUID()
             let empty = try await api.send(.get, changes(channel, "since=0"), user: alice)
             #expect(empty.status == .ok)
@@ -167,11 +162,12 @@ import Testing
     /// Schemathesis holds every answer to the spec: a code the spec's enum lacks fails it there,
     /// only after a long fuzzing run; here it fails at once.
     @Test func everyV1ErrorCodeIsOneTheSpecLists() async throws {
-        let codes = [
-            APIError.invalidArgument(""), .unauthenticated(""), .permissionDenied(""), .notFound(""), .conflict(""),
-            .preconditionFailed(""), .reloadRequired(""), .payloadTooLarge(""), .unsupportedMediaType(""),
-            .unavailable(""), .internal,
-        ].map(\.code) + ["resource_exhausted", "method_not_allowed"]
+        let codes =
+            [
+                APIError.invalidArgument(""), .unauthenticated(""), .permissionDenied(""), .notFound(""), .conflict(""),
+                .preconditionFailed(""), .reloadRequired(""), .payloadTooLarge(""), .unsupportedMediaType(""),
+                .unavailable(""), .internal,
+            ].map(\.code) + ["resource_exhausted", "method_not_allowed"]
         try await withMemoryService { api in
             let spec = String(decoding: try await api.send(.get, "/openapi.yaml").bytes, as: UTF8.self)
             let codeSchema = try #require(spec.range(of: "description: A stable machine-readable code."))

@@ -67,7 +67,7 @@ private func changeEvents(_ buffers: [ByteBuffer]) -> [(version: Int64, id: Int6
         _ streams: ChannelStreams, channel: UUID, since: Int64?, sink: NIOLockedValueBox<[ByteBuffer]>,
         close: @escaping @Sendable () -> Void = {}, writer: CollectingWriter? = nil
     ) async throws -> (ChannelStreams.Subscription, Int64, Task<Void, any Error>) {
-        let subscription = try streams.open(channelID: channel, close: close)
+        let subscription = try streams.open(channelID: channel, userID: UUID(), close: close)
         let first = try await streams.readChanges(channel, since ?? Int64.max, streams.configuration.batch)
         let start = since ?? first.channelVersion
         let task = Task {
@@ -227,19 +227,30 @@ private func changeEvents(_ buffers: [ByteBuffer]) -> [(version: Int64, id: Int6
         #expect(streams.statistics.openStreams == 0)
     }
 
-    @Test func aPodRefusesStreamsPastItsLimit() async throws {
-        let streams = makeStreams(InMemoryMessageStore(), maxStreams: 2)
-        let first = try streams.open(channelID: UUID()) {}
-        let second = try streams.open(channelID: UUID()) {}
-        #expect(throws: ChannelStreams.TooManyStreams.self) { try streams.open(channelID: UUID()) {} }
+    @Test func aPodRefusesStreamsPastItsLimitAndACallerPastTheirShare() async throws {
+        var configuration = ChannelStreams.Configuration()
+        configuration.maxStreams = 3
+        configuration.maxStreamsPerUser = 2
+        let streams = ChannelStreams(configuration: configuration, logger: logger) { _, _, _ in
+            MessageChanges(messages: [], channelVersion: 0)
+        }
+        let (alice, bob, carol) = (UUID(), UUID(), UUID())
+        let first = try streams.open(channelID: UUID(), userID: alice) {}
+        let second = try streams.open(channelID: UUID(), userID: alice) {}
+        // Alice holds her share; others may still open.
+        #expect(throws: ChannelStreams.TooManyStreamsForUser.self) { try streams.open(channelID: UUID(), userID: alice) {} }
+        let third = try streams.open(channelID: UUID(), userID: bob) {}
+        // The pod holds its maximum.
+        #expect(throws: ChannelStreams.TooManyStreams.self) { try streams.open(channelID: UUID(), userID: carol) {} }
         streams.leave(first)
-        let third = try streams.open(channelID: UUID()) {}
-        #expect(streams.statistics.openStreams == 2)
-        #expect(streams.statistics.refusedStreams == 1)
-        streams.leave(second)
-        streams.leave(third)
-        streams.leave(third)
+        let fourth = try streams.open(channelID: UUID(), userID: alice) {}
+        #expect(streams.statistics.openStreams == 3)
+        #expect(streams.statistics.refusedStreams == 2)
+        for subscription in [second, third, fourth, fourth] { streams.leave(subscription) }
         #expect(streams.statistics.openStreams == 0)
+        // Leaving gave every share back.
+        _ = try streams.open(channelID: UUID(), userID: alice) {}
+        _ = try streams.open(channelID: UUID(), userID: alice) {}
     }
 }
 

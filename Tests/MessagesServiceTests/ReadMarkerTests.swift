@@ -6,17 +6,8 @@ import Testing
 
 /// `PUT` and `GET /v1/channels/{id}/read`, against the real Postgres and the in-memory store alike.
 @Suite(.tags(.servers)) struct ReadMarkerTests {
-    enum Backend: String, CaseIterable, Sendable { case postgres, memory }
-
     let alice = UUID()
     let bob = UUID()
-
-    func run(_ backend: Backend, _ body: @escaping @Sendable (APIClient) async throws -> Void) async throws {
-        switch backend {
-        case .postgres: try await withService { api, _ in try await body(api) }
-        case .memory: try await withMemoryService(body)
-        }
-    }
 
     func path(_ channel: UUID, _ rest: String) -> String {
         "/v1/channels/\(channel.lowercased)/\(rest)"
@@ -28,10 +19,10 @@ import Testing
 
     /// Unread counts root messages of others after the marker: not replies, not tombstones, not the
     /// caller's own; the marker only moves forward, and marking again changes nothing.
-    @Test(arguments: Backend.allCases)
-    func theMarkerOnlyMovesForwardAndUnreadCountsOthersRootMessagesAfterIt(backend: Backend) async throws {
+    @Test(arguments: StoreBackend.allCases)
+    func theMarkerOnlyMovesForwardAndUnreadCountsOthersRootMessagesAfterIt(backend: StoreBackend) async throws {
         let (alice, bob) = (self.alice, self.bob)
-        try await run(backend) { api in
+        try await backend.run { api in
             let channel = UUID()
             #expect(state(try await api.send(.get, path(channel, "read"), user: bob)) == [0, 0])
             var ids: [String] = []
@@ -58,10 +49,10 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases)
-    func aMarkerPastTheLastMessageOrNotASeqIs400AndChangesNothing(backend: Backend) async throws {
+    @Test(arguments: StoreBackend.allCases)
+    func aMarkerPastTheLastMessageOrNotASeqIs400AndChangesNothing(backend: StoreBackend) async throws {
         let alice = self.alice
-        try await run(backend) { api in
+        try await backend.run { api in
             let channel = UUID()
             _ = try await api.send(.post, path(channel, "messages"), user: alice, json: #"{"content":"one"}"#)
             for body in [

@@ -77,6 +77,20 @@ func withService(
     }
 }
 
+/// The stores a handler test can run against: the real Postgres, and the in-memory store that
+/// must behave the same.
+enum StoreBackend: String, CaseIterable, Sendable {
+    case postgres, memory
+
+    /// Runs `body` against the service wired over this store.
+    func run(_ body: @escaping @Sendable (APIClient) async throws -> Void) async throws {
+        switch self {
+        case .postgres: try await withService { api, _ in try await body(api) }
+        case .memory: try await withMemoryService(body)
+        }
+    }
+}
+
 extension ServiceConfiguration {
     /// The defaults, with a fixed cursor key: tests make cursors the service accepts, and two
     /// routers built from it read each other's cursors.

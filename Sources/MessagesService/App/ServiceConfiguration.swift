@@ -194,6 +194,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         shutdownDrain = try reader.milliseconds("SHUTDOWN_DRAIN_MS", in: 0...600_000) ?? shutdownDrain
         shutdownTimeout = try reader.milliseconds("SHUTDOWN_TIMEOUT_MS", in: 1...600_000) ?? shutdownTimeout
         streams.maxStreams = try reader.integer("STREAM_MAX_CONNECTIONS", in: 0...1_000_000) ?? streams.maxStreams
+        streams.maxStreamsPerUser =
+            try reader.integer("STREAM_MAX_PER_USER", in: 1...1_000_000) ?? streams.maxStreamsPerUser
         streams.buffer = try reader.integer("STREAM_BUFFER", in: 1...100_000) ?? streams.buffer
         streams.heartbeat = try reader.milliseconds("STREAM_HEARTBEAT_MS", in: 100...3_600_000) ?? streams.heartbeat
         streams.pollInterval = try reader.milliseconds("STREAM_POLL_MS", in: 100...3_600_000) ?? streams.pollInterval

@@ -24,6 +24,9 @@ public final class ChannelStreams: Service, Sendable {
     public struct Configuration: Sendable, Equatable {
         /// Open streams per pod; the next one is refused (503).
         public var maxStreams = 1000
+        /// Open streams per caller and pod, so that no caller takes a pod's `maxStreams`; the
+        /// next one is refused (429).
+        public var maxStreamsPerUser = 10
         /// Changes a stream may leave untaken (its client reads slower than they come) before it is
         /// closed.
         public var buffer = 256
@@ -82,12 +85,14 @@ public final class ChannelStreams: Service, Sendable {
     public final class Subscription: Sendable {
         let id: Int
         let channelID: UUID
+        let userID: UUID
         let signals: AsyncStream<Void>
         fileprivate let signal: AsyncStream<Void>.Continuation
 
-        fileprivate init(id: Int, channelID: UUID) {
+        fileprivate init(id: Int, channelID: UUID, userID: UUID) {
             self.id = id
             self.channelID = channelID
+            self.userID = userID
             (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         }
     }
@@ -121,6 +126,7 @@ public final class ChannelStreams: Service, Sendable {
     private struct State {
         var feeds: [UUID: Feed] = [:]
         var nextID = 0
+        var streamsByUser: [UUID: Int] = [:]
         var statistics = Statistics()
     }
 
@@ -149,16 +155,25 @@ public final class ChannelStreams: Service, Sendable {
     /// A stream past `maxStreams`.
     struct TooManyStreams: Error {}
 
-    /// Opens a stream of `channelID`; `close` closes its connection. The caller must `leave` it.
-    func open(channelID: UUID, close: @escaping @Sendable () -> Void) throws -> Subscription {
+    /// A stream past `maxStreamsPerUser`.
+    struct TooManyStreamsForUser: Error {}
+
+    /// Opens a stream of `channelID` for `userID`; `close` closes its connection. The caller must
+    /// `leave` it.
+    func open(channelID: UUID, userID: UUID, close: @escaping @Sendable () -> Void) throws -> Subscription {
         let (subscription, isNewFeed): (Subscription, Bool) = try state.withLockedValue { state in
             guard state.statistics.openStreams < configuration.maxStreams else {
                 state.statistics.refusedStreams += 1
                 throw TooManyStreams()
             }
+            guard state.streamsByUser[userID, default: 0] < configuration.maxStreamsPerUser else {
+                state.statistics.refusedStreams += 1
+                throw TooManyStreamsForUser()
+            }
             state.nextID += 1
             state.statistics.openStreams += 1
-            let subscription = Subscription(id: state.nextID, channelID: channelID)
+            state.streamsByUser[userID, default: 0] += 1
+            let subscription = Subscription(id: state.nextID, channelID: channelID, userID: userID)
             let isNew = state.feeds[channelID] == nil
             // A new feed's first read starts below; it is under way from now on.
             if isNew { state.feeds[channelID] = Feed(reading: true) }
@@ -175,6 +190,8 @@ public final class ChannelStreams: Service, Sendable {
         state.withLockedValue { state in
             guard state.feeds[subscription.channelID]?.followers.removeValue(forKey: subscription.id) != nil else { return }
             state.statistics.openStreams -= 1
+            state.streamsByUser[subscription.userID, default: 1] -= 1
+            if state.streamsByUser[subscription.userID] == 0 { state.streamsByUser[subscription.userID] = nil }
             if state.feeds[subscription.channelID]?.followers.isEmpty == true {
                 state.feeds[subscription.channelID] = nil
             }

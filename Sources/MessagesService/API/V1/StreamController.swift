@@ -23,13 +23,21 @@ struct StreamController: Sendable {
     }
 
     @Sendable func stream(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.verifiedCaller()
         let channelID = try V1Dialect.channelID("channel_id", context)
         let since = try Self.resumePosition(request)
         let connection = context.channel
         let streams = self.streams
         let subscription: ChannelStreams.Subscription
         do {
-            subscription = try streams.open(channelID: channelID) { connection.close(promise: nil) }
+            subscription = try streams.open(channelID: channelID, userID: user.userID) { connection.close(promise: nil) }
+        } catch is ChannelStreams.TooManyStreamsForUser {
+            throw APIError(
+                status: .tooManyRequests, code: "resource_exhausted",
+                message:
+                    "this caller holds \(streams.configuration.maxStreamsPerUser) streams on this instance already; close one",
+                headers: [.retryAfter: "2"]
+            )
         } catch is ChannelStreams.TooManyStreams {
             throw APIError.unavailable(
                 "this instance holds its maximum of \(streams.configuration.maxStreams) streams; retry (another instance may have room)",
