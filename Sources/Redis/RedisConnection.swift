@@ -1,7 +1,7 @@
 import Logging
-import Pooling
 import NIOCore
 import NIOPosix
+import Pooling
 
 /// One multiplexed Redis connection, bound to one event loop: callers' commands are pipelined on
 /// it and their replies matched in order, so many requests share one socket and none holds a

@@ -116,6 +116,51 @@ import Testing
         #expect(try await eventually { try await outboxRows(of: channels) == 0 })
     }
 
+    /// Reactions are published as reaction.added / reaction.removed, with the emoji and the
+    /// message's JSON as the API answered it; twenty identical PUTs at once publish one event.
+    @Test func reactionChangesArePublishedOncePerChange() async throws {
+        let consumer = try TestConsumer(pattern: "reaction.*")
+        try await consumer.start()
+        let channel = UUID()
+        let answers = NIOLockedValueBox<[String: Data]>([:])
+        try await withService { api, _ in
+            let created = try await api.send(.post, path(channel), user: alice, json: #"{"content":"react"}"#)
+            let id = try #require(created.json["id"] as? String)
+            let reaction = "\(path(channel))/\(id)/reactions/%F0%9F%8E%89"
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        let reply = try await api.send(.put, reaction, user: moderator)
+                        #expect(reply.status == .ok)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let added = try await api.send(.get, "\(path(channel))/\(id)", user: alice)
+            let removed = try await api.send(.delete, reaction, user: moderator)
+            #expect(removed.status == .ok)
+            answers.withLockedValue {
+                $0["reaction.added"] = try? JSONSerialization.data(withJSONObject: added.json)
+                $0["reaction.removed"] = try? JSONSerialization.data(withJSONObject: removed.json)
+            }
+        }
+        let events = try await withRunningRelay(try TestBroker.relay()) {
+            try await consumer.events(of: [channel], count: 2)
+        }
+        await consumer.stop()
+        #expect(events.map(\.type) == ["reaction.added", "reaction.removed"])
+        #expect(events.map(\.version) == [2, 3])
+        for event in events {
+            #expect(event.json["emoji"] as? String == "🎉")
+            #expect(event.json["actor_id"] as? String == moderator.lowercased)
+            #expect(event.delivery.routingKey == event.type && event.delivery.properties.type == event.type)
+            let message = try #require(event.json["message"] as? [String: Any])
+            let answer = try answers.withLockedValue { $0[event.type] }.map { try JSONSerialization.jsonObject(with: $0) }
+            #expect(answer as? NSDictionary == message as NSDictionary, "\(event.type)")
+        }
+        #expect(try await eventually { try await outboxRows(of: [channel]) == 0 })
+    }
+
     @Test func anEventNoQueueIsBoundToLandsInMessagesUnrouted() async throws {
         // The unrouted queue is durable and shared: only this test's channel counts.
         let unrouted = try TestConsumer(exchange: "", queue: OutboxRelay.unroutedQueue, exclusive: false, purge: true)

@@ -56,6 +56,9 @@ func buildRouter(
         store: store, timeline: timeline, validator: validator, authenticator: authenticator,
         rateLimiter: rateLimiter, cursorCodec: makeCursorCodec(configuration), access: access
     ).addRoutes(to: v1)
+    ReactionsController(
+        store: store, authenticator: authenticator, rateLimiter: rateLimiter, access: access, limits: validator.limits
+    ).addRoutes(to: v1)
     if let streams {
         StreamController(streams: streams, authenticator: authenticator, rateLimiter: rateLimiter, access: access)
             .addRoutes(to: v1)

@@ -26,6 +26,16 @@ struct WriteThroughStore<Base: MessageStore>: MessageStore {
         return write
     }
 
+    func react(
+        _ emoji: ReactionEmoji, adding: Bool, messageID: UUID, channelID: UUID, userID: UUID
+    ) async throws -> MessageWrite {
+        let write = try await writing(in: channelID) {
+            try await base.react(emoji, adding: adding, messageID: messageID, channelID: channelID, userID: userID)
+        }
+        await timeline.apply(write)
+        return write
+    }
+
     /// A write that failed for another reason than a refusal (say, the connection broke around
     /// COMMIT) may have committed: the cached timeline can no longer be trusted.
     private func writing<T>(in channelID: UUID, _ write: () async throws -> T) async throws -> T {
@@ -61,6 +71,12 @@ struct WriteThroughStore<Base: MessageStore>: MessageStore {
 
     func changes(channelID: UUID, since: Int64, limit: Int) async throws -> MessageChanges {
         try await base.changes(channelID: channelID, since: since, limit: limit)
+    }
+
+    func reactors(
+        _ emoji: ReactionEmoji, messageID: UUID, channelID: UUID, after: UUID?, limit: Int
+    ) async throws -> ReactorPage {
+        try await base.reactors(emoji, messageID: messageID, channelID: channelID, after: after, limit: limit)
     }
 
     func markRead(channelID: UUID, userID: UUID, seq: Int64) async throws -> ReadState? {

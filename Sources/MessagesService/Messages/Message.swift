@@ -63,6 +63,8 @@ public struct Message: Sendable, Equatable {
     var clientMessageID: String?
     /// Hash of the create request, to tell a retry from a reuse of its key.
     var requestHash: String?
+    /// When a reaction was last added or removed; it tells a reaction change from a creation.
+    var reactedAt: Timestamp? = nil
 
     /// True once the message was soft-deleted.
     public var isDeleted: Bool { deletedAt != nil }

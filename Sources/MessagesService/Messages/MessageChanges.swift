@@ -51,12 +51,15 @@ public enum MessageChangeKind: String, Sendable {
     case updated = "message.updated"
     case deleted = "message.deleted"
 
-    /// Read from the message's state: a tombstone was deleted; an edited message, or a root with
-    /// replies (each reply gives its root a new version), was updated after it was created.
+    /// Read from the message's state: a tombstone was deleted; an edited message, a root with
+    /// replies (each reply gives its root a new version) or a message that took or lost a reaction
+    /// was updated after it was created. (Events name reaction changes `reaction.added` and
+    /// `reaction.removed`; the feed gives states, in which a reaction is one more change of the
+    /// message's `reactions`.)
     public init(of message: Message) {
         if message.deletedAt != nil {
             self = .deleted
-        } else if message.editedAt != nil || message.replyCount > 0 {
+        } else if message.editedAt != nil || message.replyCount > 0 || message.reactedAt != nil {
             self = .updated
         } else {
             self = .created

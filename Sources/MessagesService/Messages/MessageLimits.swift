@@ -2,6 +2,8 @@
 public struct MessageLimits: Sendable, Encodable, Equatable {
     /// Request bodies larger than this are refused with 413.
     public static let maxBodyBytes = 64 * 1024
+    /// Most different reactions on one message; a new one past it is refused.
+    public static let maxReactionsPerMessage = 20
 
     /// Most characters (Unicode scalars) in `content`.
     public var maxContentLength: Int
@@ -23,6 +25,10 @@ public struct MessageLimits: Sendable, Encodable, Equatable {
     public var defaultINF326PageSize = 50
     /// Largest request body, in bytes.
     public var maxBodyBytes = MessageLimits.maxBodyBytes
+    /// Most different reactions on one message.
+    public var maxReactionsPerMessage = MessageLimits.maxReactionsPerMessage
+    /// Longest reaction emoji or short code, in bytes of UTF-8.
+    public var maxReactionBytes = ReactionEmoji.maxBytes
     /// Hosts an attachment `path` may name as an `https://` URL; other paths are storage keys.
     public var attachmentURLHosts: [String] = []
 
@@ -40,6 +46,8 @@ public struct MessageLimits: Sendable, Encodable, Equatable {
         case maxPageSize = "max_page_size"
         case defaultPageSize = "default_page_size"
         case maxBodyBytes = "max_body_bytes"
+        case maxReactionsPerMessage = "max_reactions_per_message"
+        case maxReactionBytes = "max_reaction_bytes"
         case attachmentURLHosts = "attachment_url_hosts"
     }
 }

@@ -195,6 +195,8 @@ public enum MessageStoreError: Error, Equatable {
     case emptyMessage
     /// A time the store cannot read (an INF326 cursor naming month 13, say).
     case invalidTimestamp
+    /// A new kind of reaction on a message that already carries `MessageLimits.maxReactionsPerMessage`.
+    case tooManyReactions
 }
 
 /// Stores and reads messages. Every operation names the channel, so the data can be partitioned
@@ -221,6 +223,16 @@ public protocol MessageStore: Sendable {
     /// The messages changed after channel version `since`: the first `limit` by (version, seq),
     /// with every other message of the last version (`MessageChanges.select`).
     func changes(channelID: UUID, since: Int64, limit: Int) async throws -> MessageChanges
+    /// Adds (`adding`) or removes `userID`'s reaction with `emoji` on a live message; a reaction
+    /// that is already there, or not there, changes nothing (`channel` is then nil). The write's
+    /// message carries the new counts.
+    func react(
+        _ emoji: ReactionEmoji, adding: Bool, messageID: UUID, channelID: UUID, userID: UUID
+    ) async throws -> MessageWrite
+    /// Up to `limit` users who reacted to a message with `emoji`, ascending by id, after `after`.
+    func reactors(
+        _ emoji: ReactionEmoji, messageID: UUID, channelID: UUID, after: UUID?, limit: Int
+    ) async throws -> ReactorPage
     /// Moves `userID`'s read marker in the channel forward to `seq`, never back (idempotent);
     /// nil, changing nothing, when `seq` is after the channel's last message.
     func markRead(channelID: UUID, userID: UUID, seq: Int64) async throws -> ReadState?

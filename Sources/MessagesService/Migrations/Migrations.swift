@@ -362,5 +362,80 @@ enum Migrations {
                 );
                 """
         ),
+        Migration(
+            version: 8, name: "reactions",
+            sql: """
+                -- When a reaction was last added to or removed from the message: the changes feed
+                -- tells such a change from a creation by it (MessageChangeKind).
+                ALTER TABLE messages ADD COLUMN reacted_at timestamptz NULL;
+
+                -- p_user adds (p_add) or removes their reaction p_emoji on a live message, in the
+                -- lock order of every write (lock_message). The reactions row decides: a reaction
+                -- already there, or not there, is 'unchanged' (no version, no event), so twenty
+                -- concurrent adds of one reaction count it once. A change bumps the channel's
+                -- version, moves the message's count and writes reaction.added or .removed, whose
+                -- body is the other events' with the emoji. One row: 'changed', 'unchanged',
+                -- 'too_many' (a new kind past p_max_kinds), 'deleted' or 'not_found'.
+                CREATE FUNCTION react_message(
+                    p_channel uuid, p_id uuid, p_user uuid, p_emoji text, p_add boolean, p_max_kinds integer,
+                    p_event_id uuid, p_correlation_id text)
+                RETURNS TABLE (outcome text, channel_last_seq bigint, channel_version bigint, message messages)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    channel record;
+                    target messages;
+                    changed messages;
+                    kind text := CASE WHEN p_add THEN 'reaction.added' ELSE 'reaction.removed' END;
+                    remaining bigint;
+                BEGIN
+                    target := lock_message(p_channel, p_id);
+                    IF target.id IS NULL THEN
+                        RETURN QUERY SELECT 'not_found', NULL::bigint, NULL::bigint, NULL::messages;
+                        RETURN;
+                    ELSIF target.deleted_at IS NOT NULL THEN
+                        RETURN QUERY SELECT 'deleted', NULL::bigint, NULL::bigint, target;
+                        RETURN;
+                    END IF;
+                    IF p_add THEN
+                        IF NOT target.reaction_counts ? p_emoji
+                            AND (SELECT count(*) FROM jsonb_object_keys(target.reaction_counts)) >= p_max_kinds THEN
+                            RETURN QUERY SELECT 'too_many', NULL::bigint, NULL::bigint, target;
+                            RETURN;
+                        END IF;
+                        INSERT INTO reactions (channel_id, message_id, emoji, user_id, created_at)
+                        VALUES (p_channel, p_id, p_emoji, p_user, clock_timestamp())
+                        ON CONFLICT DO NOTHING;
+                    ELSE
+                        DELETE FROM reactions r
+                        WHERE r.channel_id = p_channel AND r.message_id = p_id AND r.emoji = p_emoji
+                            AND r.user_id = p_user;
+                    END IF;
+                    IF NOT FOUND THEN
+                        RETURN QUERY SELECT 'unchanged', NULL::bigint, NULL::bigint, target;
+                        RETURN;
+                    END IF;
+                    UPDATE channels c SET version = c.version + 1, updated_at = now() WHERE c.id = p_channel
+                    RETURNING c.last_seq, c.version INTO channel;
+                    remaining := coalesce((target.reaction_counts ->> p_emoji)::bigint, 0)
+                        + CASE WHEN p_add THEN 1 ELSE -1 END;
+                    UPDATE messages m SET version = channel.version, reacted_at = clock_timestamp(),
+                        reaction_counts = CASE WHEN remaining > 0
+                            THEN jsonb_set(m.reaction_counts, ARRAY[p_emoji], to_jsonb(remaining))
+                            ELSE m.reaction_counts - p_emoji END
+                    WHERE m.channel_id = p_channel AND m.id = p_id
+                    RETURNING * INTO changed;
+                    INSERT INTO outbox (event_id, channel_id, routing_key, payload, correlation_id, created_at)
+                    VALUES (
+                        p_event_id, p_channel, kind,
+                        jsonb_build_object(
+                            'id', p_event_id, 'type', kind, 'occurred_at', api_time(changed.reacted_at),
+                            'channel_id', p_channel, 'seq', changed.seq, 'version', changed.version,
+                            'actor_id', p_user, 'emoji', p_emoji, 'message', message_json(changed)),
+                        p_correlation_id, clock_timestamp());
+                    RETURN QUERY SELECT 'changed', channel.last_seq, channel.version, changed;
+                END
+                $$;
+                """
+        ),
     ]
 }

@@ -13,6 +13,8 @@ public actor InMemoryMessageStore: MessageStore {
         var lastCreatedAt: Int64 = 0
         /// Each user's read marker.
         var readMarkers: [UUID: Int64] = [:]
+        /// Who reacted to which message with what, and when.
+        var reactions: [UUID: [ReactionEmoji: [UUID: Timestamp]]] = [:]
     }
 
     private var channels: [UUID: Channel] = [:]
@@ -155,6 +157,43 @@ public actor InMemoryMessageStore: MessageStore {
         return MessageChanges.select(
             from: channel.messages.filter { $0.version > since }, limit: limit, channelVersion: channel.state.version
         )
+    }
+
+    public func react(
+        _ emoji: ReactionEmoji, adding: Bool, messageID: UUID, channelID: UUID, userID: UUID
+    ) async throws -> MessageWrite {
+        guard var channel = channels[channelID], let index = channel.messages.firstIndex(where: { $0.id == messageID })
+        else { throw MessageStoreError.messageNotFound }
+        var message = channel.messages[index]
+        guard !message.isDeleted else { throw MessageStoreError.messageDeleted }
+        var users = channel.reactions[messageID, default: [:]][emoji, default: [:]]
+        guard (users[userID] == nil) == adding else { return MessageWrite(message: message) }
+        if adding, message.reactions[emoji.text] == nil,
+            message.reactions.count >= MessageLimits.maxReactionsPerMessage
+        {
+            throw MessageStoreError.tooManyReactions
+        }
+        let reactedAt = Timestamp(microsecondsSinceEpoch: Self.microseconds(now()))
+        users[userID] = adding ? reactedAt : nil
+        channel.reactions[messageID, default: [:]][emoji] = users
+        channel.state.version += 1
+        message.version = channel.state.version
+        message.reactions[emoji.text] = users.isEmpty ? nil : Int64(users.count)
+        message.reactedAt = reactedAt
+        channel.messages[index] = message
+        channels[channelID] = channel
+        return MessageWrite(message: message, channel: channel.state)
+    }
+
+    public func reactors(
+        _ emoji: ReactionEmoji, messageID: UUID, channelID: UUID, after: UUID?, limit: Int
+    ) async throws -> ReactorPage {
+        let message = try await message(id: messageID, channelID: channelID)
+        let users = channels[channelID]?.reactions[messageID]?[emoji] ?? [:]
+        let reactors = users.map { Reactor(userID: $0.key, reactedAt: $0.value) }.filter { reactor in
+            after.map { reactor.userID.uuidString > $0.uuidString } ?? true
+        }
+        return ReactorPage.first(limit, of: reactors, count: message.reactions[emoji.text] ?? 0)
     }
 
     public func markRead(channelID: UUID, userID: UUID, seq: Int64) async throws -> ReadState? {

@@ -181,6 +181,42 @@ public struct PostgresMessageStore: MessageStore {
         }
     }
 
+    public func react(
+        _ emoji: ReactionEmoji, adding: Bool, messageID: UUID, channelID: UUID, userID: UUID
+    ) async throws -> MessageWrite {
+        let written = try WriteResult(
+            try await client.query(
+                SQL.reactMessage,
+                [
+                    channelID, messageID, userID, emoji.text, adding, MessageLimits.maxReactionsPerMessage, UUID.v7(),
+                    RequestScope.current?.requestID,
+                ]
+            )
+        )
+        switch written.outcome {
+        case "changed": return try MessageWrite(message: written.message, channel: written.channel)
+        case "unchanged": return try MessageWrite(message: written.message)
+        case "too_many": throw MessageStoreError.tooManyReactions
+        case "deleted": throw MessageStoreError.messageDeleted
+        case "not_found": throw MessageStoreError.messageNotFound
+        default: throw StoreInvariantViolation()
+        }
+    }
+
+    public func reactors(
+        _ emoji: ReactionEmoji, messageID: UUID, channelID: UUID, after: UUID?, limit: Int
+    ) async throws -> ReactorPage {
+        var values: [any PostgresEncodable] = [channelID, messageID, emoji.text, limit + 1]
+        if let after { values.append(after) }
+        let rows = try await client.query(SQL.selectReactors(after: after != nil), values)
+        guard let first = rows.first else { throw MessageStoreError.messageNotFound }
+        let reactors = try rows.rows.compactMap { row -> Reactor? in
+            guard let userID: UUID = try row.decodeIfPresent("user_id") else { return nil }
+            return Reactor(userID: userID, reactedAt: Timestamp(microsecondsSinceEpoch: try row.decode("created_at")))
+        }
+        return ReactorPage.first(limit, of: reactors, count: try first.decode("count"))
+    }
+
     public func markRead(channelID: UUID, userID: UUID, seq: Int64) async throws -> ReadState? {
         let rows = try await client.query(SQL.markRead, [channelID, userID, seq, ReadState.unreadLimit])
         guard let row = rows.first else { return nil }
@@ -287,7 +323,8 @@ public struct PostgresMessageStore: MessageStore {
             editedAt: try row.decodeIfPresent("edited_at", as: Int64.self).map(Timestamp.init),
             deletedAt: try row.decodeIfPresent("deleted_at", as: Int64.self).map(Timestamp.init),
             clientMessageID: try row.decodeIfPresent("client_message_id"),
-            requestHash: try row.decodeIfPresent("request_hash")
+            requestHash: try row.decodeIfPresent("request_hash"),
+            reactedAt: try row.decodeIfPresent("reacted_at", as: Int64.self).map(Timestamp.init)
         )
     }
 }
@@ -311,7 +348,8 @@ enum SQL {
     static let messageColumns = """
         id, channel_id, seq, version, author_id, parent_id, type, content, attachments::text AS attachments,
         mentions::text AS mentions, reply_count, reaction_counts::text AS reactions, client_message_id,
-        request_hash, \(microseconds("created_at")), \(microseconds("edited_at")), \(microseconds("deleted_at"))
+        request_hash, \(microseconds("created_at")), \(microseconds("edited_at")), \(microseconds("deleted_at")),
+        \(microseconds("reacted_at"))
         """
 
     /// SQLSTATE no_data_found: what create_message raises when a reply's root is missing.
@@ -330,6 +368,24 @@ enum SQL {
     static let editMessage = write("edit_message($1, $2, $3, $4, $5::jsonb, $6::uuid[], $7, $8, $9)")
 
     static let deleteMessage = write("delete_message($1, $2, $3, $4, $5, $6)")
+
+    static let reactMessage = write("react_message($1, $2, $3, $4, $5, $6, $7, $8)")
+
+    /// A message's count of one reaction ($3) and up to $4 of the users who reacted with it,
+    /// ascending by id from the primary key; no row when the message is not there.
+    static func selectReactors(after: Bool) -> String {
+        """
+        SELECT coalesce((m.reaction_counts ->> $3)::bigint, 0) AS count, r.user_id,
+            (extract(epoch FROM r.created_at) * 1000000)::bigint AS created_at
+        FROM messages m
+        LEFT JOIN LATERAL (
+            SELECT user_id, created_at FROM reactions
+            WHERE channel_id = $1 AND message_id = $2 AND emoji = $3\(after ? " AND user_id > $5" : "")
+            ORDER BY user_id LIMIT $4
+        ) r ON true
+        WHERE m.channel_id = $1 AND m.id = $2
+        """
+    }
 
     static let selectMessage = "SELECT \(messageColumns) FROM messages WHERE channel_id = $1 AND id = $2"
 

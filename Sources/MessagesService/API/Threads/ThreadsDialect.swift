@@ -53,7 +53,7 @@ enum ThreadsDialect: APIDialect {
                 type: "string_too_short", loc: ["body", "content"], msg: "String should have at least 1 character",
                 input: ""
             )
-        case .versionMismatch, .idempotencyKeyReused: INF326Error(status: .conflict, detail: "Conflict")
+        case .versionMismatch, .idempotencyKeyReused, .tooManyReactions: INF326Error(status: .conflict, detail: "Conflict")
         }
     }
 

@@ -53,6 +53,8 @@ enum V1Dialect: APIDialect {
         case .positionOutOfRange: APIError.invalidArgument("the cursor lies outside this channel's messages")
         case .emptyMessage: APIError.invalidArgument("content must not be empty when the message has no attachments")
         case .invalidTimestamp: APIError.invalidArgument("the time is not a valid ISO 8601 time")
+        case .tooManyReactions:
+            APIError.conflict("the message already has \(MessageLimits.maxReactionsPerMessage) different reactions")
         }
     }
 
