@@ -87,6 +87,13 @@ JSON_NUMBER_EDGES = [
     "9.223372036854775807e18", "0.0000001", "\"5\"", "\"\"", "null", "true", "false", "[]", "{}",
     "[1]", "{\"a\":1}",
 ]
+# Reactions: emoji (with joiners, modifiers, flags, keycaps, tags) and short codes.
+REACTION_EMOJI = ["👍", "❤️", "❤", "👩🏽‍💻", "🇨🇱", "1️⃣", "🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F",
+                  ":tada:", ":+1:", ":a-b_c:", "©", "a", "1", "::", ":Tada:", "\u200d", "\ufe0f", "👍\u0301"]
+# Reaction path segments no client library would send.
+HOSTILE_EMOJI_SEGMENTS = ["%", "%F0", "%F0%9F%91", "%zz", "%00", "%FF%FE", "%C0%80", "%ED%A0%80", "%25F0%259F%2591%258D",
+                          "%F0%9F%91%8D%00", "%2F", "..", "%2e%2e", "%F0" * 300, "%3A" * 50, "+", "%20%F0%9F%91%8D"]
+
 # INF326 cursor timestamps: edges of every calendar field and of what Postgres reads as a time.
 TS_EDGES = [
     "0000-01-01T00:00:00Z", "0000-01-01", "0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999999",
@@ -1402,6 +1409,28 @@ class Hunt:
         return Request("v1.delete", "DELETE", f"/v1/channels/{seg}/messages/{mseg}", headers, body,
                        meta={"channel": channel, "message": mid})
 
+    def v1_react(self):
+        """PUT/DELETE/GET of a reaction: real emoji and short codes, sequences, and hostile segments
+        (broken escapes, invalid UTF-8, escaped escapes, long clusters)."""
+        rng = self.rng
+        seg, channel = self.pick_channel()
+        mseg, mid = self.pick_message(channel)
+        r = rng.random()
+        if r < 0.5:
+            emoji = self.seg(rng.choice(REACTION_EMOJI))
+        elif r < 0.75:
+            emoji = self.seg(self.unicode_text(rng.randrange(1, 6)))
+        elif r < 0.9:
+            emoji = rng.choice(HOSTILE_EMOJI_SEGMENTS)
+        else:
+            emoji = self.seg(rng.choice(REACTION_EMOJI) * rng.randrange(2, 40))
+        method = rng.choice(["PUT", "PUT", "DELETE", "GET"])
+        q = ""
+        if method == "GET" and rng.random() < 0.5:
+            q = self.query([(rng.choice(["limit", "after"]), rng.choice([self.edge_int(), self.fresh_uuid(), "x"]))])
+        return Request("v1.react", method, f"/v1/channels/{seg}/messages/{mseg}/reactions/{emoji}{q}",
+                       self.v1_auth() + self.misc_headers(), meta={"channel": channel, "message": mid})
+
     def v1_limits(self):
         q = self.query([("x", self.edge_int())]) if self.rng.random() < 0.2 else ""
         headers = self.misc_headers() + (self.v1_auth() if self.rng.random() < 0.5 else [])
@@ -1500,7 +1529,7 @@ class Hunt:
 
     OPS = [
         ("v1_list", 18), ("v1_replies", 10), ("v1_create", 14), ("v1_get", 5), ("v1_edit", 9), ("v1_delete", 3),
-        ("v1_history", 5), ("v1_limits", 1), ("inf_list", 11), ("inf_create", 8), ("inf_update", 6),
+        ("v1_history", 5), ("v1_react", 6), ("v1_limits", 1), ("inf_list", 11), ("inf_create", 8), ("inf_update", 6),
         ("inf_delete", 2), ("ops", 2), ("misc", 3), ("token_focused", 5),
     ]
 

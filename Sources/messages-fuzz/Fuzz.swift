@@ -18,7 +18,9 @@
         case 2: inf326Cursor(input.text)
         case 3: createBody(input.data)
         case 4: editBody(input.data)
-        case 5: attachment(input.text)
+        case 5:
+            attachment(input.text)
+            reactionEmoji(input.text)
         case 6: duration(input.text)
         default: base64AndJWT(input)
         }
@@ -138,6 +140,21 @@
         if AttachmentPath.isAllowed(text, urlHosts: hosts) { checkAllowedPath(text) }
         if MediaType.isValid(text) { require(text.contains("/"), "media type \(text) without a subtype") }
         checkAttachments([Attachment(path: text, name: text, mimeType: text, size: Int64(text.utf8.count) - 8)])
+    }
+
+    /// Arbitrary text as a reaction's path segment and as decoded text: never a trap; what is
+    /// accepted fits the byte limit, is one grapheme cluster or a short code, and reads back the
+    /// same from its own percent-encoding.
+    func reactionEmoji(_ text: String) {
+        for emoji in [ReactionEmoji(percentEncoded: text), ReactionEmoji(text)].compactMap({ $0 }) {
+            let value = emoji.text
+            require(value.utf8.count <= ReactionEmoji.maxBytes, "emoji \(value) is \(value.utf8.count) bytes")
+            require(
+                value.count == 1 || (value.hasPrefix(":") && value.hasSuffix(":") && value.allSatisfy(\.isASCII)),
+                "emoji \(value) is neither one grapheme cluster nor a short code")
+            let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            require(ReactionEmoji(percentEncoded: encoded) == emoji, "emoji \(value) does not read back")
+        }
     }
 
     /// An independent reading of an allowed path, the way a browser parses a link (WHATWG URL:
