@@ -41,6 +41,11 @@ import Testing
             }
             #expect(try await api.send(.delete, messages(channel, "/\(ids[5])"), user: alice).status == .noContent)
             #expect(try await api.send(.delete, messages(channel, "/\(replies[1])"), user: bob).status == .noContent)
+            // Reactions: one that stays, one added and taken back (no count left, still a change),
+            // and a repeated add, which changes nothing.
+            for (method, id) in [(HTTPRequest.Method.put, ids[9]), (.put, ids[9]), (.put, ids[10]), (.delete, ids[10])] {
+                #expect(try await api.send(method, messages(channel, "/\(id)/reactions/:eyes:"), user: bob).status == .ok)
+            }
 
             // Small batches, so that batch ends fall on every kind of change, a shared version included.
             var since: Int64 = 0
@@ -71,10 +76,12 @@ import Testing
                 let current = try await api.send(.get, messages(channel, "/\(id)"), user: bob)
                 #expect(canonical(message) == canonical(current.json), "message \(id)")
                 #expect(change["version"] as? Int == current.json["version"] as? Int)
+                let reactions = message["reactions"] as? [String: Int]
+                #expect(reactions == (id == ids[9] ? [":eyes:": 1] : [:]), "message \(id)")
                 let expected =
                     if [ids[5], replies[1]].contains(id) {
                         "message.deleted"
-                    } else if [ids[2], ids[7], ids[3]].contains(id) {
+                    } else if [ids[2], ids[7], ids[3], ids[9], ids[10]].contains(id) {
                         "message.updated"
                     } else {
                         "message.created"

@@ -89,10 +89,12 @@ import Testing
                 try await call(client, .patch, "/v1/channels/\(channel)/messages/\(ids[1])", json: #"{"content":"edited"}"#)
                     .status == 200)
             #expect(try await call(client, .delete, "/v1/channels/\(channel)/messages/\(ids[2])").status == 204)
+            let reacted = "/v1/channels/\(channel)/messages/\(ids[3])/reactions/%F0%9F%91%8D"
+            #expect(try await call(client, .put, reacted).status == 200)
 
             let feed = try await call(client, .get, "/v1/channels/\(channel)/changes?since=0&limit=100")
             let finalVersion = try #require(feed.json["channel_version"] as? Int)
-            #expect(finalVersion == 8)
+            #expect(finalVersion == 9)
             #expect(await stream.wait { $0.events.last?.id == String(finalVersion) }, "\(stream.events.map(\.id))")
             let versions = stream.events.compactMap { $0.id.flatMap(Int.init) }
             #expect(versions == versions.sorted() && Set(versions).count == versions.count, "\(versions)")
@@ -109,6 +111,8 @@ import Testing
             }
             #expect(latest == expected)
             #expect(stream.events.contains { $0.type == "message.deleted" })
+            let reaction = try #require(stream.events.last).data
+            #expect(reaction.contains(#""reactions":{"👍":1}"#) && reaction.contains(ids[3]), "\(reaction)")
 
             // Away for ten writes, then back with Last-Event-ID: exactly those ten.
             let lastSeen = try #require(stream.events.last?.id)
@@ -124,7 +128,7 @@ import Testing
             #expect(
                 resumed.events.map { try? eventObject($0)["message"].flatMap { ($0 as? [String: Any])?["id"] as? String } }
                     == missed)
-            #expect(resumed.events.map(\.id) == (9...18).map { String($0) })
+            #expect(resumed.events.map(\.id) == (10...19).map { String($0) })
 
             // SIGTERM: the stream ends cleanly (a goodbye, then the response's end) and the process exits.
             reader.kill(SIGTERM)
