@@ -152,6 +152,17 @@
             require(
                 value.count == 1 || (value.hasPrefix(":") && value.hasSuffix(":") && value.allSatisfy(\.isASCII)),
                 "emoji \(value) is neither one grapheme cluster nor a short code")
+            let scalars = Array(value.unicodeScalars)
+            let tags = scalars.filter { (0xE0020...0xE007F).contains($0.value) }
+            require(
+                tags.isEmpty || (scalars.first?.value == 0x1F3F4 && scalars.last?.value == 0xE007F),
+                "emoji \(value) carries tags outside a flag")
+            require(scalars.last?.value != 0x200D, "emoji \(value) ends with a joiner")
+            require(
+                !scalars.contains {
+                    ($0.properties.generalCategory == .nonspacingMark && ![0xFE0E, 0xFE0F].contains($0.value)) || $0.value < 0x20
+                },
+                "emoji \(value) carries a combining mark or a control character")
             let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             require(ReactionEmoji(percentEncoded: encoded) == emoji, "emoji \(value) does not read back")
         }

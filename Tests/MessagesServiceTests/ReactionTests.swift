@@ -19,6 +19,10 @@ import Testing
         "", "a", "1", "#", "ab", "👍👍", "👍a", "a\u{301}", "\u{200D}", "\u{FE0F}", " 👍", "👍\n", "\r\n", "\u{0}",
         "::", ":Tada:", ":ta da:", ":tada", "tada:", ":é:", ":" + String(repeating: "a", count: 63) + ":",
         "👍" + String(repeating: "\u{FE0F}", count: 30),
+        // Invisible riders under the byte limit: a second selector, a trailing or doubled joiner,
+        // tags outside a 🏴 flag or without their cancel tag, a lone modifier, three indicators.
+        "👍\u{FE0F}\u{FE0F}", "👍\u{200D}", "👍\u{200D}\u{200D}👍", "👍\u{E0067}\u{E007F}", "1\u{E0031}",
+        "🏴\u{E0067}\u{E0062}", "🏽", "👍🏽🏽", "🇨🇱🇨", "\u{20E3}",
     ])
     func refused(_ text: String) {
         #expect(ReactionEmoji(text) == nil)
@@ -43,7 +47,7 @@ import Testing
             0xE0020...0xE007F, 0x20...0x7E, 0x300...0x36F, 0x1F1E6...0x1F1FF,
         ]
         var accepted = 0
-        for _ in 0..<20_000 {
+        for _ in 0..<40_000 {
             var text = ""
             for _ in 0..<Int.random(in: 1...6, using: &generator) {
                 let pool = pools.randomElement(using: &generator)!
@@ -53,8 +57,20 @@ import Testing
             }
             guard let emoji = ReactionEmoji(text) else { continue }
             accepted += 1
+            let scalars = Array(emoji.text.unicodeScalars)
             #expect(emoji.text.utf8.count <= ReactionEmoji.maxBytes)
             #expect(emoji.text.count == 1 || (emoji.text.hasPrefix(":") && emoji.text.hasSuffix(":")), "\(text)")
+            // Read independently of the rule's state machine: nothing invisible rides along.
+            let tags = scalars.filter { (0xE0020...0xE007F).contains($0.value) }
+            #expect(tags.isEmpty || (scalars.first?.value == 0x1F3F4 && scalars.last?.value == 0xE007F), "\(text)")
+            #expect(scalars.last?.value != 0x200D && scalars.first?.value != 0x200D, "\(text)")
+            let selectors = zip(scalars, scalars.dropFirst()).filter {
+                [0xFE0E, 0xFE0F].contains($0.0.value) && [0xFE0E, 0xFE0F].contains($0.1.value)
+            }
+            #expect(selectors.isEmpty, "\(text)")
+            #expect(
+                !scalars.contains { ($0.properties.generalCategory == .nonspacingMark && ![0xFE0E, 0xFE0F].contains($0.value)) },
+                "\(text)")
             #expect(ReactionEmoji(percentEncoded: text.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!) == emoji)
         }
         #expect(accepted > 100)

@@ -25,10 +25,10 @@ public struct MessageLimits: Sendable, Encodable, Equatable {
     public var defaultINF326PageSize = 50
     /// Largest request body, in bytes.
     public var maxBodyBytes = MessageLimits.maxBodyBytes
-    /// Most different reactions on one message.
-    public var maxReactionsPerMessage = MessageLimits.maxReactionsPerMessage
-    /// Longest reaction emoji or short code, in bytes of UTF-8.
-    public var maxReactionBytes = ReactionEmoji.maxBytes
+    /// Most different reactions on one message (fixed: the stores enforce the constant).
+    public let maxReactionsPerMessage = MessageLimits.maxReactionsPerMessage
+    /// Longest reaction emoji or short code, in bytes of UTF-8 (fixed, as `ReactionEmoji` reads it).
+    public let maxReactionBytes = ReactionEmoji.maxBytes
     /// Hosts an attachment `path` may name as an `https://` URL; other paths are storage keys.
     public var attachmentURLHosts: [String] = []
 

@@ -33,17 +33,70 @@ public struct ReactionEmoji: Sendable, Hashable {
         }
     }
 
-    /// One grapheme cluster made only of what emoji sequences are made of, starting with an emoji
-    /// and not plain ASCII (`1` and `#` have the Emoji property, as bases of keycaps like `1️⃣`).
+    /// One grapheme cluster that is an emoji sequence, and not plain ASCII (`1` and `#` have the
+    /// Emoji property, as bases of keycaps like `1️⃣`). Read as Unicode's emoji sequences are
+    /// built: emoji joined by ZWJ, each with at most one skin-tone modifier, one variation selector
+    /// and one keycap mark; two regional indicators make a flag; tag characters only in a flag
+    /// that starts with 🏴 and ends with the cancel tag. So nothing invisible rides on an emoji
+    /// (`👍` followed by tags, a trailing joiner or a second selector is refused): what looks
+    /// like one reaction is one.
     private static func isEmoji(_ text: String) -> Bool {
-        let scalars = text.unicodeScalars
-        guard text.count == 1, let first = scalars.first, first.properties.isEmoji,
-            scalars.contains(where: { !$0.isASCII })
-        else { return false }
-        return scalars.allSatisfy { scalar in
-            scalar.properties.isEmoji || scalar.properties.isEmojiModifier
-                || [0x200D, 0xFE0E, 0xFE0F, 0x20E3].contains(scalar.value)  // ZWJ, variation selectors, keycap
-                || (0xE0020...0xE007F).contains(scalar.value)  // tags, as in subdivision flags
+        guard text.count == 1, text.unicodeScalars.contains(where: { !$0.isASCII }) else { return false }
+        var element = EmojiElement()
+        var expectsBase = true
+        for scalar in text.unicodeScalars {
+            if expectsBase {
+                guard scalar.properties.isEmoji, !scalar.properties.isEmojiModifier else { return false }
+                element = EmojiElement(base: scalar)
+                expectsBase = false
+            } else if scalar.value == 0x200D {
+                guard !element.inTags else { return false }
+                expectsBase = true
+            } else {
+                guard element.take(scalar) else { return false }
+            }
+        }
+        return !expectsBase && !element.inTags
+    }
+
+    /// What may follow the base of one element of an emoji sequence, each at most once.
+    private struct EmojiElement {
+        var base: Unicode.Scalar = " "
+        var modified = false
+        var selected = false
+        var keycap = false
+        var flagged = false
+        var inTags = false
+        var tagged = false
+
+        static func isRegionalIndicator(_ scalar: Unicode.Scalar) -> Bool { (0x1F1E6...0x1F1FF).contains(scalar.value) }
+
+        /// Takes the next scalar of this element; false when it cannot follow what came before.
+        mutating func take(_ scalar: Unicode.Scalar) -> Bool {
+            let value = scalar.value
+            if inTags {
+                if value == 0xE007F {
+                    inTags = false
+                    tagged = true
+                    return true
+                }
+                return (0xE0020...0xE007E).contains(value)
+            }
+            switch value {
+            case 0xE0020...0xE007E where base.value == 0x1F3F4 && !tagged && !modified && !selected:
+                inTags = true
+            case 0xFE0E...0xFE0F where !selected && !keycap && !tagged:  // one range: a `where` binds only the last of several patterns
+                selected = true
+            case 0x20E3 where !keycap && !tagged:
+                keycap = true
+            case _ where scalar.properties.isEmojiModifier && !modified && !selected && !keycap && !tagged:
+                modified = true
+            case _ where Self.isRegionalIndicator(scalar) && Self.isRegionalIndicator(base) && !flagged:
+                flagged = true
+            default:
+                return false
+            }
+            return true
         }
     }
 }
