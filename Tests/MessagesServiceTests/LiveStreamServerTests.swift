@@ -1,8 +1,12 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import Logging
 import NIOCore
+import Postgres
 import Testing
+
+@testable import MessagesService
 
 /// Live streams across two service processes on one database, with the real broker: a stream
 /// held by one process gets the writes made through the other.
@@ -136,6 +140,55 @@ import Testing
             #expect(resumed.state.comments.contains { $0.contains("shutting down") })
             #expect(await reader.waitForExit(timeout: .seconds(20)) == 0)
         }
+    }
+
+    /// With `CHANNEL_ACCESS=members`, a member removed while streaming gets no change made after
+    /// the removal: the stream ends with a comment, and reconnecting is the 404 of a channel the
+    /// caller cannot use.
+    @Test func aMemberRemovedWhileStreamingGetsNothingAfterward() async throws {
+        let process = try serve(["CHANNEL_ACCESS": "members"])
+        defer { process.cleanUp() }
+        try await process.waitUntilReady()
+        let postgres = PostgresClient(
+            configuration: .init(url: Self.databaseURL, poolSize: 1, acquireTimeout: .seconds(10)), logger: Logger(label: "test"))
+        let memberships = PostgresMembershipStore(client: postgres)
+        let channel = UUID()
+        let writer = UUID()
+        let reader = try #require(UUID(uuidString: user))
+        _ = try await memberships.setRole(.member, of: writer, in: channel)
+        _ = try await memberships.setRole(.member, of: reader, in: channel)
+        let path = "/v1/channels/\(channel)/stream"
+        let stream = try await EventStreamClient.open(port: process.port, path: path, headers: [("X-User-Id", user)])
+        #expect(await stream.wait { $0.status != nil })
+        #expect(stream.state.status == 200)
+        try await TestClient.withClient(host: "127.0.0.1", port: process.port) { client in
+            func post(_ content: String) async throws -> Int {
+                let response = try await client.execute(
+                    TestClient.Request(
+                        "/v1/channels/\(channel)/messages", method: .post,
+                        headers: [HTTPField.Name("X-User-Id")!: writer.lowercased, .contentType: "application/json"],
+                        body: ByteBuffer(string: #"{"content":"\#(content)"}"#)))
+                return Int(response.status.code)
+            }
+            #expect(try await post("while a member") == 201)
+            #expect(await stream.wait { $0.events.count == 1 })
+            try await memberships.remove(reader, from: channel)
+            // The pod's membership cache learns of the removal by a notification: wait until a
+            // request of the reader is refused, then write.
+            let refused = await eventually {
+                let response = try? await client.execute(
+                    TestClient.Request(
+                        "/v1/channels/\(channel)/messages", method: .get, headers: [HTTPField.Name("X-User-Id")!: user]))
+                return response?.status == .notFound
+            }
+            #expect(refused)
+            #expect(try await post("after the removal") == 201)
+            #expect(await stream.wait(timeout: .seconds(10)) { $0.ended || $0.closed })
+            #expect(stream.state.comments.contains { $0.contains("access to this channel ended") })
+            #expect(stream.events.count == 1, "\(stream.events.map(\.data))")
+        }
+        await stream.close()
+        await postgres.shutdown()
     }
 
     /// A client that stops reading is dropped once it leaves `STREAM_BUFFER` changes untaken, while

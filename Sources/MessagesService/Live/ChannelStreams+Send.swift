@@ -8,8 +8,13 @@ extension ChannelStreams {
     /// nothing to send for `heartbeat`, and a goodbye when the server shuts down. Throws when the
     /// client is gone or a read of the changes feed fails; the client resumes with
     /// `Last-Event-ID`.
+    ///
+    /// `mayRead`, when given, is asked again before every later batch: a caller who lost access to
+    /// the channel while streaming (removed from its members) gets no change made after that, and
+    /// the stream ends with a comment saying why.
     func send(
-        _ subscription: Subscription, first: MessageChanges, after start: Int64, to writer: inout any ResponseBodyWriter
+        _ subscription: Subscription, first: MessageChanges, after start: Int64, to writer: inout any ResponseBodyWriter,
+        mayRead: (@Sendable () async throws -> Bool)? = nil
     ) async throws {
         var lastWrite = ContinuousClock.now
         var position = start
@@ -25,7 +30,16 @@ extension ChannelStreams {
         try await write(first)
         var signals = subscription.signals.makeAsyncIterator()
         while true {
-            switch take(subscription, after: position) {
+            let next = take(subscription, after: position)
+            switch next {
+            case .catchUp, .send:
+                if let mayRead, try await !mayRead() {
+                    try await writer.write(ServerSentEvent.accessEnded)
+                    return
+                }
+            case .wait, .end: break
+            }
+            switch next {
             case .catchUp:
                 try await write(try await readChanges(subscription.channelID, position, configuration.batch))
             case .send(let changes, let through):

@@ -39,6 +39,10 @@ enum ServerSentEvent {
     /// A comment: ignored by clients, keeps proxies from closing an idle stream.
     static let heartbeat = ByteBuffer(string: ": heartbeat\n\n")
 
+    /// The last comment of a stream whose caller may no longer read the channel; a reconnect gets
+    /// the 404 of a channel it cannot use.
+    static let accessEnded = ByteBuffer(string: ": access to this channel ended\n\n")
+
     /// The last comment of a stream the server ends; the client reconnects (to another pod).
     static let goodbye = ByteBuffer(string: ": the server is shutting down; reconnect with Last-Event-ID\n\n")
 }

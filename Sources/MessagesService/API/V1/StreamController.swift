@@ -61,6 +61,14 @@ struct StreamController: Sendable {
             throw error
         }
         let start = since ?? first.channelVersion
+        // Access is checked again before each batch (the pod's membership cache answers, exact
+        // within its stated staleness), so a member removed while streaming stops receiving.
+        let mayRead: (@Sendable () async throws -> Bool)? =
+            if let access, access.mode == .members {
+                { try await access.role(of: user.userID, in: channelID) != nil }
+            } else {
+                nil
+            }
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream; charset=utf-8"
         headers[.cacheControl] = "no-store"
@@ -71,7 +79,7 @@ struct StreamController: Sendable {
             body: ResponseBody { writer in
                 defer { streams.leave(subscription) }
                 try await withGracefulShutdownHandler {
-                    try await streams.send(subscription, first: first, after: start, to: &writer)
+                    try await streams.send(subscription, first: first, after: start, to: &writer, mayRead: mayRead)
                 } onGracefulShutdown: {
                     streams.end(subscription)
                 }
