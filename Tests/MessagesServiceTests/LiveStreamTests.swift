@@ -198,7 +198,9 @@ private func changeEvents(_ buffers: [ByteBuffer]) -> [(version: Int64, id: Int6
     /// heartbeats and stays. Both start with the retry hint and their start as the last event id.
     @Test func aWriterStuckOnAQuietChannelIsClosedAfterTwoHeartbeats() async throws {
         let store = InMemoryMessageStore()
-        let streams = makeStreams(store, heartbeat: .milliseconds(200))
+        // Long enough that the idle stream, on a machine busy with every other suite, still takes
+        // within two heartbeats (at 200 ms it was once closed as stuck too).
+        let streams = makeStreams(store, heartbeat: .milliseconds(800))
         let ticker = Task { try await streams.run() }
         defer { ticker.cancel() }
         let channel = UUID()
@@ -216,10 +218,12 @@ private func changeEvents(_ buffers: [ByteBuffer]) -> [(version: Int64, id: Int6
             writer: CollectingWriter(sink: stuckSink, blockAt: 1, release: release))
         let idleSink = NIOLockedValueBox<[ByteBuffer]>([])
         let (idle, _, idleTask) = try await stream(streams, channel: channel, since: nil, sink: idleSink)
-        #expect(await eventually(timeout: .seconds(5)) { closed.withLockedValue { $0 } }, "the stuck stream was not closed")
+        #expect(await eventually(timeout: .seconds(10)) { closed.withLockedValue { $0 } }, "the stuck stream was not closed")
         await #expect(throws: CancellationError.self) { try await stuckTask.value }
         #expect(stuckSink.withLockedValue { $0.map { String(buffer: $0) } } == ["retry: 2000\nid: 1\n\n"])
-        #expect(await eventually { idleSink.withLockedValue { $0.count } >= 3 }, "the idle stream got no heartbeats")
+        #expect(
+            await eventually(timeout: .seconds(10)) { idleSink.withLockedValue { $0.count } >= 3 },
+            "the idle stream got no heartbeats")
         #expect(idleSink.withLockedValue { $0.dropFirst().allSatisfy { String(buffer: $0) == ": heartbeat\n\n" } })
         streams.end(idle)
         try await idleTask.value

@@ -73,11 +73,15 @@ import Testing
         try await withCachedService(settings) { service in
             let user = UUID()
             let channel = UUID()
+            let start = ContinuousClock.now
             let first = try await service.api.send(.get, v1(channel), user: user)
             #expect(first.status == .ok)
             #expect(first.headers[.cacheStatus] == "bypass")
             for _ in 0..<4 {
-                #expect(try await service.api.send(.get, v1(channel), user: user).status == .tooManyRequests)
+                let status = try await service.api.send(.get, v1(channel), user: user).status
+                // The bucket refills a token a second: on a machine busy with every other suite,
+                // an attempt a second after the first is rightly allowed.
+                if ContinuousClock.now - start < .milliseconds(900) { #expect(status == .tooManyRequests) }
             }
             #expect(try await service.api.send(.get, v1(channel), user: UUID()).status == .ok)
             #expect(service.rateLimiter?.statistics.decidedLocally == 6)

@@ -13,17 +13,23 @@ actor TestDatabase {
     static let shared = TestDatabase()
     static let url = ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://messages@127.0.0.1:5432/messages"
 
-    private var client: PostgresClient?
+    private var client: Task<PostgresClient, any Error>?
 
-    /// The shared client, with every migration applied.
+    /// The shared client, with every migration applied. One task makes it: the actor is
+    /// reentrant across the migration's awaits, and every suite starting at once used to make a
+    /// client (and a migrator waiting on the migration lock) of its own, enough of them on a busy
+    /// machine to run past the statement timeout.
     func migratedClient() async throws -> PostgresClient {
-        if let client { return client }
-        let client = PostgresClient(
-            configuration: .init(url: Self.url, poolSize: 8, acquireTimeout: .seconds(10)), logger: Logger(label: "test")
-        )
-        try await Migrator(client: client, logger: Logger(label: "test")).migrate()
-        self.client = client
-        return client
+        if let client { return try await client.value }
+        let making = Task {
+            let client = PostgresClient(
+                configuration: .init(url: Self.url, poolSize: 8, acquireTimeout: .seconds(10)), logger: Logger(label: "test")
+            )
+            try await Migrator(client: client, logger: Logger(label: "test")).migrate()
+            return client
+        }
+        client = making
+        return try await making.value
     }
 }
 
