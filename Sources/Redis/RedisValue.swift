@@ -77,6 +77,6 @@ public struct RedisCommand: Sendable, Equatable {
 
     /// A command with arguments built at run time.
     public init(_ name: String, _ arguments: [any RedisArgument]) {
-        self.arguments = [Array(name.utf8)] + arguments.map(\.redisBytes)
+        self.arguments = [Array(name.utf8)] + arguments.map { $0.redisBytes }
     }
 }

@@ -249,7 +249,7 @@ final class TimelineCache: Sendable {
                     )
                 }) != nil
             let page = try await newestPages(channelID, .timeline, capacity)
-            count(\.fills)
+            counters.withLockedValue { $0.fills += 1 }
             let fill = Fill(
                 entries: try page.items.map { try TimelineEntry(message: $0) },
                 channel: page.channel, isComplete: !page.hasBefore
@@ -273,7 +273,7 @@ final class TimelineCache: Sendable {
             lease == nil ? "write" : "fill", lease?.isComplete == false ? "0" : "1", lease?.token ?? "",
             Self.newToken(),
         ]
-        arguments += entries.map(\.member)
+        arguments += entries.map { $0.member }
         try await callRedis {
             try await self.redis.evaluate(TimelineScripts.merge, keys: [Self.key(channelID)], arguments: arguments)
         }
@@ -288,7 +288,7 @@ final class TimelineCache: Sendable {
                 try await deleteStaleTimelines()
                 return try await operation()
             } catch {
-                count(\.errors)
+                counters.withLockedValue { $0.errors += 1 }
                 logger.warning("redis call failed", metadata: ["error": "\(error)"])
                 throw error
             }
@@ -336,7 +336,7 @@ final class TimelineCache: Sendable {
     private func answer(_ lookup: Lookup, hotKey: HotPages.Key, _ built: ByteBuffer?) -> ByteBuffer? {
         switch lookup {
         case .unchanged(let kept):
-            count(\.hotHits)
+            counters.withLockedValue { $0.hotHits += 1 }
             return kept
         case .found(let meta, _):
             if let built, !meta.revision.isEmpty {
@@ -349,7 +349,13 @@ final class TimelineCache: Sendable {
     }
 
     private func answer(_ status: Status, _ body: ByteBuffer) -> Page {
-        count(status == .hit ? \.hits : status == .miss ? \.misses : \.bypasses)
+        counters.withLockedValue { counters in
+            switch status {
+            case .hit: counters.hits += 1
+            case .miss: counters.misses += 1
+            case .bypass: counters.bypasses += 1
+            }
+        }
         return Page(body: body, status: status)
     }
 
@@ -362,12 +368,12 @@ final class TimelineCache: Sendable {
             position: .newest, firstSeq: items.first?.seq, lastSeq: items.last?.seq,
             hasBefore: entries.count > limit || !isComplete, hasAfter: false
         )
-        return PageJSON.v1(items: items.map(\.v1JSON), links: links, channel: channel, cursors: cursors)
+        return PageJSON.v1(items: items.map { $0.v1JSON }, links: links, channel: channel, cursors: cursors)
     }
 
     private func threadPage(newestFirst entries: [TimelineEntry], limit: Int) -> ByteBuffer {
         PageJSON.thread(
-            newestFirst: entries.map(\.threadJSON), nextCursor: entries.last?.threadCursor, hasMore: entries.count == limit
+            newestFirst: entries.map { $0.threadJSON }, nextCursor: entries.last?.threadCursor, hasMore: entries.count == limit
         )
     }
 
@@ -376,9 +382,6 @@ final class TimelineCache: Sendable {
         return try PageJSON.thread(page: page, limit: limit)
     }
 
-    private func count(_ counter: WritableKeyPath<Statistics, Int>) {
-        counters.withLockedValue { $0[keyPath: counter] += 1 }
-    }
 }
 
 extension TimelineCache.Lookup {

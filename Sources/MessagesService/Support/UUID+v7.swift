@@ -5,8 +5,9 @@ extension UUID {
     /// sort later and inserts land at the right edge of the primary-key index.
     static func v7(now: Date = Date()) -> UUID {
         let milliseconds = UInt64(now.timeIntervalSince1970 * 1000)
+        // Two 64-bit draws (a getrandom call each), not one per byte: ids are made on every write.
         var random = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
+        var bytes = withUnsafeBytes(of: (random.next() as UInt64, random.next() as UInt64)) { Array($0) }
         for index in 0..<6 {
             bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index)))
         }
@@ -21,7 +22,11 @@ extension UUID {
     }
 
     /// The canonical lowercase form used in JSON, SQL and cache keys.
-    var lowercased: String { uuidString.lowercased() }
+    var lowercased: String {
+        var writer = JSONWriter(capacity: 38)
+        writer.uuid(self)
+        return String(decoding: writer.bytes.dropFirst().dropLast(), as: UTF8.self)
+    }
 }
 
 extension UUID {

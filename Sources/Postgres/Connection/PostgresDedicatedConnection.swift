@@ -33,7 +33,7 @@ public final class PostgresDedicatedConnection: Sendable {
     /// Runs one statement with parameters `$1, $2, ...` and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
-        let texts = parameters.map(\.postgresText)
+        let texts = parameters.map { $0.postgresText }
         let connection = self.connection
         return try await thread.run { try connection.execute(sql, texts) }
     }

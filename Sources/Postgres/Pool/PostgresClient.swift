@@ -131,7 +131,7 @@ public struct PostgresSession: Sendable {
     /// Runs one statement with parameters `$1, $2, ...` and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
-        let texts = parameters.map(\.postgresText)
+        let texts = parameters.map { $0.postgresText }
         return try await lease.run { try $0.execute(sql, texts) }
     }
 
