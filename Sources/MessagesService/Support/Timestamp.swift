@@ -32,6 +32,16 @@ public struct Timestamp: Sendable, Equatable, Comparable {
 
     /// The UTC calendar date and time of day (days-from-civil, inverted; proleptic Gregorian).
     private var civil: (date: String, time: String, microsecond: Int64) {
+        let fields = civilFields
+        return (
+            "\(Self.digits(fields.year, 4))-\(Self.digits(fields.month, 2))-\(Self.digits(fields.day, 2))",
+            "\(Self.digits(fields.hour, 2)):\(Self.digits(fields.minute, 2)):\(Self.digits(fields.second, 2))",
+            fields.microsecond
+        )
+    }
+
+    /// `civil` as numbers, for writers that spell them without strings (`JSONWriter.timestamp`).
+    var civilFields: (year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64, microsecond: Int64) {
         let perDay: Int64 = 86_400_000_000
         let (days, dayMicroseconds) = Self.floorDivide(microsecondsSinceEpoch, perDay)
         let shifted = days + 719_468
@@ -44,11 +54,7 @@ public struct Timestamp: Sendable, Equatable, Comparable {
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
         let seconds = dayMicroseconds / 1_000_000
-        return (
-            "\(Self.digits(year, 4))-\(Self.digits(month, 2))-\(Self.digits(day, 2))",
-            "\(Self.digits(seconds / 3600, 2)):\(Self.digits(seconds / 60 % 60, 2)):\(Self.digits(seconds % 60, 2))",
-            dayMicroseconds % 1_000_000
-        )
+        return (year, month, day, seconds / 3600, seconds / 60 % 60, seconds % 60, dayMicroseconds % 1_000_000)
     }
 
     /// Reads an ISO 8601 time as INF326 cursors carry it: `YYYY-MM-DD`, then optionally `T` or a

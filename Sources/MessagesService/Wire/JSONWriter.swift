@@ -59,6 +59,38 @@ struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
     }
 
+    /// A time as `Timestamp.rfc3339` spells it, quoted, written digit by digit: a message has
+    /// up to three and a page fifty messages (building the strings was 4% of an older page).
+    mutating func timestamp(_ value: Timestamp?) {
+        guard let value else { return null() }
+        let fields = value.civilFields
+        guard (0...9999).contains(fields.year) else { return string(value.rfc3339) }
+        func put(_ number: Int64, _ width: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: number / divisor % 10))
+                divisor /= 10
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+        put(fields.year, 4)
+        bytes.append(UInt8(ascii: "-"))
+        put(fields.month, 2)
+        bytes.append(UInt8(ascii: "-"))
+        put(fields.day, 2)
+        bytes.append(UInt8(ascii: "T"))
+        put(fields.hour, 2)
+        bytes.append(UInt8(ascii: ":"))
+        put(fields.minute, 2)
+        bytes.append(UInt8(ascii: ":"))
+        put(fields.second, 2)
+        bytes.append(UInt8(ascii: "."))
+        put(fields.microsecond / 1000, 3)
+        bytes.append(UInt8(ascii: "Z"))
+        bytes.append(UInt8(ascii: "\""))
+    }
+
     mutating func uuid(_ value: UUID?) {
         if let value { uuid(value) } else { null() }
     }

@@ -36,32 +36,33 @@ extension UUID: PostgresDecodable {
         var text = postgresText
         let parsed: uuid_t? = text.withUTF8 { utf8 in
             guard utf8.count == 36 else { return nil }
-            var bytes = [UInt8](repeating: 0, count: 16)
-            var index = 0
-            var high: UInt8?
-            for (position, character) in utf8.enumerated() {
-                if position == 8 || position == 13 || position == 18 || position == 23 {
-                    guard character == UInt8(ascii: "-") else { return nil }
-                    continue
+            // Into the tuple itself: an array here was a heap allocation per id read.
+            var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            let complete = withUnsafeMutableBytes(of: &value) { bytes -> Bool in
+                var index = 0
+                var high: UInt8?
+                for (position, character) in utf8.enumerated() {
+                    if position == 8 || position == 13 || position == 18 || position == 23 {
+                        guard character == UInt8(ascii: "-") else { return false }
+                        continue
+                    }
+                    let nibble: UInt8
+                    switch character {
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
+                    case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
+                    default: return false
+                    }
+                    if let first = high {
+                        bytes[index] = first << 4 | nibble
+                        index += 1
+                        high = nil
+                    } else {
+                        high = nibble
+                    }
                 }
-                let nibble: UInt8
-                switch character {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
-                default: return nil
-                }
-                if let first = high {
-                    bytes[index] = first << 4 | nibble
-                    index += 1
-                    high = nil
-                } else {
-                    high = nibble
-                }
+                return index == 16
             }
-            return (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
-                bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
-            )
+            return complete ? value : nil
         }
         if let parsed {
             self.init(uuid: parsed)
