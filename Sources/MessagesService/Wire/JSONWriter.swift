@@ -65,7 +65,9 @@ struct JSONWriter {
         guard let value else { return null() }
         let fields = value.civilFields
         guard (0...9999).contains(fields.year) else { return string(value.rfc3339) }
-        func put(_ number: Int64, _ width: Int) {
+        /// `separator` (when given), then `number` in `width` digits.
+        func put(_ separator: Unicode.Scalar?, _ number: Int64, _ width: Int) {
+            if let separator { bytes.append(UInt8(ascii: separator)) }
             var divisor: Int64 = 1
             for _ in 1..<width { divisor *= 10 }
             while divisor > 0 {
@@ -74,19 +76,13 @@ struct JSONWriter {
             }
         }
         bytes.append(UInt8(ascii: "\""))
-        put(fields.year, 4)
-        bytes.append(UInt8(ascii: "-"))
-        put(fields.month, 2)
-        bytes.append(UInt8(ascii: "-"))
-        put(fields.day, 2)
-        bytes.append(UInt8(ascii: "T"))
-        put(fields.hour, 2)
-        bytes.append(UInt8(ascii: ":"))
-        put(fields.minute, 2)
-        bytes.append(UInt8(ascii: ":"))
-        put(fields.second, 2)
-        bytes.append(UInt8(ascii: "."))
-        put(fields.microsecond / 1000, 3)
+        put(nil, fields.year, 4)
+        put("-", fields.month, 2)
+        put("-", fields.day, 2)
+        put("T", fields.hour, 2)
+        put(":", fields.minute, 2)
+        put(":", fields.second, 2)
+        put(".", fields.microsecond / 1000, 3)
         bytes.append(UInt8(ascii: "Z"))
         bytes.append(UInt8(ascii: "\""))
     }
