@@ -23,10 +23,25 @@ extension UUID {
 
     /// The canonical lowercase form used in JSON, SQL and cache keys.
     var lowercased: String {
-        var writer = JSONWriter(capacity: 38)
-        writer.uuid(self)
-        return String(decoding: writer.bytes.dropFirst().dropLast(), as: UTF8.self)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(36)
+        appendLowercased(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
+
+    /// Appends the lowercase form, hex written directly (Foundation's `uuidString` formats with
+    /// `snprintf`, and the ids of every message of every page are written).
+    func appendLowercased(to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: uuid) { raw in
+            for (index, byte) in raw.enumerated() {
+                if index == 4 || index == 6 || index == 8 || index == 10 { bytes.append(UInt8(ascii: "-")) }
+                bytes.append(Self.hexDigits[Int(byte >> 4)])
+                bytes.append(Self.hexDigits[Int(byte & 0x0f)])
+            }
+        }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }
 
 extension UUID {

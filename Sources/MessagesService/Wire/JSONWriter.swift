@@ -49,13 +49,7 @@ struct JSONWriter {
     /// A UUID in lowercase, the form every id takes in the API.
     mutating func uuid(_ value: UUID) {
         bytes.append(UInt8(ascii: "\""))
-        withUnsafeBytes(of: value.uuid) { raw in
-            for (index, byte) in raw.enumerated() {
-                if index == 4 || index == 6 || index == 8 || index == 10 { bytes.append(UInt8(ascii: "-")) }
-                bytes.append(Self.hexDigits[Int(byte >> 4)])
-                bytes.append(Self.hexDigits[Int(byte & 0x0f)])
-            }
-        }
+        value.appendLowercased(to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 
