@@ -144,6 +144,7 @@ final class OutboxRelay: Service {
         logger.info("outbox relay is active")
         var refusals = 0
         while !isStopping {
+            let roundStart = ContinuousClock.now
             let round = try await publishBatch(on: session)
             // A lost connection or timeout needs no pause here: the AMQP client already waits out
             // its reconnect backoff. A round the broker refused entirely does.
@@ -154,8 +155,11 @@ final class OutboxRelay: Service {
             }
             refusals = 0
             if round.published < configuration.batchSize {
-                // Caught up: sleep until the poll interval passes (or a NOTIFY comes).
-                let wakeUp = ContinuousClock.now + configuration.pollInterval
+                // Caught up: read again one poll interval after this round's read (or when a
+                // NOTIFY comes). Counted from the read, not from the round's end: under load a
+                // round (read, publish, confirms, delete) takes tens of milliseconds, and waiting
+                // a whole interval after it made events wait a round plus an interval.
+                let wakeUp = roundStart + configuration.pollInterval
                 while !isStopping, ContinuousClock.now < wakeUp {
                     let notified = try await session.waitForNotifications(timeout: min(.seconds(1), wakeUp - .now))
                     await checkBroker()
