@@ -29,20 +29,19 @@ extension ChannelStreams {
         try await writer.write(ServerSentEvent.opening(retry: configuration.retryHint, position: start))
         try await write(first)
         var signals = subscription.signals.makeAsyncIterator()
+        /// False, having said why, once the caller may no longer read the channel.
+        func mayStillRead() async throws -> Bool {
+            guard let mayRead, try await !mayRead() else { return true }
+            try await writer.write(ServerSentEvent.accessEnded)
+            return false
+        }
         while true {
-            let next = take(subscription, after: position)
-            switch next {
-            case .catchUp, .send:
-                if let mayRead, try await !mayRead() {
-                    try await writer.write(ServerSentEvent.accessEnded)
-                    return
-                }
-            case .wait, .end: break
-            }
-            switch next {
+            switch take(subscription, after: position) {
             case .catchUp:
+                guard try await mayStillRead() else { return }
                 try await write(try await readChanges(subscription.channelID, position, configuration.batch))
             case .send(let changes, let through):
+                guard try await mayStillRead() else { return }
                 for change in changes {
                     try await writer.write(change.event)
                 }
