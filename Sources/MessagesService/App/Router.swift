@@ -76,5 +76,12 @@ func buildRouter(
         ).addRoutes(to: threads)
     }
     OpenAPIController().addRoutes(to: router)
+    WebController(servesApp: configuration.webClient, devTokens: configuration.devTokens).addRoutes(to: router)
+    if configuration.devTokens, case .hmacSecret(let secret) = configuration.jwtKey {
+        DevTokenController(
+            secret: secret, issuer: configuration.jwtIssuer, audience: configuration.jwtAudience,
+            lifetime: min(.seconds(3600), configuration.jwtMaxTTL)
+        ).addRoutes(to: router)
+    }
     return router
 }

@@ -67,6 +67,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var postgresStatementTimeout = Duration.milliseconds(10000)
     /// Serve the INF326-compatible `/threads/...` API.
     public var inf326Enabled = true
+    /// Serve the reference chat page at `/app/` (`WEB_CLIENT`); the Kubernetes base turns it off.
+    public var webClient = true
+    /// Mint development tokens at `POST /dev/token` for the chat page's sign-in button
+    /// (`DEV_TOKENS`): only with `AUTH_MODE=jwt` and an HS256 `JWT_SECRET` (`make run`, compose).
+    public var devTokens = false
     /// `members`: a channel serves only its members (the membership API sets them); `open`: every
     /// authenticated caller uses every channel, for local use.
     var channelAccess = ChannelAccess.Mode.members
@@ -176,6 +181,15 @@ public struct ServiceConfiguration: Sendable, Equatable {
             try reader.milliseconds("PG_STATEMENT_TIMEOUT_MS", in: 1...3_600_000)
             ?? postgresStatementTimeout
         inf326Enabled = try reader.boolean("INF326_API_ENABLED") ?? inf326Enabled
+        webClient = try reader.boolean("WEB_CLIENT") ?? webClient
+        devTokens = try reader.boolean("DEV_TOKENS") ?? devTokens
+        if devTokens {
+            // Anyone who reaches the port could mint any identity: never beside real tokens.
+            guard authMode == .jwt, case .hmacSecret = jwtKey else {
+                throw ConfigurationError(
+                    variable: "DEV_TOKENS", problem: "needs AUTH_MODE=jwt with JWT_SECRET (development only)")
+            }
+        }
         channelAccess = try reader.choice("CHANNEL_ACCESS", ChannelAccess.Mode.self) ?? channelAccess
         errorJournal.capacity = try reader.integer("ERROR_JOURNAL_QUEUE", in: 1...100_000) ?? errorJournal.capacity
         errorJournal.retention =
