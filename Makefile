@@ -30,6 +30,9 @@ migrate: build services
 # `make run` uses AUTH_MODE=jwt with a development secret kept in .local/ (unless JWT_SECRET is set),
 # and signs page cursors with a key kept there too (unless CURSOR_SECRET is set), so cursors survive
 # a restart. Every caller may use every channel (CHANNEL_ACCESS=open) unless CHANNEL_ACCESS=members.
+# With the development secret (no JWT_SECRET of yours), POST /dev/token mints tokens for the chat
+# page's sign-in button (DEV_TOKENS); the page is at http://localhost:8080/app/.
+DEV_TOKENS_DEFAULT := $(if $(JWT_SECRET),false,true)
 DEV_JWT_SECRET_FILE := .local/dev-jwt-secret
 DEV_JWT_SECRET = $${JWT_SECRET:-$$(cat $(DEV_JWT_SECRET_FILE))}
 DEV_CURSOR_SECRET_FILE := .local/dev-cursor-secret
@@ -42,8 +45,9 @@ $(DEV_JWT_SECRET_FILE) $(DEV_CURSOR_SECRET_FILE):
 ## Install, start the servers, migrate, and serve the API on :8080 (LOG_FORMAT=text for humans).
 run: migrate $(DEV_JWT_SECRET_FILE) $(DEV_CURSOR_SECRET_FILE)
 	@echo "AUTH_MODE=jwt; get a development token with: make token SUB=<user uuid> [ROLES=moderator]"
+	@echo "chat page: http://localhost:$${PORT:-8080}/app/   API reference: http://localhost:$${PORT:-8080}/docs/"
 	JWT_SECRET=$(DEV_JWT_SECRET) CURSOR_SECRET=$(DEV_CURSOR_SECRET) LOG_FORMAT=$${LOG_FORMAT:-text} \
-		CHANNEL_ACCESS=$${CHANNEL_ACCESS:-open} \
+		CHANNEL_ACCESS=$${CHANNEL_ACCESS:-open} DEV_TOKENS=$${DEV_TOKENS:-$(DEV_TOKENS_DEFAULT)} \
 		.build/debug/messages-service serve
 
 ## Print a development JWT for `make run`: make token SUB=<user uuid> [ROLES=moderator] [TTL=1h]
@@ -57,6 +61,7 @@ test: services
 	tools/run-tests.sh
 	tools/crash-hunt.sh
 	tools/schemathesis.sh
+	tools/browser-tests.sh
 	tools/fuzz.sh $(FUZZ_SECONDS)
 
 ## Fuzz the request decoders with libFuzzer for FUZZ_SECONDS (60); crashing inputs land in .local/fuzz/.
