@@ -3,13 +3,14 @@
 
 gateway/kong.yml is the file to edit: docker compose mounts it as it is. Kubernetes
 reads this generated variant instead (gateway/kustomization.yaml stores it in Kong's
-ConfigMap under the key kong.yml). The variant differs in one place only: the
+ConfigMap under the key kong.yml). The variant differs in two places: the
 INF326-compatible service `messages-inf326`, open in compose for the old INF326 web
 client, gets
   - a copy of the v1 service's jwt plugin (same settings): every call needs a valid
     token, and the service (INF326_AUTH=jwt) takes the author from its `sub`;
   - request-transformer removing X-User-Id: no identity chosen by the client
-    reaches the service.
+    reaches the service;
+and the service `messages-web` (the chat page and the API reference) is left out.
 Comments are not copied: they live in gateway/kong.yml.
 
     python3 tools/kong_k8s.py            rewrite gateway/kong.k8s.yml
@@ -32,6 +33,8 @@ TARGET = os.path.join(ROOT, "gateway", "kong.k8s.yml")
 
 V1_SERVICE = "messages-v1"
 INF326_SERVICE = "messages-inf326"
+# The chat page and API reference: compose only (the Kubernetes base turns WEB_CLIENT off).
+WEB_SERVICE = "messages-web"
 # What Kubernetes adds to INF326_SERVICE, besides the copy of the v1 jwt plugin.
 STRIP_USER_ID = {"name": "request-transformer", "config": {"remove": {"headers": ["X-User-Id"]}}}
 
@@ -46,7 +49,8 @@ HEADER = """\
 # also carries the v1 service's jwt plugin and a request-transformer that
 # removes X-User-Id: on Kubernetes every /messages/threads/... call needs a
 # token, and the service (INF326_AUTH=jwt) takes the author from its `sub`.
-# docker compose keeps that route open for the old INF326 web client.
+# docker compose keeps that route open for the old INF326 web client. The
+# service messages-web (the chat page and /docs, compose only) is left out.
 """
 
 
@@ -78,6 +82,7 @@ def k8s_config(base):
         raise ValueError("gateway/kong.yml: service %s already has %s; this script adds them for Kubernetes"
                          % (INF326_SERVICE, ", ".join(sorted(clash))))
     inf326["plugins"] = (inf326.get("plugins") or []) + [copy.deepcopy(jwt[0]), copy.deepcopy(STRIP_USER_ID)]
+    config["services"] = [s for s in config["services"] if s.get("name") != WEB_SERVICE]
     return config
 
 

@@ -66,6 +66,8 @@ FALLBACK_PATHS = {
 }
 PUBLIC_PREFIXES = ("/v1/", "/threads/")          # must be reachable through Kong
 INTERNAL_PATHS = ["/health/live", "/health/ready", "/health", "/metrics", "/openapi.yaml", "/docs"]  # must not
+WEB_SERVICE = "messages-web"                      # compose only: the chat page and the API reference
+WEB_PATHS = ("/app", "/docs", "/openapi.yaml")
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 INF326_SERVICE = "messages-inf326"
@@ -438,14 +440,30 @@ def _():
             assert ok, "%s %s is not reachable through Kong" % (method, template)
 
 
-@check("kong.yml: /health, /metrics, /openapi.yaml, /docs are not routed")
+@check("kong.yml: /health and /metrics are not routed; /app, /docs and /openapi.yaml only by messages-web, GET only")
 def _():
     for svc, route in routes():
         for rp in route_paths(route):
             prefix = upstream_prefix(svc, route, rp)
             for internal in INTERNAL_PATHS:
+                if svc["name"] == WEB_SERVICE and internal.startswith(WEB_PATHS):
+                    continue
                 assert not internal.startswith(prefix), "route %s (%s) can reach %s" % (route["name"], rp, internal)
             assert not rp.startswith(("/health", "/metrics")), rp
+            if svc["name"] == WEB_SERVICE:
+                assert rp in WEB_PATHS, "route %s: %s is not one of %s" % (route["name"], rp, WEB_PATHS)
+                assert set(route["methods"]) == {"GET", "OPTIONS"}, route["methods"]
+
+
+@check("kong.k8s.yml: /health, /metrics, /openapi.yaml, /docs and /app are not routed (WEB_CLIENT is off there)")
+def _():
+    cfg = kong_k8s()
+    assert WEB_SERVICE not in [svc["name"] for svc in cfg["services"]]
+    for svc, route in routes(cfg):
+        for rp in route_paths(route):
+            prefix = upstream_prefix(svc, route, rp)
+            for internal in INTERNAL_PATHS + ["/app/"]:
+                assert not internal.startswith(prefix), "route %s (%s) can reach %s" % (route["name"], rp, internal)
 
 
 @check("kong.yml: every route accepts OPTIONS (CORS preflight)")
@@ -519,9 +537,10 @@ def _():
     assert have == want, "gateway/kong.k8s.yml is out of date or edited by hand: run python3 tools/kong_k8s.py"
 
 
-@check("kong.k8s.yml = kong.yml + on messages-inf326 only: the v1 jwt plugin (same settings) and X-User-Id removal")
+@check("kong.k8s.yml = kong.yml without messages-web, + on messages-inf326 only: the v1 jwt plugin and X-User-Id removal")
 def _():
-    base, k8s = kong(), copy.deepcopy(kong_k8s())
+    base, k8s = copy.deepcopy(kong()), copy.deepcopy(kong_k8s())
+    base["services"] = [svc for svc in base["services"] if svc["name"] != WEB_SERVICE]
     v1_jwt = [p for p in service_plugins(base, "messages-v1") if p["name"] == "jwt"]
     assert len(v1_jwt) == 1, v1_jwt
     inf326 = [svc for svc in k8s.get("services") or [] if svc["name"] == INF326_SERVICE]
@@ -538,7 +557,8 @@ def _():
         inf326[0]["plugins"] = rest
     else:
         del inf326[0]["plugins"]
-    assert k8s == base, "kong.k8s.yml differs from kong.yml elsewhere than the %s plugins" % INF326_SERVICE
+    assert k8s == base, "kong.k8s.yml differs from kong.yml elsewhere than the %s plugins and %s" % (
+        INF326_SERVICE, WEB_SERVICE)
 
 
 @check("kong.yml (compose): INF326 route open for the old web client, said in a comment; compose INF326_AUTH agrees")
