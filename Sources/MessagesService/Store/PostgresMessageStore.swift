@@ -85,11 +85,15 @@ public struct PostgresMessageStore: MessageStore {
         )
         var older: [Message] = []
         var newer: [Message] = []
-        for row in rows.rows {
-            switch try row.decodeIfPresent("side", as: String.self) {
-            case "o": older.append(try Self.message(from: row))
-            case "n": newer.append(try Self.message(from: row))
-            default: break  // the one row of a page with no message at all
+        if let first {
+            let side = try first.column("side")
+            let columns = try MessageColumns(first)
+            for row in rows.rows {
+                switch try row.decodeIfPresent(side, as: String.self) {
+                case "o": older.append(try columns.message(row))
+                case "n": newer.append(try columns.message(row))
+                default: break  // the one row of a page with no message at all
+                }
             }
         }
         if let (_, count) = reads.older {
@@ -155,8 +159,10 @@ public struct PostgresMessageStore: MessageStore {
     /// every message of the last version, as `MessageChanges.select` asks.
     public func changes(channelID: UUID, since: Int64, limit: Int) async throws -> MessageChanges {
         let rows = try await client.query(SQL.selectChanges, [channelID, since, limit])
-        let messages = try rows.rows.compactMap { row in
-            try row.decodeIfPresent("id", as: UUID.self) == nil ? nil : try Self.message(from: row)
+        var messages: [Message] = []
+        if let first = rows.first {
+            let columns = try MessageColumns(first)
+            messages = try rows.rows.compactMap { row in row.text(columns.id) == nil ? nil : try columns.message(row) }
         }
         return MessageChanges(
             messages: messages.sorted { ($0.version, $0.seq) < ($1.version, $1.seq) },
@@ -306,25 +312,58 @@ public struct PostgresMessageStore: MessageStore {
     }
 
     static func message(from row: PostgresRow) throws -> Message {
+        try MessageColumns(row).message(row)
+    }
+}
+
+/// The columns of a message in one result, found once: a page then reads each of its rows by
+/// position (finding 18 columns by name in each of 51 rows was 6% of an older page's CPU).
+struct MessageColumns {
+    let id, channelID, seq, version, authorID, parentID, type, content, attachments, mentions: PostgresColumn
+    let replyCount, reactions, createdAt, editedAt, deletedAt, clientMessageID, requestHash, reactedAt: PostgresColumn
+
+    /// The columns of `row`'s result (any row of it).
+    init(_ row: PostgresRow) throws {
+        id = try row.column("id")
+        channelID = try row.column("channel_id")
+        seq = try row.column("seq")
+        version = try row.column("version")
+        authorID = try row.column("author_id")
+        parentID = try row.column("parent_id")
+        type = try row.column("type")
+        content = try row.column("content")
+        attachments = try row.column("attachments")
+        mentions = try row.column("mentions")
+        replyCount = try row.column("reply_count")
+        reactions = try row.column("reactions")
+        createdAt = try row.column("created_at")
+        editedAt = try row.column("edited_at")
+        deletedAt = try row.column("deleted_at")
+        clientMessageID = try row.column("client_message_id")
+        requestHash = try row.column("request_hash")
+        reactedAt = try row.column("reacted_at")
+    }
+
+    func message(_ row: PostgresRow) throws -> Message {
         Message(
-            id: try row.decode("id"),
-            channelID: try row.decode("channel_id"),
-            seq: try row.decode("seq"),
-            version: try row.decode("version"),
-            authorID: try row.decode("author_id"),
-            parentID: try row.decodeIfPresent("parent_id"),
-            type: try row.text("type").flatMap(MessageType.init(rawValue:)),
-            content: try row.decode("content"),
-            attachments: try JSONText.decode([Attachment].self, from: row.decode("attachments"), empty: "[]", as: []),
-            mentions: try row.decode("mentions"),
-            replyCount: try row.decode("reply_count"),
-            reactions: try JSONText.decode([String: Int64].self, from: row.decode("reactions"), empty: "{}", as: [:]),
-            createdAt: Timestamp(microsecondsSinceEpoch: try row.decode("created_at")),
-            editedAt: try row.decodeIfPresent("edited_at", as: Int64.self).map(Timestamp.init),
-            deletedAt: try row.decodeIfPresent("deleted_at", as: Int64.self).map(Timestamp.init),
-            clientMessageID: try row.decodeIfPresent("client_message_id"),
-            requestHash: try row.decodeIfPresent("request_hash"),
-            reactedAt: try row.decodeIfPresent("reacted_at", as: Int64.self).map(Timestamp.init)
+            id: try row.decode(id),
+            channelID: try row.decode(channelID),
+            seq: try row.decode(seq),
+            version: try row.decode(version),
+            authorID: try row.decode(authorID),
+            parentID: try row.decodeIfPresent(parentID),
+            type: row.text(type).flatMap(MessageType.init(rawValue:)),
+            content: try row.decode(content),
+            attachments: try JSONText.decode([Attachment].self, from: row.decode(attachments), empty: "[]", as: []),
+            mentions: try row.decode(mentions),
+            replyCount: try row.decode(replyCount),
+            reactions: try JSONText.decode([String: Int64].self, from: row.decode(reactions), empty: "{}", as: [:]),
+            createdAt: Timestamp(microsecondsSinceEpoch: try row.decode(createdAt)),
+            editedAt: try row.decodeIfPresent(editedAt, as: Int64.self).map(Timestamp.init),
+            deletedAt: try row.decodeIfPresent(deletedAt, as: Int64.self).map(Timestamp.init),
+            clientMessageID: try row.decodeIfPresent(clientMessageID),
+            requestHash: try row.decodeIfPresent(requestHash),
+            reactedAt: try row.decodeIfPresent(reactedAt, as: Int64.self).map(Timestamp.init)
         )
     }
 }
