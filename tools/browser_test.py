@@ -139,8 +139,7 @@ class Page:
         self.type_into("#channel-id", channel)
         self.find("#open-channel").click()
         self.wait(lambda: self.find("#stream-state").get_attribute("data-state") == "live", 10, "stream live")
-        self.wait(lambda: self.js("return document.getElementById('older-state').textContent !== 'loading older messages…'"),
-                  10, "first page loaded")
+        self.wait(lambda: self.find("#messages").get_attribute("data-loaded") == "true", 10, "first page loaded")
 
     def message(self, text):
         """The timeline item whose content is `text`, or None."""
@@ -189,7 +188,6 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.screenshots, exist_ok=True)
     server = Server(args.binary, args.port)
-    server.start()
     drivers = []
     passed, failed = [], []
 
@@ -204,6 +202,7 @@ def main():
             print("[browser] FAIL %s\n%s" % (name, traceback.format_exc()), flush=True)
 
     try:
+        server.start()
         driver_a, driver_b = browser(args.chromium, args.chromedriver), browser(args.chromium, args.chromedriver)
         drivers += [driver_a, driver_b]
         a, b = Page(driver_a, "a", args.screenshots), Page(driver_b, "b", args.screenshots)
@@ -257,7 +256,7 @@ def main():
             a.item(message_id).find_element(By.CSS_SELECTOR, "button.save-edit").click()
             b.wait(lambda: b.item(message_id) and b.item(message_id).find_element(By.CSS_SELECTOR, ".content").text
                    == "edited by A", 3, "B sees the edit")
-            a.item(message_id).find_element(By.CSS_SELECTOR, "button.delete").click()
+            a.wait(lambda: a.item(message_id).find_element(By.CSS_SELECTOR, "button.delete"), 3, "delete").click()
             b.wait(lambda: "deleted" in b.item(message_id).get_attribute("class"), 3, "B sees the tombstone")
             assert b.item(message_id).find_element(By.CSS_SELECTOR, ".content").text == "this message was deleted"
             b.shot("tombstone")
@@ -279,9 +278,34 @@ def main():
             field.send_keys("edit on a stale copy")
             a.item(message_id).find_element(By.CSS_SELECTOR, "button.save-edit").click()
             a.wait(lambda: "If-Match does not match the current version" in a.error_text(), 3, "the 412 is shown as worded")
-            a.wait(lambda: a.item(message_id).find_element(By.CSS_SELECTOR, ".content").text
-                   == "changed on another device", 3, "the current text is shown")
+            a.wait(lambda: a.item(message_id).find_element(By.CSS_SELECTOR, ".edit-conflict").text
+                   == "changed meanwhile to: changed on another device", 3, "the other change is shown")
+            assert a.item(message_id).find_element(By.CSS_SELECTOR, ".edit-input").get_attribute("value") \
+                == "edit on a stale copy", "the draft is kept"
             a.shot("conflict")
+            a.wait(lambda: a.item(message_id).find_element(By.CSS_SELECTOR, "button.cancel-edit"), 3, "cancel").click()
+            a.wait(lambda: a.item(message_id).find_element(By.CSS_SELECTOR, ".content").text
+                   == "changed on another device", 3, "the current text after cancelling")
+
+        def edit_after_a_reaction():
+            # A reaction changes the version, not the text: the save goes through.
+            a.send("reacted while edited")
+            a.wait(lambda: a.message("reacted while edited") and a.message("reacted while edited").get_attribute("data-seq"),
+                   5, "sent")
+            message_id = a.message("reacted while edited").get_attribute("data-id")
+            a.wait(lambda: a.item(message_id).find_element(By.CSS_SELECTOR, "button.edit"), 3, "edit").click()
+            a.wait(lambda: a.item(message_id).find_elements(By.CSS_SELECTOR, ".edit-input"), 3, "edit field")
+            version = int(a.item(message_id).get_attribute("data-version"))
+            b.wait(lambda: b.item(message_id), 3, "B has it")
+            b.wait(lambda: b.item(message_id).find_element(By.CSS_SELECTOR, 'button.reaction[data-emoji="🎉"]'), 3,
+                   "B's button").click()
+            a.wait(lambda: int(a.item(message_id).get_attribute("data-version")) > version, 3, "the reaction arrives")
+            field = a.item(message_id).find_element(By.CSS_SELECTOR, ".edit-input")
+            field.clear()
+            field.send_keys("edited after a reaction")
+            a.item(message_id).find_element(By.CSS_SELECTOR, "button.save-edit").click()
+            b.wait(lambda: b.item(message_id).find_element(By.CSS_SELECTOR, ".content").text == "edited after a reaction",
+                   3, "B sees the edit")
 
         def thread_reply():
             b.item(state["first"]).find_element(By.CSS_SELECTOR, "button.reply").click()
@@ -301,7 +325,7 @@ def main():
             for text in ("unread one", "unread two"):
                 server.call("POST", "/v1/channels/%s/messages" % other, token=state["a_token"], body={"content": text})
             b.open_channel(other)
-            b.wait(lambda: b.find("#unread").text == "2 unread", 3, "B's header shows 2 unread")
+            b.wait(lambda: b.find("#unread").get_attribute("data-initial") == "2", 3, "B's page counted 2 unread")
             b.wait(lambda: b.all("#message-list .unread-divider"), 3, "the new-messages divider shows")
             b.wait(lambda: server.call("GET", "/v1/channels/%s/read" % other, token=state["b_token"])["unread"] == 0,
                    5, "B's page marks what it showed as read")
@@ -347,6 +371,7 @@ def main():
             run("B reacts, A's count changes live", live_reaction)
             run("A edits and deletes, B sees both", live_edit_and_delete)
             run("an edit on a stale copy shows the conflict", edit_conflict)
+            run("an edit made while someone reacts is saved", edit_after_a_reaction)
             run("a reply in the thread reaches the other user", thread_reply)
             run("unread count, divider and read marker", unread_and_read_marker)
             run("B scrolls back through 300 messages, no gap or duplicate", scroll_back)

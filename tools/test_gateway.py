@@ -455,6 +455,18 @@ def _():
                 assert set(route["methods"]) == {"GET", "OPTIONS"}, route["methods"]
 
 
+@check("Kubernetes: no development token endpoint (DEV_TOKENS unset or false) and no chat page (WEB_CLIENT=false)")
+def _():
+    for k in OVERLAYS:
+        env = configmap_env(k)
+        assert str(env.get("DEV_TOKENS", "false")).lower() in ("false", "0", "no", "off"), "%s sets DEV_TOKENS" % k
+        assert str(env.get("WEB_CLIENT")).lower() == "false", "%s: WEB_CLIENT=%s" % (k, env.get("WEB_CLIENT"))
+        for obj in objects(k, "Deployment"):
+            for c in pod_spec(obj).get("containers") or []:
+                names = {e.get("name") for e in c.get("env") or []}
+                assert "DEV_TOKENS" not in names, "%s: container %s sets DEV_TOKENS" % (k, c.get("name"))
+
+
 @check("kong.k8s.yml: /health, /metrics, /openapi.yaml, /docs and /app are not routed (WEB_CLIENT is off there)")
 def _():
     cfg = kong_k8s()

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import NIOCore
 import Testing
 
 @testable import MessagesService
@@ -132,8 +133,9 @@ import Testing
 
     @Test(arguments: [
         (#"{"user_id":"nobody"}"#, "user_id must be a UUID"),
-        (#"{"roles":["admin"]}"#, "roles may hold moderator and service only"),
-        (#"{"roles":["moderator","moderator","moderator"]}"#, "roles may hold moderator and service only"),
+        (#"{"roles":["admin"]}"#, "roles may hold moderator only"),
+        (#"{"roles":["service"]}"#, "roles may hold moderator only"),
+        (#"{"roles":["moderator","moderator"]}"#, "roles may hold moderator only"),
         (#"{"roles":"moderator"}"#, "roles must be an array"),
         (#"[]"#, "request body must be a JSON object"),
     ])
@@ -166,5 +168,14 @@ import Testing
         #expect(try ServiceConfiguration(environment: withoutTokens).devTokens == false)
         withoutTokens["DEV_TOKENS"] = "false"
         #expect(try ServiceConfiguration(environment: withoutTokens).devTokens == false)
+    }
+
+    @Test func onlyCallersOnThisHostGetATokenFromAServerOnTheNetwork() throws {
+        #expect(DevTokenController.isLoopback(try SocketAddress(ipAddress: "127.0.0.1", port: 1)))
+        #expect(DevTokenController.isLoopback(try SocketAddress(ipAddress: "127.8.9.10", port: 1)))
+        #expect(DevTokenController.isLoopback(try SocketAddress(ipAddress: "::1", port: 1)))
+        #expect(!DevTokenController.isLoopback(try SocketAddress(ipAddress: "10.0.0.7", port: 1)))
+        #expect(!DevTokenController.isLoopback(try SocketAddress(ipAddress: "192.168.1.127", port: 1)))
+        #expect(!DevTokenController.isLoopback(try SocketAddress(ipAddress: "2001:db8::1", port: 1)))
     }
 }

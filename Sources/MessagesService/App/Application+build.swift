@@ -31,6 +31,11 @@ public func buildApplication(
             "INF326_AUTH=header: the /threads API takes X-User-Id on trust; anyone who reaches it can write as anyone"
         )
     }
+    if configuration.devTokens {
+        logger.warning(
+            "DEV_TOKENS=true: POST /dev/token mints a token for any user to callers on this host (development only)"
+        )
+    }
     if configuration.cursorSecret == nil {
         logger.warning(
             "CURSOR_SECRET is not set: page cursors are signed with a key of this process, so they break on restart and across pods"

@@ -70,7 +70,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Serve the reference chat page at `/app/` (`WEB_CLIENT`); the Kubernetes base turns it off.
     public var webClient = true
     /// Mint development tokens at `POST /dev/token` for the chat page's sign-in button
-    /// (`DEV_TOKENS`): only with `AUTH_MODE=jwt` and an HS256 `JWT_SECRET` (`make run`, compose).
+    /// (`DEV_TOKENS`): only with `AUTH_MODE=jwt` and an HS256 `JWT_SECRET`, for loopback callers
+    /// (`make run`).
     public var devTokens = false
     /// `members`: a channel serves only its members (the membership API sets them); `open`: every
     /// authenticated caller uses every channel, for local use.

@@ -1,7 +1,8 @@
 // The reference chat client of messages-service: plain JavaScript, no build step, no library.
 // It uses only the public API (docs/api.md), the way a frontend of the service should:
 //   - open the live stream first, then load the newest page, and upsert everything by message id,
-//     keeping the higher version, so no change is lost between the two and none is shown twice;
+//     keeping the higher version, so a change committed while the page loads is neither lost
+//     nor shown twice;
 //   - resume a broken stream with Last-Event-ID, so a restart or a network change loses nothing;
 //   - send with an Idempotency-Key and retry network errors and 429/502/503/504 with the same key,
 //     so a retry never duplicates a message;
@@ -19,10 +20,14 @@ const state = {
   roles: [],
   devTokens: false,
   channelId: null,
+  // Bumped by every openChannel: work started for an earlier channel checks it after each await
+  // and drops its result, so a late answer never lands in the channel opened since.
+  generation: 0,
   messages: new Map(), // id -> message, roots and replies of the open channel
   hasBefore: false, // more roots older than the oldest loaded one
   before: null, // the cursor of the older page
   loadingOlder: false,
+  olderPausedUntil: 0, // after a failed older page, no new attempt before this time
   pageLoaded: false,
   lastEventId: null, // the stream position to resume from
   streamAbort: null,
@@ -31,7 +36,7 @@ const state = {
   myReactions: new Set(), // "<message id> <emoji>" this page added
   editing: null, // {id, version, draft}: the message being edited, the version it started from
   threadRoot: null,
-  pending: [], // messages being sent: {key, content, parentId}
+  pending: [], // messages being sent, or that failed: {key, channel, path, body, failed}
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -96,7 +101,10 @@ function uuid4() {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+// Paths are built when an action starts, from the channel open then: an answer or a retry that
+// comes after the user opened another channel still goes to (and stays with) the first one.
 const channelPath = (suffix = "") => `/v1/channels/${state.channelId}${suffix}`;
+const stillCurrent = (generation) => generation === state.generation;
 
 // ---------------------------------------------------------------------------------------------
 // Errors and status
@@ -192,8 +200,32 @@ function renderChannelList() {
   refreshUnreadCounts();
 }
 
-// Unread counts of the remembered channels, from each channel's read marker.
-async function refreshUnreadCounts() {
+// Unread counts of the remembered channels, from each channel's read marker. Coalesced: one
+// refresh at a time, at most one every 3 s, so a busy channel does not spend the caller's rate
+// limit (RATE_LIMIT_RPS) on badges.
+let unreadTimer = null;
+let unreadAgain = false;
+let unreadLast = 0;
+function refreshUnreadCounts() {
+  if (unreadTimer) {
+    unreadAgain = true;
+    return;
+  }
+  unreadTimer = setTimeout(async () => {
+    try {
+      await refreshUnreadCountsNow();
+    } finally {
+      unreadLast = Date.now();
+      unreadTimer = null;
+      if (unreadAgain) {
+        unreadAgain = false;
+        refreshUnreadCounts();
+      }
+    }
+  }, Math.max(0, unreadLast + 3000 - Date.now()));
+}
+
+async function refreshUnreadCountsNow() {
   for (const item of $("channels").children) {
     try {
       const { json } = await api("GET", `/v1/channels/${item.dataset.channel}/read`);
@@ -221,12 +253,16 @@ function openChannel(id) {
   id = id.trim().toLowerCase();
   if (!UUID_PATTERN.test(id)) return showError("a channel id is a UUID");
   state.streamAbort?.abort();
+  clearTimeout(markTimer);
   Object.assign(state, {
+    generation: state.generation + 1,
     channelId: id,
     messages: new Map(),
     hasBefore: false,
     before: null,
     loadingOlder: false,
+    olderPausedUntil: 0,
+    oldestShownSeq: null,
     pageLoaded: false,
     lastEventId: null,
     firstUnreadSeq: null,
@@ -240,26 +276,31 @@ function openChannel(id) {
   $("message-list").replaceChildren();
   $("thread").hidden = true;
   $("older-state").textContent = "";
+  $("messages").dataset.loaded = "false";
   rememberChannel(id);
-  runStream(id);
+  runStream(state.generation);
 }
 
 // The stream's first event names where it starts (the channel's version in Postgres); the newest
 // page is loaded only after it, so any change committed in between comes by the stream.
 async function loadNewestPage() {
-  const channel = state.channelId;
+  const generation = state.generation;
+  const pagePath = channelPath(`/messages?limit=${PAGE_SIZE}`);
+  const readPath = channelPath("/read");
   try {
     const [{ json: page }, { json: marker }] = await Promise.all([
-      withRetry(() => api("GET", channelPath(`/messages?limit=${PAGE_SIZE}`))),
-      withRetry(() => api("GET", channelPath("/read"))),
+      withRetry(() => api("GET", pagePath)),
+      withRetry(() => api("GET", readPath)),
     ]);
-    if (channel !== state.channelId) return;
+    if (!stillCurrent(generation)) return;
     const firstUnread = page.items.find((m) => m.seq > marker.last_read_seq && m.author_id !== state.userId);
     state.firstUnreadSeq = firstUnread ? firstUnread.seq : null;
     state.lastMarkedSeq = marker.last_read_seq;
     showUnread(marker.unread);
+    $("unread").dataset.initial = String(marker.unread);
     takePage(page);
     state.pageLoaded = true;
+    $("messages").dataset.loaded = "true";
     render({ toBottom: true });
     markRead();
     maybeLoadOlder();
@@ -270,6 +311,8 @@ async function loadNewestPage() {
 
 function takePage(page) {
   for (const message of page.items) upsert(message);
+  const roots = page.items.filter((m) => !m.parent_id).map((m) => m.seq);
+  if (roots.length) state.oldestShownSeq = Math.min(state.oldestShownSeq ?? Infinity, ...roots);
   state.hasBefore = page.page.has_before;
   state.before = page.page.before;
   $("older-state").textContent = state.hasBefore ? "" : "the beginning of the channel";
@@ -277,25 +320,30 @@ function takePage(page) {
 
 // Infinite scroll: the next older page when the top of the list comes into view.
 async function loadOlder() {
-  if (state.loadingOlder || !state.hasBefore || !state.pageLoaded) return;
-  const channel = state.channelId;
+  if (state.loadingOlder || !state.hasBefore || !state.pageLoaded || Date.now() < state.olderPausedUntil) return;
+  const generation = state.generation;
   state.loadingOlder = true;
   $("older-state").textContent = "loading older messages…";
+  let failed = false;
   try {
-    const cursor = encodeURIComponent(state.before);
-    const { json: page } = await withRetry(() => api("GET", channelPath(`/messages?limit=${PAGE_SIZE}&before=${cursor}`)));
-    if (channel !== state.channelId) return;
+    const path = channelPath(`/messages?limit=${PAGE_SIZE}&before=${encodeURIComponent(state.before)}`);
+    const { json: page } = await withRetry(() => api("GET", path));
+    if (!stillCurrent(generation)) return;
     const box = $("messages");
     const fromBottom = box.scrollHeight - box.scrollTop;
     takePage(page);
     render({ keepOffsetFromBottom: fromBottom });
   } catch (error) {
+    if (!stillCurrent(generation)) return;
+    // Not at once again (a 400 would repeat forever): the next scroll after a pause tries again.
+    failed = true;
+    state.olderPausedUntil = Date.now() + 5000;
     showError(error);
     $("older-state").textContent = "";
   } finally {
-    state.loadingOlder = false;
+    if (stillCurrent(generation)) state.loadingOlder = false;
   }
-  maybeLoadOlder();
+  if (!failed && stillCurrent(generation)) maybeLoadOlder();
 }
 
 function maybeLoadOlder() {
@@ -306,15 +354,17 @@ function maybeLoadOlder() {
 // The live stream: server-sent events read with fetch, so the token goes in the Authorization
 // header (Kong reads it only there), and resumed with Last-Event-ID after any break.
 
-async function runStream(channel) {
+async function runStream(generation) {
+  const channel = state.channelId;
+  const streamPath = channelPath("/stream");
   let backoff = 1000;
-  while (state.channelId === channel && state.token) {
+  while (stillCurrent(generation) && state.token) {
     const controller = new AbortController();
     state.streamAbort = controller;
     try {
       const headers = { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" };
       if (state.lastEventId !== null) headers["Last-Event-ID"] = state.lastEventId;
-      const response = await fetch(channelPath("/stream"), { headers, signal: controller.signal, cache: "no-store" });
+      const response = await fetch(streamPath, { headers, signal: controller.signal, cache: "no-store" });
       if (!response.ok) {
         const error = new ApiError(response.status, await response.json().catch(() => null));
         if (error.status === 410) {
@@ -331,12 +381,12 @@ async function runStream(channel) {
       }
       setStreamState("live", "live");
       backoff = 1000;
-      await readEvents(response.body, (event) => onStreamEvent(channel, event));
+      await readEvents(response.body, (event) => onStreamEvent(generation, event));
     } catch (error) {
-      if (controller.signal.aborted) return;
+      if (controller.signal.aborted || !stillCurrent(generation)) return;
       if (error instanceof ApiError) showError(error);
     }
-    if (state.channelId !== channel) return;
+    if (!stillCurrent(generation)) return;
     setStreamState("reconnecting", "reconnecting…");
     await sleep(backoff);
     backoff = Math.min(backoff * 2, 8000);
@@ -371,8 +421,8 @@ async function readEvents(body, onEvent) {
   }
 }
 
-function onStreamEvent(channel, event) {
-  if (channel !== state.channelId) return;
+function onStreamEvent(generation, event) {
+  if (!stillCurrent(generation)) return;
   if (event.data.length) {
     const change = JSON.parse(event.data.join("\n"));
     upsert(change.message);
@@ -404,7 +454,10 @@ function render({ toBottom = false, keepOffsetFromBottom = null }) {
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   const all = [...state.messages.values()];
-  const roots = all.filter((m) => !m.parent_id).sort((a, b) => a.seq - b.seq);
+  // A change by the stream to a root older than the loaded pages (an edit, a reaction) waits in
+  // the map until scrolling back reaches it: shown now, it would sit above a gap.
+  const oldest = state.hasBefore ? (state.oldestShownSeq ?? 0) : 0;
+  const roots = all.filter((m) => !m.parent_id && m.seq >= oldest).sort((a, b) => a.seq - b.seq);
   syncList($("message-list"), roots.concat(pendingItems(null)), false);
   if (keepOffsetFromBottom !== null) box.scrollTop = box.scrollHeight - keepOffsetFromBottom;
   else if (toBottom || atBottom) box.scrollTop = box.scrollHeight;
@@ -425,8 +478,8 @@ function renderThread(all) {
 // Messages being sent, shown greyed until the service answers.
 function pendingItems(parentId) {
   return state.pending
-    .filter((p) => p.parentId === parentId)
-    .map((p) => ({ id: `pending-${p.key}`, pending: true, content: p.content, author_id: state.userId, version: 0 }));
+    .filter((p) => p.channel === state.channelId && (p.body.parent_id ?? null) === parentId)
+    .map((p) => ({ id: `pending-${p.key}`, pending: p, content: p.body.content, version: p.failed ? -1 : 0 }));
 }
 
 // Puts one element per message in `list`, in order, reusing the elements already there (so the
@@ -438,7 +491,8 @@ function syncList(list, messages, inThread) {
   let previous = null;
   for (const message of messages) {
     let element = existing.get(message.id);
-    const stamp = `${message.version}|${state.editing?.id === message.id}|${message.seq === state.firstUnreadSeq}|${reactionStamp(message)}`;
+    const editing = state.editing?.id === message.id ? `${state.editing.changedTo ?? ""}` : "-";
+    const stamp = `${message.version}|${editing}|${message.seq === state.firstUnreadSeq}|${reactionStamp(message)}`;
     if (!element || element.dataset.stamp !== stamp) {
       const fresh = messageElement(message, inThread);
       fresh.dataset.stamp = stamp;
@@ -462,8 +516,24 @@ function messageElement(message, inThread) {
   item.className = "message";
   item.dataset.id = message.id;
   if (message.pending) {
+    const pending = message.pending;
     item.classList.add("pending", "mine");
-    item.append(textElement("div", "content", message.content), textElement("div", "meta", "sending…"));
+    item.append(textElement("div", "content", message.content));
+    if (!pending.failed) {
+      item.append(textElement("div", "meta", "sending…"));
+      return item;
+    }
+    // Not sent after every retry; it may still have arrived: Retry sends it with the same key,
+    // so the service stores it once either way.
+    item.classList.add("failed");
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    actions.append(
+      textElement("span", "meta", "not sent"),
+      actionButton("Retry", () => deliver(pending), "retry-send"),
+      actionButton("Discard", () => discard(pending), "discard-send"),
+    );
+    item.append(actions);
     return item;
   }
   item.dataset.seq = String(message.seq);
@@ -544,14 +614,18 @@ function markRead() {
   if (box.scrollHeight - box.scrollTop - box.clientHeight > 40) return;
   const highest = Math.max(0, ...[...state.messages.values()].map((m) => m.seq));
   if (highest <= state.lastMarkedSeq) return;
+  const generation = state.generation;
+  const path = channelPath("/read");
   clearTimeout(markTimer);
   markTimer = setTimeout(async () => {
     try {
-      const { json } = await api("PUT", channelPath("/read"), { body: { seq: highest } });
+      const { json } = await api("PUT", path, { body: { seq: highest } });
+      if (!stillCurrent(generation)) return;
       state.lastMarkedSeq = json.last_read_seq;
+      showUnread(json.unread);
       refreshUnreadCounts();
     } catch (error) {
-      showError(error);
+      if (stillCurrent(generation)) showError(error);
     }
   }, 500);
 }
@@ -559,63 +633,99 @@ function markRead() {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-async function send(content, parentId) {
+function send(content, parentId) {
   if (!content.trim()) return;
-  const key = uuid4(); // one key for every attempt of this message
   const body = { content };
   if (parentId) body.parent_id = parentId;
-  state.pending.push({ key, content, parentId });
-  render({ toBottom: !parentId });
-  try {
-    const { json } = await withRetry(() =>
-      api("POST", channelPath("/messages"), { body, headers: { "Idempotency-Key": key } }),
-    );
-    upsert(json);
-  } catch (error) {
-    showError(error);
-  } finally {
-    state.pending = state.pending.filter((p) => p.key !== key);
-    render({ toBottom: !parentId });
-  }
+  // One key for every attempt of this message, the Retry button's included.
+  const pending = { key: uuid4(), channel: state.channelId, path: channelPath("/messages"), body, failed: false };
+  state.pending.push(pending);
+  deliver(pending);
 }
 
-// The version the user starts from is kept until the edit is saved: a change that arrives in the
-// meantime (by the stream) rebuilds the form with the user's draft, and the save, made against
-// that first version, gets a 412 rather than silently overwriting the other change.
+async function deliver(pending) {
+  pending.failed = false;
+  render({ toBottom: !pending.body.parent_id });
+  try {
+    const { json } = await withRetry(() =>
+      api("POST", pending.path, { body: pending.body, headers: { "Idempotency-Key": pending.key } }),
+    );
+    state.pending = state.pending.filter((p) => p !== pending);
+    if (pending.channel === state.channelId) upsert(json);
+  } catch (error) {
+    pending.failed = true;
+    showError(error);
+  }
+  render({ toBottom: !pending.body.parent_id });
+}
+
+function discard(pending) {
+  state.pending = state.pending.filter((p) => p !== pending);
+  render({});
+}
+
+// The edit keeps the version and text it started from: a change that arrives meanwhile (by the
+// stream) rebuilds the form with the user's draft, and the save, made against that first version,
+// gets a 412 rather than silently overwriting the other change.
 function startEdit(id) {
   const message = state.messages.get(id);
-  state.editing = { id, version: message.version, draft: message.content };
+  state.editing = { id, version: message.version, startedFrom: message.content, draft: message.content };
   render({});
   document.querySelector(`[data-id="${id}"] .edit-input`)?.focus();
 }
 
 function editForm(message) {
+  const editing = state.editing;
   const form = document.createElement("form");
   form.className = "edit-form";
   const input = document.createElement("input");
   input.className = "edit-input";
-  input.value = state.editing.draft;
-  input.addEventListener("input", () => (state.editing.draft = input.value));
-  const version = state.editing.version;
-  form.append(input, actionButton("Save", () => form.requestSubmit(), "save-edit"));
-  form.append(actionButton("Cancel", () => finishEdit(), "cancel-edit"));
+  input.value = editing.draft;
+  input.addEventListener("input", () => (editing.draft = input.value));
+  const save = actionButton("Save", () => form.requestSubmit(), "save-edit");
+  form.append(input, save, actionButton("Cancel", () => finishEdit(), "cancel-edit"));
+  if (editing.changedTo !== undefined) {
+    form.append(textElement("div", "edit-conflict meta", `changed meanwhile to: ${editing.changedTo}`));
+  }
+  const generation = state.generation;
+  const path = channelPath(`/messages/${message.id}`);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (save.disabled) return; // one save at a time
+    save.disabled = true;
     try {
-      const { json } = await api("PATCH", channelPath(`/messages/${message.id}`), {
-        body: { content: input.value },
-        headers: { "If-Match": `"${version}"` },
-      });
-      upsert(json);
-      finishEdit();
-    } catch (error) {
-      showError(error);
-      if (error.status === 412) {
-        // Someone changed it first: show the current text; the user edits that one again.
-        const { json } = await api("GET", channelPath(`/messages/${message.id}`)).catch(() => ({ json: null }));
-        if (json) upsert(json);
-        finishEdit();
+      // Reactions and replies change a message's version too, not its text: when only those
+      // changed since the edit started, the save is made again against the new version.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const { json } = await api("PATCH", path, {
+            body: { content: editing.draft },
+            headers: { "If-Match": `"${editing.version}"` },
+          });
+          if (!stillCurrent(generation)) return;
+          upsert(json);
+          finishEdit();
+          return;
+        } catch (error) {
+          if (error.status !== 412 || attempt === 3) throw error;
+          const { json: current } = await api("GET", path);
+          if (!stillCurrent(generation)) return;
+          upsert(current);
+          if (current.content !== editing.startedFrom || current.deleted_at) {
+            // Someone else's text: show it, keep the draft; a second Save overwrites knowingly.
+            editing.version = current.version;
+            editing.startedFrom = current.content;
+            editing.changedTo = current.content;
+            throw error;
+          }
+          editing.version = current.version;
+        }
       }
+    } catch (error) {
+      if (!stillCurrent(generation)) return;
+      showError(error);
+      save.disabled = false;
+      render({});
     }
   });
   return form;
@@ -627,14 +737,17 @@ function finishEdit() {
 }
 
 async function deleteMessage(message) {
+  const generation = state.generation;
+  const path = channelPath(`/messages/${message.id}`);
   try {
-    await api("DELETE", channelPath(`/messages/${message.id}`));
+    await api("DELETE", path);
     // The stream brings the tombstone too; this shows it without waiting.
-    const { json } = await api("GET", channelPath(`/messages/${message.id}`));
+    const { json } = await api("GET", path);
+    if (!stillCurrent(generation)) return;
     upsert(json);
     render({});
   } catch (error) {
-    showError(error);
+    if (stillCurrent(generation)) showError(error);
   }
 }
 
@@ -642,26 +755,27 @@ async function deleteMessage(message) {
 // version as it was means the reaction was already there (PUT is idempotent): then it is removed.
 async function toggleReaction(message, emoji) {
   const key = `${message.id} ${emoji}`;
+  const generation = state.generation;
   const path = channelPath(`/messages/${message.id}/reactions/${encodeURIComponent(emoji)}`);
   try {
+    let answer;
     if (state.myReactions.has(key)) {
-      const { json } = await api("DELETE", path);
+      answer = (await api("DELETE", path)).json;
       state.myReactions.delete(key);
-      upsert(json);
     } else {
       const known = state.messages.get(message.id);
-      const { json } = await api("PUT", path);
-      if (known && json.version === known.version) {
-        const removed = await api("DELETE", path);
-        upsert(removed.json);
+      answer = (await api("PUT", path)).json;
+      if (known && answer.version === known.version) {
+        answer = (await api("DELETE", path)).json;
       } else {
         state.myReactions.add(key);
-        upsert(json);
       }
     }
+    if (!stillCurrent(generation)) return;
+    upsert(answer);
     render({});
   } catch (error) {
-    showError(error);
+    if (stillCurrent(generation)) showError(error);
   }
 }
 
@@ -669,6 +783,7 @@ async function toggleReaction(message, emoji) {
 // Threads: the replies to one root, in a side panel
 
 async function openThread(rootId) {
+  const generation = state.generation;
   state.threadRoot = rootId;
   $("thread").hidden = false;
   $("thread-messages").replaceChildren();
@@ -678,7 +793,7 @@ async function openThread(rootId) {
     let path = channelPath(`/messages/${rootId}/replies?limit=100`);
     for (;;) {
       const { json: page } = await withRetry(() => api("GET", path));
-      if (state.threadRoot !== rootId) return;
+      if (!stillCurrent(generation) || state.threadRoot !== rootId) return;
       for (const message of page.items) upsert(message);
       if (!page.page.has_before) break;
       path = channelPath(`/messages/${rootId}/replies?limit=100&before=${encodeURIComponent(page.page.before)}`);
@@ -686,7 +801,7 @@ async function openThread(rootId) {
     render({});
     $("thread-messages").scrollTop = $("thread-messages").scrollHeight;
   } catch (error) {
-    showError(error);
+    if (stillCurrent(generation)) showError(error);
   }
 }
 

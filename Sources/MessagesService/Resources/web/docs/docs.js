@@ -1,6 +1,6 @@
 // Renders the service's own OpenAPI document with the vendored Swagger UI. "Try it out" sends
-// requests to the origin this page came from (the spec names no server), so it works directly
-// against the service and through the gateway alike; "Authorize" takes a bearer token.
+// requests to the origin this page came from (the spec's first server is the relative `/`), so it
+// works directly against the service and through the gateway alike; "Authorize" takes a token.
 "use strict";
 
 window.addEventListener("load", () => {
