@@ -156,6 +156,21 @@ class Page:
         self.type_into("#message-input", text)
         self.find("#send").click()
 
+    def send_and_edit(self, text):
+        """Sends `text`, waits until the service stored it, opens its edit form; its id."""
+        self.send(text)
+        self.wait(lambda: self.message(text) and self.message(text).get_attribute("data-seq"), 5, "%r sent" % text)
+        message_id = self.message(text).get_attribute("data-id")
+        self.wait(lambda: self.item(message_id).find_element(By.CSS_SELECTOR, "button.edit"), 3, "edit").click()
+        self.wait(lambda: self.item(message_id).find_elements(By.CSS_SELECTOR, ".edit-input"), 3, "edit field")
+        return message_id
+
+    def save_edit(self, message_id, text):
+        field = self.item(message_id).find_element(By.CSS_SELECTOR, ".edit-input")
+        field.clear()
+        field.send_keys(text)
+        self.item(message_id).find_element(By.CSS_SELECTOR, "button.save-edit").click()
+
     def error_text(self):
         box = self.find("#error")
         return box.text if box.is_displayed() else ""
@@ -246,14 +261,8 @@ def main():
             a.shot("reaction")
 
         def live_edit_and_delete():
-            a.send("to be edited")
-            a.wait(lambda: a.message("to be edited") and a.message("to be edited").get_attribute("data-seq"), 5, "sent")
-            message_id = a.message("to be edited").get_attribute("data-id")
-            a.item(message_id).find_element(By.CSS_SELECTOR, "button.edit").click()
-            field = a.wait(lambda: a.item(message_id).find_elements(By.CSS_SELECTOR, ".edit-input"), 3, "edit field")[0]
-            field.clear()
-            field.send_keys("edited by A")
-            a.item(message_id).find_element(By.CSS_SELECTOR, "button.save-edit").click()
+            message_id = a.send_and_edit("to be edited")
+            a.save_edit(message_id, "edited by A")
             b.wait(lambda: b.item(message_id) and b.item(message_id).find_element(By.CSS_SELECTOR, ".content").text
                    == "edited by A", 3, "B sees the edit")
             a.wait(lambda: a.item(message_id).find_element(By.CSS_SELECTOR, "button.delete"), 3, "delete").click()
@@ -262,21 +271,14 @@ def main():
             b.shot("tombstone")
 
         def edit_conflict():
-            a.send("edited twice")
-            a.wait(lambda: a.message("edited twice") and a.message("edited twice").get_attribute("data-seq"), 5, "sent")
-            message_id = a.message("edited twice").get_attribute("data-id")
-            a.item(message_id).find_element(By.CSS_SELECTOR, "button.edit").click()
-            a.wait(lambda: a.item(message_id).find_elements(By.CSS_SELECTOR, ".edit-input"), 3, "edit field")
+            message_id = a.send_and_edit("edited twice")
             # Meanwhile the same user edits it elsewhere (another device): the page's copy is stale.
             version = int(a.item(message_id).get_attribute("data-version"))
             server.call("PATCH", "/v1/channels/%s/messages/%s" % (channel, message_id), token=state["a_token"],
                         body={"content": "changed on another device"})
             # The stream brings the change; the open edit keeps the version it started from.
             a.wait(lambda: int(a.item(message_id).get_attribute("data-version")) > version, 3, "the change arrives")
-            field = a.item(message_id).find_element(By.CSS_SELECTOR, ".edit-input")
-            field.clear()
-            field.send_keys("edit on a stale copy")
-            a.item(message_id).find_element(By.CSS_SELECTOR, "button.save-edit").click()
+            a.save_edit(message_id, "edit on a stale copy")
             a.wait(lambda: "If-Match does not match the current version" in a.error_text(), 3, "the 412 is shown as worded")
             a.wait(lambda: a.item(message_id).find_element(By.CSS_SELECTOR, ".edit-conflict").text
                    == "changed meanwhile to: changed on another device", 3, "the other change is shown")
@@ -289,21 +291,13 @@ def main():
 
         def edit_after_a_reaction():
             # A reaction changes the version, not the text: the save goes through.
-            a.send("reacted while edited")
-            a.wait(lambda: a.message("reacted while edited") and a.message("reacted while edited").get_attribute("data-seq"),
-                   5, "sent")
-            message_id = a.message("reacted while edited").get_attribute("data-id")
-            a.wait(lambda: a.item(message_id).find_element(By.CSS_SELECTOR, "button.edit"), 3, "edit").click()
-            a.wait(lambda: a.item(message_id).find_elements(By.CSS_SELECTOR, ".edit-input"), 3, "edit field")
+            message_id = a.send_and_edit("reacted while edited")
             version = int(a.item(message_id).get_attribute("data-version"))
             b.wait(lambda: b.item(message_id), 3, "B has it")
             b.wait(lambda: b.item(message_id).find_element(By.CSS_SELECTOR, 'button.reaction[data-emoji="🎉"]'), 3,
                    "B's button").click()
             a.wait(lambda: int(a.item(message_id).get_attribute("data-version")) > version, 3, "the reaction arrives")
-            field = a.item(message_id).find_element(By.CSS_SELECTOR, ".edit-input")
-            field.clear()
-            field.send_keys("edited after a reaction")
-            a.item(message_id).find_element(By.CSS_SELECTOR, "button.save-edit").click()
+            a.save_edit(message_id, "edited after a reaction")
             b.wait(lambda: b.item(message_id).find_element(By.CSS_SELECTOR, ".content").text == "edited after a reaction",
                    3, "B sees the edit")
 
