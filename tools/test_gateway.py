@@ -467,6 +467,25 @@ def _():
                 assert "DEV_TOKENS" not in names, "%s: container %s sets DEV_TOKENS" % (k, c.get("name"))
 
 
+# Postgres connections of one pod besides its pool: the relay's session (advisory lock), the
+# membership listener (CHANNEL_ACCESS=members) and the outage probe (while Postgres is down).
+POD_EXTRA_CONNECTIONS = 3
+SUPERUSER_RESERVED = 3  # Postgres' superuser_reserved_connections default
+BUDGET_ANNOTATION = "messages-service/postgres-max-connections"
+
+
+@check("Kubernetes connection budget: HPA max x (PG_POOL_SIZE + 3) + the migration Job's pool + 3 reserved <= the overlay's declared max_connections")
+def _():
+    for k in OVERLAYS:
+        hpa = one(k, "HorizontalPodAutoscaler", "messages-service")
+        declared = (hpa["metadata"].get("annotations") or {}).get(BUDGET_ANNOTATION)
+        assert declared, "%s: the HPA must declare %s" % (k, BUDGET_ANNOTATION)
+        pool = int(configmap_env(k).get("PG_POOL_SIZE", "8"))
+        needed = hpa["spec"]["maxReplicas"] * (pool + POD_EXTRA_CONNECTIONS) + pool + SUPERUSER_RESERVED
+        assert needed <= int(declared), "%s: %d replicas x (%d + %d) + %d + %d = %d connections > max_connections %s" % (
+            k, hpa["spec"]["maxReplicas"], pool, POD_EXTRA_CONNECTIONS, pool, SUPERUSER_RESERVED, needed, declared)
+
+
 @check("kong.k8s.yml: /health, /metrics, /openapi.yaml, /docs and /app are not routed (WEB_CLIENT is off there)")
 def _():
     cfg = kong_k8s()
