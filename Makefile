@@ -59,6 +59,7 @@ token: $(DEV_JWT_SECRET_FILE)
 test: services
 	$(SWIFT) build --build-tests
 	tools/run-tests.sh
+	tools/test-services.sh
 	tools/crash-hunt.sh
 	tools/schemathesis.sh
 	tools/browser-tests.sh
