@@ -10,7 +10,7 @@ export DATABASE_URL ?= postgres://messages@127.0.0.1:$(PG_PORT)/messages
 export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:$(AMQP_PORT)/%2F
 
-.PHONY: run test test-unit services services-stop build migrate validate format clean token bench verify
+.PHONY: run test test-unit services services-stop build migrate validate format clean token bench verify release
 
 ## Start Postgres, Redis and RabbitMQ under .local/ (idempotent).
 services:
@@ -77,6 +77,11 @@ fuzz:
 test-unit:
 	$(SWIFT) build --build-tests
 	tools/run-tests.sh --unit
+
+## Point production at a release: make release TAG=v0.1.1 DIGEST=sha256:<64 hex> sets the prod overlay's
+## image digest and the prod Argo CD Application's targetRevision (tools/release.py); commit, tag, push.
+release:
+	python3 tools/release.py --tag "$(TAG)" --digest "$(DIGEST)"
 
 ## Benchmark the release build on this machine (wrk, pgbench, redis-benchmark); report in bench-results/.
 ## BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_SKIP_BUILD=1: see tools/bench.sh --help.

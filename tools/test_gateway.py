@@ -947,6 +947,60 @@ def _():
         assert urlparse(spec["source"]["repoURL"]).scheme == "https"
 
 
+ARGO_PROJECTS = "deployment/argocd/messages-project.yaml"
+RELEASE_TAG = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+
+
+@check("argocd: each Application in its own AppProject: this repository, its namespace, the kinds its overlay renders; prod follows a release tag")
+def _():
+    with open(os.path.join(ROOT, ARGO_PROJECTS), encoding="utf-8") as f:
+        projects = {p["metadata"]["name"]: p for p in yaml.safe_load_all(f) if p}
+    for env, rel in ARGO_APPS.items():
+        app = load_yaml(os.path.join(ROOT, rel))
+        spec = app["spec"]
+        assert spec["project"] != "default", "%s: the default project allows every repository, namespace and kind" % rel
+        project = projects.get(spec["project"])
+        assert project and project["kind"] == "AppProject", "%s: no AppProject %s in %s" % (rel, spec["project"], ARGO_PROJECTS)
+        pspec = project["spec"]
+        assert pspec["sourceRepos"] == [spec["source"]["repoURL"]], pspec["sourceRepos"]
+        assert pspec["destinations"] == [{"server": spec["destination"]["server"],
+                                          "namespace": spec["destination"]["namespace"]}], pspec["destinations"]
+        assert pspec.get("clusterResourceWhitelist") == [{"group": "", "kind": "Namespace"}], pspec.get("clusterResourceWhitelist")
+        allowed = {(k["group"], k["kind"]) for k in pspec["namespaceResourceWhitelist"]}
+        assert all("*" not in g + k for g, k in allowed), "wildcards in %s" % spec["project"]
+        rendered_kinds = {(o["apiVersion"].split("/")[0] if "/" in o["apiVersion"] else "", o["kind"])
+                          for o in rendered(spec["source"]["path"])}
+        assert rendered_kinds <= allowed, "%s renders kinds its project refuses: %s" % (rel, sorted(rendered_kinds - allowed))
+        if env == "prod":
+            assert RELEASE_TAG.match(str(spec["source"]["targetRevision"])), \
+                "prod must follow a release tag, not %r" % spec["source"]["targetRevision"]
+
+
+@check("k8s: the Secret survives pruning and the Application's deletion (Prune=false,Delete=false)")
+def _():
+    for k in OVERLAYS:
+        secret = one(k, "Secret", "messages-service-secrets")
+        options = {o.strip() for o in secret["metadata"]["annotations"]["argocd.argoproj.io/sync-options"].split(",")}
+        assert {"Prune=false", "Delete=false"} <= options, "%s: %s" % (k, options)
+
+
+@check("k8s: no image is latest or untagged; prod runs messages-service pinned by digest")
+def _():
+    for k in ["deployment/base"] + OVERLAYS:
+        for obj in rendered(k):
+            spec = pod_spec(obj) if obj["kind"] in ("Deployment", "Job") else None
+            for c in (spec or {}).get("containers", []) + (spec or {}).get("initContainers", []):
+                image = c["image"]
+                name = image.split("@")[0].rsplit("/", 1)[-1]
+                assert "@sha256:" in image or ":" in name, "%s: %s has no tag" % (k, image)
+                assert not name.endswith(":latest"), "%s: %s" % (k, image)
+    for obj in rendered("deployment/overlays/prod"):
+        if obj["kind"] in ("Deployment", "Job") and obj["metadata"]["name"].startswith("messages-service"):
+            for c in pod_spec(obj)["containers"]:
+                assert re.search(r"@sha256:[0-9a-f]{64}$", c["image"]), "prod %s: %s not pinned by digest" % (
+                    obj["metadata"]["name"], c["image"])
+
+
 # ---------------------------------------------------------------- compose, Dockerfile
 
 @check("compose: postgres, redis, rabbitmq with healthchecks; migrate one-shot; API waits for all; Kong DB-less")
