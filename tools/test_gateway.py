@@ -783,12 +783,29 @@ def _():
             "the Service must not select the migration Job's pod"
 
 
-@check("k8s: NetworkPolicy: ingress only from Kong on 8080; egress exactly 5432, 6379, 5672, 53/UDP+TCP")
+DNS_PEERS = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+              "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]
+
+
+def egress_ports(spec):
+    """{(port, protocol)} of a policy's egress rules; each rule must name its ports and its peers."""
+    ports = set()
+    for rule in spec["egress"]:
+        assert rule.get("ports"), "an egress rule without ports allows every port"
+        assert rule.get("to"), "an egress rule without `to` allows every address: %s" % rule
+        for peer in rule["to"]:
+            cidr = (peer.get("ipBlock") or {}).get("cidr", "")
+            assert not cidr.endswith("/0"), "egress to %s is every address" % cidr
+        for p in rule["ports"]:
+            assert "endPort" not in p, p
+            ports.add((p["port"], p.get("protocol", "TCP")))
+    return ports
+
+
+@check("k8s: NetworkPolicy: ingress only from Kong on 8080; egress exactly 5432, 6379, 5672 and 53, each with `to:`, DNS to kube-dns only, no 443")
 def _():
     for k in ["deployment/base"] + OVERLAYS:
-        nps = objects(k, "NetworkPolicy")
-        assert len(nps) == 1, "%s: expected one NetworkPolicy" % k
-        spec = nps[0]["spec"]
+        spec = one(k, "NetworkPolicy", "messages-service")["spec"]
         assert set(spec["policyTypes"]) == {"Ingress", "Egress"}, spec["policyTypes"]
         sel = spec["podSelector"]["matchLabels"]
         for kind, name in (("Deployment", "messages-service"), ("Job", "messages-service-migrate")):
@@ -801,13 +818,29 @@ def _():
         if k in OVERLAYS:  # the overlays deploy Kong next to the service: its pods carry that label
             kong_labels = one(k, "Deployment", "kong")["spec"]["template"]["metadata"]["labels"]
             assert kong_labels.get("app.kubernetes.io/name") == "kong", kong_labels
-        ports = set()
-        for rule in spec["egress"]:
-            assert rule.get("ports"), "an egress rule without ports allows every port"
-            for p in rule["ports"]:
-                assert "endPort" not in p, p
-                ports.add((p["port"], p.get("protocol", "TCP")))
+        ports = egress_ports(spec)
         assert ports == EXPECTED_EGRESS, "egress ports %s != %s" % (sorted(ports), sorted(EXPECTED_EGRESS))
+        for rule in spec["egress"]:
+            if {p["port"] for p in rule["ports"]} == {53}:
+                assert rule["to"] == DNS_PEERS, "DNS egress must go to kube-dns only: %s" % rule["to"]
+        # 443 only through the alert-webhook component, which no overlay includes while none sets a webhook.
+        for np in objects(k, "NetworkPolicy"):
+            if np["metadata"]["name"] != "kong":
+                assert all(port != 443 for port, _ in egress_ports(np["spec"])), "%s: 443 egress" % k
+
+
+@check("k8s: Kong's NetworkPolicy: proxy 8000 from the ingress controller's namespace, status 8100 from Prometheus; out to the API and DNS only")
+def _():
+    for k in OVERLAYS:
+        spec = one(k, "NetworkPolicy", "kong")["spec"]
+        assert spec["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "kong"}, spec["podSelector"]
+        assert set(spec["policyTypes"]) == {"Ingress", "Egress"}, spec["policyTypes"]
+        rules = {tuple(p["port"] for p in r["ports"]): r["from"] for r in spec["ingress"]}
+        assert set(rules) == {(8000,), (8100,)}, rules
+        assert all(peer.get("namespaceSelector") for peer in rules[(8000,)]), "8000 must name the ingress namespace"
+        assert all(peer.get("podSelector") and peer.get("namespaceSelector") for peer in rules[(8100,)]), \
+            "8100 must name Prometheus' pods in their namespace"
+        assert egress_ports(spec) == {(8080, "TCP"), (53, "UDP"), (53, "TCP")}, egress_ports(spec)
 
 
 @check("k8s: migration Job is an Argo CD Sync/PreSync hook after the ConfigMap and Secret, before the Deployment")
