@@ -3,14 +3,16 @@
 
 gateway/kong.yml is the file to edit: docker compose mounts it as it is. Kubernetes
 reads this generated variant instead (gateway/kustomization.yaml stores it in Kong's
-ConfigMap under the key kong.yml). The variant differs in two places: the
+ConfigMap under the key kong.yml). The variant differs in three places: the
 INF326-compatible service `messages-inf326`, open in compose for the old INF326 web
 client, gets
   - a copy of the v1 service's jwt plugin (same settings): every call needs a valid
     token, and the service (INF326_AUTH=jwt) takes the author from its `sub`;
   - request-transformer removing X-User-Id: no identity chosen by the client
     reaches the service;
-and the service `messages-web` (the chat page and the API reference) is left out.
+the service `messages-web` (the chat page and the API reference) is left out; and the jwt
+credential is RS256 with the public key in deployment/base/jwt-public.pem instead of the
+HS256 secret compose uses.
 Comments are not copied: they live in gateway/kong.yml.
 
     python3 tools/kong_k8s.py            rewrite gateway/kong.k8s.yml
@@ -30,11 +32,15 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.path.join(ROOT, "gateway", "kong.yml")
 TARGET = os.path.join(ROOT, "gateway", "kong.k8s.yml")
+# The public key Kubernetes verifies tokens with; the service reads the same file (ConfigMap
+# messages-service-jwt-public-key of deployment/base).
+PUBLIC_KEY = os.path.join(ROOT, "deployment", "base", "jwt-public.pem")
 
 V1_SERVICE = "messages-v1"
 INF326_SERVICE = "messages-inf326"
 # The chat page and API reference: compose only (the Kubernetes base turns WEB_CLIENT off).
 WEB_SERVICE = "messages-web"
+RS256_UNUSED_SECRET = "unused-with-rs256"
 # What Kubernetes adds to INF326_SERVICE, besides the copy of the v1 jwt plugin.
 STRIP_USER_ID = {"name": "request-transformer", "config": {"remove": {"headers": ["X-User-Id"]}}}
 
@@ -50,7 +56,9 @@ HEADER = """\
 # removes X-User-Id: on Kubernetes every /messages/threads/... call needs a
 # token, and the service (INF326_AUTH=jwt) takes the author from its `sub`.
 # docker compose keeps that route open for the old INF326 web client. The
-# service messages-web (the chat page and /docs, compose only) is left out.
+# service messages-web (the chat page and /docs, compose only) is left out,
+# and the jwt credential is RS256 with the public key of
+# deployment/base/jwt-public.pem (compose: an HS256 secret for local use).
 """
 
 
@@ -59,6 +67,15 @@ class _Dumper(yaml.SafeDumper):
 
     def increase_indent(self, flow=False, indentless=False):
         return super().increase_indent(flow, False)
+
+
+def _block_strings(dumper, value):
+    """Multi-line strings (the public key) as literal blocks, as a person would write them."""
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _block_strings)
 
 
 def _service(config, name):
@@ -83,6 +100,17 @@ def k8s_config(base):
                          % (INF326_SERVICE, ", ".join(sorted(clash))))
     inf326["plugins"] = (inf326.get("plugins") or []) + [copy.deepcopy(jwt[0]), copy.deepcopy(STRIP_USER_ID)]
     config["services"] = [s for s in config["services"] if s.get("name") != WEB_SERVICE]
+    # RS256 with the public key instead of compose's shared HS256 secret: Kong's ConfigMap then
+    # holds nothing secret, and only the token issuer holds the private key.
+    with open(PUBLIC_KEY, encoding="utf-8") as f:
+        public_key = f.read()
+    for consumer in config.get("consumers") or []:
+        for credential in consumer.get("jwt_secrets") or []:
+            # decK's schema requires a `secret`; with RS256 Kong verifies with the public key only
+            # and never reads it: a fixed marker stands there, nothing secret.
+            credential["secret"] = RS256_UNUSED_SECRET
+            credential["algorithm"] = "RS256"
+            credential["rsa_public_key"] = public_key
     return config
 
 

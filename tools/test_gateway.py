@@ -66,7 +66,8 @@ FALLBACK_PATHS = {
 }
 PUBLIC_PREFIXES = ("/v1/", "/threads/")          # must be reachable through Kong
 INTERNAL_PATHS = ["/health/live", "/health/ready", "/health", "/metrics", "/openapi.yaml", "/docs"]  # must not
-WEB_SERVICE = "messages-web"                      # compose only: the chat page and the API reference
+WEB_SERVICE = "messages-web"
+LOCAL_ONLY = "compose-local-only-"                 # prefix of the secrets committed for compose                      # compose only: the chat page and the API reference
 WEB_PATHS = ("/app", "/docs", "/openapi.yaml")
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -572,6 +573,10 @@ def _():
 def _():
     base, k8s = copy.deepcopy(kong()), copy.deepcopy(kong_k8s())
     base["services"] = [svc for svc in base["services"] if svc["name"] != WEB_SERVICE]
+    # The credential is checked by "tokens are RS256 with one public key"; only its key must agree.
+    assert kong_credential(base)["key"] == kong_credential(k8s)["key"]
+    kong_credential(base).clear()
+    kong_credential(k8s).clear()
     v1_jwt = [p for p in service_plugins(base, "messages-v1") if p["name"] == "jwt"]
     assert len(v1_jwt) == 1, v1_jwt
     inf326 = [svc for svc in k8s.get("services") or [] if svc["name"] == INF326_SERVICE]
@@ -627,7 +632,7 @@ def _():
     env = compose()["x-messages-env"]
     assert cred["key"] == env["JWT_ISSUER"] == "messages-service", (cred["key"], env["JWT_ISSUER"])
     assert cred["secret"] == env["JWT_SECRET"], "kong.yml jwt secret differs from docker-compose.yml JWT_SECRET"
-    assert "REPLACE_ME" in cred["secret"], "the committed secret must be an obvious placeholder"
+    assert cred["secret"].startswith(LOCAL_ONLY), "the committed secret must say it is for compose only"
     for k in OVERLAYS:
         assert configmap_env(k)["JWT_ISSUER"] == cred["key"], k
 
@@ -865,18 +870,50 @@ def _():
         assert sorted(map(str, api_env)) == sorted(map(str, c["envFrom"])), "Job and API read different settings"
 
 
-@check("k8s: Secret template holds placeholders only")
+@check("k8s: the Secret template holds no value (no placeholder, no JWT_SECRET): the real one is made out of band")
 def _():
     for k in ["deployment/base"] + OVERLAYS:
-        for s in objects(k, "Secret"):
-            values = dict(s.get("stringData") or {})
-            for key, v in (s.get("data") or {}).items():
-                values[key] = base64.b64decode(v).decode()
-            assert {"DATABASE_URL", "JWT_SECRET", "AMQP_URL", "REDIS_URL", "CURSOR_SECRET"} <= set(values), values.keys()
-            for key, v in values.items():
-                assert "REPLACE_ME" in v, "%s: Secret value %s is not a placeholder" % (k, key)
+        for secret in objects(k, "Secret"):
+            assert not secret.get("data") and not secret.get("stringData"), "%s: the template holds values" % k
             # docs/deployment.md (Kubernetes with kubectl) tells kubectl users to skip it by this label.
-            assert s["metadata"]["labels"].get("messages-service/secret-template") == "true", s["metadata"]["labels"]
+            assert secret["metadata"]["labels"].get("messages-service/secret-template") == "true", secret["metadata"]["labels"]
+
+
+@check("k8s: no placeholder or committed development secret anywhere in a Kubernetes render")
+def _():
+    compose_env = compose()["x-messages-env"]
+    known = ["REPLACE_ME", compose_env["JWT_SECRET"], compose_env["CURSOR_SECRET"], "dev-only-"]
+    for k in ["deployment/base", "deployment/kong"] + OVERLAYS:
+        text = yaml.safe_dump_all(rendered(k))
+        for placeholder in known:
+            assert placeholder not in text, "%s renders %r" % (k, placeholder)
+
+
+@check("k8s: tokens are RS256 with one public key: Kong's credential and the service's JWT_PUBLIC_KEY_FILE (mounted from its ConfigMap)")
+def _():
+    with open(os.path.join(ROOT, "deployment", "base", "jwt-public.pem"), encoding="utf-8") as f:
+        pem = f.read()
+    assert "BEGIN PUBLIC KEY" in pem and "PRIVATE" not in pem, "deployment/base/jwt-public.pem must be a public key only"
+    cred = kong_credential(kong_k8s())
+    assert cred.get("algorithm") == "RS256" and cred.get("secret") == "unused-with-rs256", cred
+    assert cred["rsa_public_key"] == pem, "kong.k8s.yml's public key differs from deployment/base/jwt-public.pem"
+    for k in OVERLAYS:
+        env = configmap_env(k)
+        path = env.get("JWT_PUBLIC_KEY_FILE")
+        assert path, "%s: no JWT_PUBLIC_KEY_FILE" % k
+        keys = [o for o in objects(k, "ConfigMap") if o["metadata"]["name"].startswith("messages-service-jwt-public-key")]
+        assert len(keys) == 1 and keys[0]["data"] == {os.path.basename(path): pem}, "%s: the key ConfigMap" % k
+        for kind, name in (("Deployment", "messages-service"), ("Job", "messages-service-migrate")):
+            spec = pod_spec(one(k, kind, name))
+            volumes = {v["name"]: v for v in spec.get("volumes") or []}
+            mounts = [m for c in spec["containers"] for m in c.get("volumeMounts") or []
+                      if m["mountPath"] == os.path.dirname(path)]
+            assert len(mounts) == 1, "%s %s: nothing mounted at %s" % (k, name, os.path.dirname(path))
+            source = volumes[mounts[0]["name"]].get("configMap") or {}
+            assert source.get("name") == keys[0]["metadata"]["name"], "%s %s mounts %s" % (k, name, source)
+        kong_cm = [o for o in objects(k, "ConfigMap") if o["metadata"]["name"].startswith("kong-declarative-config")]
+        assert len(kong_cm) == 1 and kong_credential(yaml.safe_load(kong_cm[0]["data"]["kong.yml"])) == cred, \
+            "%s: Kong's ConfigMap has another credential" % k
 
 
 @check("k8s: Kong DB-less, no Admin API, config generated from gateway/kong.k8s.yml itself")
@@ -1072,7 +1109,7 @@ def _():
     assert str(env.get("TRUSTED_PROXY_HOPS")) == "1", env.get("TRUSTED_PROXY_HOPS")
     cursor = env.get("CURSOR_SECRET") or ""
     assert len(cursor.encode()) >= 32, "CURSOR_SECRET must be at least 32 bytes"
-    assert "REPLACE_ME" in cursor, "the committed CURSOR_SECRET must be an obvious placeholder"
+    assert cursor.startswith(LOCAL_ONLY), "the committed CURSOR_SECRET must say it is for compose only"
     assert cursor != env["JWT_SECRET"], "CURSOR_SECRET and JWT_SECRET must be different keys"
     assert urlparse(env["DATABASE_URL"]).hostname == "postgres" and urlparse(env["DATABASE_URL"]).path == "/messages"
     assert urlparse(env["REDIS_URL"]).hostname == "redis"

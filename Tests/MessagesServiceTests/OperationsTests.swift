@@ -89,6 +89,18 @@ import Testing
         ("MAX_CONTENT_LENGTH", "0", "invalid MAX_CONTENT_LENGTH: must be an integer 1...20000 (got \"0\")"),
         ("AUTH_MODE", "none", "invalid AUTH_MODE: must be one of jwt, header (got \"none\")"),
         ("JWT_SECRET", "short", "invalid JWT_SECRET: must be at least 32 bytes"),
+        (
+            "JWT_SECRET", "dev-only-jwt-secret-REPLACE_ME-0123456789abcdef",
+            "invalid JWT_SECRET: is a placeholder (REPLACE_ME): set the real value"
+        ),
+        (
+            "DATABASE_URL", "postgres://messages:replace_me@postgres:5432/messages",
+            "invalid DATABASE_URL: is a placeholder (REPLACE_ME): set the real value"
+        ),
+        (
+            "CURSOR_SECRET", String(repeating: "REPLACE_ME", count: 4),
+            "invalid CURSOR_SECRET: is a placeholder (REPLACE_ME): set the real value"
+        ),
         ("JWT_PUBLIC_KEY_FILE", "/nonexistent.pem", "invalid JWT_PUBLIC_KEY_FILE: must name a readable PEM public key file"),
         ("REDIS_URL", "redis://cache/x", "invalid REDIS_URL: the database must be a number, e.g. /0"),
         ("TIMELINE_CACHE_SIZE", "50", "invalid TIMELINE_CACHE_SIZE: must be an integer 200...100000 (got \"50\")"),

@@ -113,6 +113,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Reads the variables this service knows from `environment`; absent ones keep their defaults.
     public init(environment: [String: String]) throws(ConfigurationError) {
         let reader = EnvironmentReader(environment: environment)
+        for variable in Self.secretVariables
+        where environment[variable]?.range(of: Self.placeholderMark, options: .caseInsensitive) != nil {
+            // A template's placeholder that nobody replaced: never run with it (it is public).
+            throw ConfigurationError(variable: variable, problem: "is a placeholder (REPLACE_ME): set the real value")
+        }
         databaseURL = try reader.url("DATABASE_URL", schemes: ["postgres", "postgresql"]) ?? databaseURL
         if environment["REDIS_URL"] == "" {
             redis = nil
@@ -231,6 +236,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
 }
 
 extension ServiceConfiguration {
+    /// The variables that hold secrets (or URLs with passwords).
+    static let secretVariables = [
+        "JWT_SECRET", "CURSOR_SECRET", "CURSOR_SECRET_PREVIOUS", "DATABASE_URL", "REDIS_URL", "AMQP_URL",
+    ]
+    /// What the deployment templates of earlier releases put where a secret belongs.
+    static let placeholderMark = "REPLACE_ME"
+
     /// A secret of at least 32 bytes, or nil when unset.
     fileprivate static func secret(_ name: String, _ reader: EnvironmentReader) throws(ConfigurationError) -> String? {
         guard let secret = try reader.string(name) else { return nil }
