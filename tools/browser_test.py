@@ -16,6 +16,7 @@ Screenshots go to SCREENSHOTS (default .local/browser-screenshots/). Exit status
 failure. tools/browser-tests.sh installs Chromium, its driver and Selenium, then runs this.
 """
 import argparse
+import http.client
 import json
 import os
 import secrets
@@ -55,6 +56,8 @@ class Server:
             RATE_LIMIT_RPS="0",
             LOG_LEVEL="error",
             SHUTDOWN_DRAIN_MS="0",
+            # Frequent heartbeats: a stream whose client left frees its slot within a second.
+            STREAM_HEARTBEAT_MS="1000",
         )
         self.log = open(os.path.join(ROOT, ".local", "browser-test-service.log"), "ab")
 
@@ -359,6 +362,40 @@ def main():
             a.shot("after-restart")
             b.shot("after-restart")
 
+        def streams_all_taken():
+            # C already holds every stream it may (STREAM_MAX_PER_USER, 10): its page's stream gets
+            # 429, yet the page shows the channel and goes live once a slot frees.
+            minted = server.call("POST", "/dev/token", body={})
+            held = []
+            try:
+                for _ in range(10):
+                    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+                    connection.request("GET", "/v1/channels/%s/stream" % uuid.uuid4(),
+                                       headers={"Authorization": "Bearer " + minted["token"]})
+                    response = connection.getresponse()
+                    assert response.status == 200, response.status
+                    held.append(connection)
+                b.find("#sign-out").click()
+                b.wait(lambda: b.find("#token").is_displayed(), 10, "signed out")
+                b.type_into("#token", minted["token"])
+                b.find("#sign-in").click()
+                b.type_into("#channel-id", channel)
+                b.find("#open-channel").click()
+                b.wait(lambda: b.find("#messages").get_attribute("data-loaded") == "true", 10,
+                       "the channel shows without a stream")
+                assert b.message("hello from A"), "the page shows the channel's messages"
+                assert b.find("#stream-state").get_attribute("data-state") != "live"
+                a.send("while C had no stream")
+            finally:
+                for connection in held:
+                    connection.close()
+            b.wait(lambda: b.find("#stream-state").get_attribute("data-state") == "live", 20,
+                   "the stream opens once a slot is free")
+            b.wait(lambda: b.message("while C had no stream"), 5, "what was sent meanwhile arrives (resumed from the page)")
+            a.send("after C's stream opened")
+            b.wait(lambda: b.message("after C's stream opened"), 5, "and what is sent afterwards, live")
+            b.shot("no-stream-at-first")
+
         run("sign in with the development button and a pasted token", sign_in)
         if not failed:
             run("A sends, B sees it within 1 s", live_send)
@@ -370,6 +407,7 @@ def main():
             run("unread count, divider and read marker", unread_and_read_marker)
             run("B scrolls back through 300 messages, no gap or duplicate", scroll_back)
             run("the service restarts; A's next message reaches B", restart)
+            run("with every stream of the user taken, the page still loads, then goes live", streams_all_taken)
         run("/docs renders the spec and try it out answers 200", lambda: check_docs(server, driver_a, args.screenshots))
     finally:
         for driver in drivers:

@@ -263,6 +263,7 @@ function openChannel(id) {
     loadingOlder: false,
     olderPausedUntil: 0,
     oldestShownSeq: null,
+    loadingPage: false,
     pageLoaded: false,
     lastEventId: null,
     firstUnreadSeq: null,
@@ -283,8 +284,9 @@ function openChannel(id) {
 
 // The stream's first event names where it starts (the channel's version in Postgres); the newest
 // page is loaded only after it, so any change committed in between comes by the stream.
-async function loadNewestPage() {
+async function loadNewestPage({ resumeStreamFromPage = false } = {}) {
   const generation = state.generation;
+  state.loadingPage = true;
   const pagePath = channelPath(`/messages?limit=${PAGE_SIZE}`);
   const readPath = channelPath("/read");
   try {
@@ -300,12 +302,15 @@ async function loadNewestPage() {
     $("unread").dataset.initial = String(marker.unread);
     takePage(page);
     state.pageLoaded = true;
+    if (resumeStreamFromPage && state.lastEventId === null) state.lastEventId = String(page.channel.version);
     $("messages").dataset.loaded = "true";
     render({ toBottom: true });
     markRead();
     maybeLoadOlder();
   } catch (error) {
-    showError(error);
+    if (stillCurrent(generation)) showError(error);
+  } finally {
+    if (stillCurrent(generation)) state.loadingPage = false;
   }
 }
 
@@ -387,6 +392,11 @@ async function runStream(generation) {
       if (error instanceof ApiError) showError(error);
     }
     if (!stillCurrent(generation)) return;
+    if (!state.pageLoaded && state.lastEventId === null && !state.loadingPage) {
+      // The stream could not open (429: this user's streams are all in use, 503: the pod is
+      // full): show the channel anyway, and let the stream resume from that page's version.
+      loadNewestPage({ resumeStreamFromPage: true });
+    }
     setStreamState("reconnecting", "reconnecting…");
     await sleep(backoff);
     backoff = Math.min(backoff * 2, 8000);
