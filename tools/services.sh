@@ -156,9 +156,17 @@ stop_rabbitmq() {
   rabbit_env
   if "$RABBIT_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" status >/dev/null 2>&1; then
     log "stopping RabbitMQ"
-    "$RABBIT_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q stop >/dev/null 2>&1 || true
+    # Given the pid file, stop returns only once the node's process has exited.
+    "$RABBIT_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q stop "$RABBITMQ_PID_FILE" >/dev/null 2>&1 || true
   fi
-  epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true
+  # The node's own epmd (its port: rabbit_env) outlives the node, and refuses -kill while the
+  # node is still registered: retry until its port is closed.
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$ERL_EPMD_PORT") 2>/dev/null || return 0
+    epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true
+    sleep 0.1
+  done
+  log "epmd still listens on $ERL_EPMD_PORT"
 }
 
 case "${1:-}" in
