@@ -475,16 +475,21 @@ SUPERUSER_RESERVED = 3  # Postgres' superuser_reserved_connections default
 BUDGET_ANNOTATION = "messages-service/postgres-max-connections"
 
 
-@check("Kubernetes connection budget: HPA max x (PG_POOL_SIZE + 3) + the migration Job's pool + 3 reserved <= the overlay's declared max_connections")
+@check("Kubernetes connection budget: (HPA max + rollout surge) x (PG_POOL_SIZE + 3) + the migration Job's pool + 3 reserved <= the overlay's declared max_connections")
 def _():
     for k in OVERLAYS:
         hpa = one(k, "HorizontalPodAutoscaler", "messages-service")
         declared = (hpa["metadata"].get("annotations") or {}).get(BUDGET_ANNOTATION)
         assert declared, "%s: the HPA must declare %s" % (k, BUDGET_ANNOTATION)
         pool = int(configmap_env(k).get("PG_POOL_SIZE", "8"))
-        needed = hpa["spec"]["maxReplicas"] * (pool + POD_EXTRA_CONNECTIONS) + pool + SUPERUSER_RESERVED
-        assert needed <= int(declared), "%s: %d replicas x (%d + %d) + %d + %d = %d connections > max_connections %s" % (
-            k, hpa["spec"]["maxReplicas"], pool, POD_EXTRA_CONNECTIONS, pool, SUPERUSER_RESERVED, needed, declared)
+        # A rollout at the maximum runs maxSurge more pods (and the old ones keep their
+        # connections while they drain).
+        surge = str(one(k, "Deployment", "messages-service")["spec"]["strategy"]["rollingUpdate"]["maxSurge"])
+        extra = -(-hpa["spec"]["maxReplicas"] * int(surge[:-1]) // 100) if surge.endswith("%") else int(surge)
+        pods = hpa["spec"]["maxReplicas"] + extra
+        needed = pods * (pool + POD_EXTRA_CONNECTIONS) + pool + SUPERUSER_RESERVED
+        assert needed <= int(declared), "%s: %d pods x (%d + %d) + %d + %d = %d connections > max_connections %s" % (
+            k, pods, pool, POD_EXTRA_CONNECTIONS, pool, SUPERUSER_RESERVED, needed, declared)
 
 
 @check("kong.k8s.yml: /health, /metrics, /openapi.yaml, /docs and /app are not routed (WEB_CLIENT is off there)")
@@ -830,8 +835,32 @@ def _():
                 assert rule["to"] == DNS_PEERS, "DNS egress must go to kube-dns only: %s" % rule["to"]
         # 443 only through the alert-webhook component, which no overlay includes while none sets a webhook.
         for np in objects(k, "NetworkPolicy"):
-            if np["metadata"]["name"] != "kong":
+            if np["metadata"]["name"] not in ("kong", WEBHOOK_POLICY) and "Egress" in np["spec"]["policyTypes"]:
                 assert all(port != 443 for port, _ in egress_ports(np["spec"])), "%s: 443 egress" % k
+            assert np["metadata"]["name"] != WEBHOOK_POLICY, "%s: the webhook component without a webhook" % k
+
+
+WEBHOOK_POLICY = "messages-service-alert-webhook"
+
+
+@check("k8s: the alert-webhook component, added to the prod overlay, opens TCP 443 to its ipBlock only, and nothing else")
+def _():
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix=".validate-", dir=os.path.join(ROOT, "deployment")) as folder:
+        # An overlay of prod that adds the component, as docs/deployment.md tells operators to.
+        with open(os.path.join(folder, "kustomization.yaml"), "w", encoding="utf-8") as f:
+            f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                    "resources:\n  - ../overlays/prod\ncomponents:\n  - ../components/alert-webhook-egress\n")
+        out = subprocess.run([kubectl(), "kustomize", folder], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr.strip()
+        policies = {o["metadata"]["name"]: o for o in yaml.safe_load_all(out.stdout)
+                    if o and o["kind"] == "NetworkPolicy"}
+    webhook = policies[WEBHOOK_POLICY]["spec"]
+    assert webhook["policyTypes"] == ["Egress"] and not webhook.get("ingress"), webhook
+    assert webhook["podSelector"] == policies["messages-service"]["spec"]["podSelector"], webhook["podSelector"]
+    assert egress_ports(webhook) == {(443, "TCP")}, egress_ports(webhook)
+    for rule in webhook["egress"]:
+        assert all(set(peer) == {"ipBlock"} for peer in rule["to"]), "443 must go to ipBlocks only: %s" % rule["to"]
 
 
 @check("k8s: Kong's NetworkPolicy: proxy 8000 from the ingress controller's namespace, status 8100 from Prometheus; out to the API and DNS only")
