@@ -34,15 +34,29 @@ import Testing
             let limited = try #require(answer)
             // Legacy writes name users without proving it: they take tokens of the client
             // address' bucket, never of the user they name, and answer in that API's style.
-            for index in 0..<3 {
-                let forged = try await service.api.send(
-                    .post, "/threads/\(channel.uuidString.lowercased())/messages", user: other, json: #"{"content":"f\#(index)"}"#
+            // As above, four writes that took over a second prove nothing (a token came back):
+            // then the bucket is let refill and they are made again in a fresh channel.
+            var (legacyChannel, legacyAnswer) = (channel, Reply?.none)
+            for attempt in 0..<5 {
+                if attempt > 0 {
+                    try await Task.sleep(for: .seconds(3))
+                    legacyChannel = UUID()
+                }
+                let started = ContinuousClock.now
+                for index in 0..<3 {
+                    let forged = try await service.api.send(
+                        .post, "/threads/\(legacyChannel.uuidString.lowercased())/messages", user: other,
+                        json: #"{"content":"f\#(index)"}"#
+                    )
+                    #expect(forged.status == .created)
+                }
+                let post = try await service.api.send(
+                    .post, "/threads/\(legacyChannel.uuidString.lowercased())/messages", user: user, json: #"{"content":"x"}"#
                 )
-                #expect(forged.status == .created)
+                legacyAnswer = post
+                if post.status == .tooManyRequests || ContinuousClock.now - started < .seconds(1) { break }
             }
-            let legacy = try await service.api.send(
-                .post, "/threads/\(channel.uuidString.lowercased())/messages", user: user, json: #"{"content":"x"}"#
-            )
+            let legacy = try #require(legacyAnswer)
             #expect(limited.status == .tooManyRequests)
             #expect(limited.headers[.retryAfter] == "1")
             #expect(limited.headers[.rateLimitLimit] == "3")
@@ -52,7 +66,7 @@ import Testing
             #expect(legacy.status == .tooManyRequests)
             #expect(legacy.json["detail"] is String)
             // The refused writes changed nothing.
-            #expect(try await service.reference.send(.get, v1(channel), user: other).items.count == 3)
+            #expect(try await service.reference.send(.get, v1(legacyChannel), user: other).items.count == 3)
             // Another user has a bucket of their own, untouched by the legacy writes in their name.
             for _ in 0..<3 {
                 #expect(try await service.api.send(.get, v1(channel), user: other).status == .ok)
