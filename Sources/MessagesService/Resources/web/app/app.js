@@ -460,9 +460,13 @@ function upsert(message) {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
+// Whether a scrolled list shows its end (within a line): new items then keep it scrolled down,
+// and what it shows counts as read.
+const nearBottom = (box) => box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+
 function render({ toBottom = false, keepOffsetFromBottom = null }) {
   const box = $("messages");
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  const atBottom = nearBottom(box);
   const all = [...state.messages.values()];
   // A change by the stream to a root older than the loaded pages (an edit, a reaction) waits in
   // the map until scrolling back reaches it: shown now, it would sit above a gap.
@@ -480,7 +484,7 @@ function renderThread(all) {
   syncList($("thread-root"), root ? [root] : [], true);
   const replies = all.filter((m) => m.parent_id === state.threadRoot).sort((a, b) => a.seq - b.seq);
   const box = $("thread-messages");
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  const atBottom = nearBottom(box);
   syncList(box, replies.concat(pendingItems(state.threadRoot)), true);
   if (atBottom) box.scrollTop = box.scrollHeight;
 }
@@ -621,7 +625,7 @@ let markTimer = null;
 function markRead() {
   if (!state.pageLoaded || document.visibilityState !== "visible") return;
   const box = $("messages");
-  if (box.scrollHeight - box.scrollTop - box.clientHeight > 40) return;
+  if (!nearBottom(box)) return;
   const highest = Math.max(0, ...[...state.messages.values()].map((m) => m.seq));
   if (highest <= state.lastMarkedSeq) return;
   const generation = state.generation;
