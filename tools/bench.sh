@@ -306,7 +306,7 @@ done
 # The bytes of one answer (the newest page's body: what the newest limit's redis-benchmark GETs),
 # and what a cache hit that is not answered by the page the pod keeps reads from Redis: the meta
 # member and the newest limit + 1 entries of a warm timeline, as TimelineScripts.newest returns them.
-timeline_key="timeline:v2:$BENCH_READ_PREFIX-0000-4000-8000-000000000001"
+timeline_key="timeline:v2:{$BENCH_READ_PREFIX-0000-4000-8000-000000000001}"
 # A read first, so the timeline is cached even when no read scenario ran lately.
 answer_bytes=$(curl -fsS -o /dev/null -w '%{size_download}' -H "X-User-Id: $BENCH_USER_PREFIX-0000-4000-8000-000000000001" \
   "$BASE_URL/v1/channels/$BENCH_READ_PREFIX-0000-4000-8000-000000000001/messages?limit=$BENCH_PAGE_LIMIT")

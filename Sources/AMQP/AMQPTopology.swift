@@ -15,14 +15,22 @@ public struct AMQPTopology {
         try connection.declareExchange(name, type: type, durable: durable, arguments: arguments)
     }
 
-    /// Declares a queue and returns its name (the broker names it when `name` is empty).
+    /// Declares a queue and returns its name (the broker names it when `name` is empty). When it
+    /// exists with other settings the broker refuses with 406 PRECONDITION_FAILED.
     @discardableResult
     public func declareQueue(
         _ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
         arguments: [String: AMQPArgument] = [:]
     ) throws -> String {
         try connection.declareQueue(
-            name, durable: durable, exclusive: exclusive, autoDelete: autoDelete, arguments: arguments)
+            name, passive: false, durable: durable, exclusive: exclusive, autoDelete: autoDelete, arguments: arguments)
+    }
+
+    /// Checks that a queue exists, whatever its settings; the broker refuses with 404 NOT_FOUND
+    /// when it does not.
+    public func declareQueuePassively(_ name: String) throws {
+        _ = try connection.declareQueue(
+            name, passive: true, durable: false, exclusive: false, autoDelete: false, arguments: [:])
     }
 
     /// Binds a queue to an exchange with a routing key (or pattern, for topic exchanges).

@@ -30,6 +30,8 @@ struct CachedService: Sendable {
     let timeline: TimelineCache
     let rateLimiter: RateLimiter?
     let store: PostgresMessageStore
+    /// The Redis the cache uses, to look at its keys.
+    let redis: RedisClient
 }
 
 struct CacheSettings {
@@ -82,7 +84,7 @@ func withCachedService(
                 try await body(
                     CachedService(
                         api: APIClient(client: cachedClient), reference: APIClient(client: referenceClient),
-                        timeline: timeline, rateLimiter: rateLimiter, store: store
+                        timeline: timeline, rateLimiter: rateLimiter, store: store, redis: redis
                     )
                 )
             }

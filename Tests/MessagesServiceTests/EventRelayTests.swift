@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import HTTPTypes
+import Logging
 import NIOConcurrencyHelpers
 import Postgres
 import Testing
@@ -176,6 +177,40 @@ import Testing
         await unrouted.stop()
         #expect(events.map(\.type) == ["message.created"])
         #expect(events.first?.delivery.routingKey == "message.created")
+    }
+
+    @Test func durableQueuesAreQuorumQueuesAndOneThatExistsWithAnotherTypeIsKept() async throws {
+        let client = AMQPClient(configuration: .init(endpoint: try TestBroker.endpoint()), logger: Logger(label: "queues"))
+        let logger = Logger(label: "queues")
+        let fresh = "test.quorum.\(UUID().uuidString.lowercased())"
+        let classic = "test.classic.\(UUID().uuidString.lowercased())"
+        try await client.withTopology { try DurableQueue.declare(fresh, kind: .quorum, on: $0, logger: logger) }
+        // The broker tells a quorum queue by refusing to declare it again as a plain one.
+        let plain = await #expect(throws: AMQPError.self) {
+            try await client.withTopology { try $0.declareQueue(fresh) }
+        }
+        #expect(plain?.replyCode == 406)
+        #expect(plain?.serverMessage?.contains("quorum") == true)
+        // The service's own topology: messages.unrouted is one too, unless an earlier release made it.
+        try await client.withTopology { try DurableQueue.declare(fresh, kind: .quorum, on: $0, logger: logger) }
+
+        // A classic queue made by someone else: the first declaration is refused and the
+        // connection starts again; every later one only checks that it exists.
+        try await client.withTopology { try $0.declareQueue(classic) }
+        let refused = await #expect(throws: AMQPError.self) {
+            try await client.withTopology { try DurableQueue.declare(classic, kind: .quorum, on: $0, logger: logger) }
+        }
+        #expect(refused?.replyCode == 406)
+        for _ in 1...2 {
+            try await client.withTopology { try DurableQueue.declare(classic, kind: .quorum, on: $0, logger: logger) }
+        }
+        // Still the classic queue it was.
+        try await client.withTopology { try $0.declareQueue(classic) }
+        try await client.withTopology {
+            try $0.deleteQueue(fresh)
+            try $0.deleteQueue(classic)
+        }
+        await client.shutdown()
     }
 
     @Test func theLegacyQueueGetsTheINF326MessageJSONOfNewMessagesOnly() async throws {

@@ -27,11 +27,12 @@ enum TestBroker {
         configuration.outbox.legacyQueue = legacyQueue
         configuration.amqpConnectTimeout = .seconds(1)
         configuration.amqpConfirmTimeout = .seconds(3)
+        let outbox = configuration.outbox
         let amqp = AMQPClient(
             configuration: AMQPClient.Configuration(configuration, endpoint: try endpoint ?? Self.endpoint()),
             logger: Logger(label: label)
         ) {
-            try OutboxRelay.declareTopology(on: $0, legacyQueue: legacyQueue)
+            try OutboxRelay.declareTopology(on: $0, configuration: outbox, logger: Logger(label: label))
         }
         var postgres = PostgresClient.Configuration(configuration)
         postgres.url = TestDatabase.url
@@ -55,7 +56,8 @@ struct ReceivedEvent: @unchecked Sendable {
 }
 
 /// A consumer on its own queue, bound to an exchange with a pattern. Declared (and bound) by
-/// `start()`, before the events it should see are published.
+/// `start()`, before the events it should see are published; a queue of the service's (the
+/// relay's topology declares it) is only checked, as its type is the service's to choose.
 final class TestConsumer: Sendable {
     let queue: String
     private let client: AMQPClient
@@ -67,8 +69,12 @@ final class TestConsumer: Sendable {
         let queue = queue ?? "test.consumer.\(UUID().uuidString.lowercased())"
         self.queue = queue
         client = AMQPClient(configuration: .init(endpoint: try TestBroker.endpoint()), logger: Logger(label: "consumer")) {
-            try OutboxRelay.declareTopology(on: $0, legacyQueue: nil)
-            try $0.declareQueue(queue, durable: !exclusive, exclusive: exclusive)
+            try OutboxRelay.declareTopology(on: $0, configuration: .init(), logger: Logger(label: "consumer"))
+            if queue == OutboxRelay.unroutedQueue {
+                try $0.declareQueuePassively(queue)
+            } else {
+                try $0.declareQueue(queue, durable: !exclusive, exclusive: exclusive)
+            }
             if exchange != "" { try $0.bindQueue(queue, exchange: exchange, routingKey: pattern) }
             if purge { try $0.purgeQueue(queue) }
             try $0.consume(queue)

@@ -13,13 +13,15 @@ extension AMQPConnection {
         try check(amqp_get_rpc_reply(state), "exchange.declare \(name)")
     }
 
-    /// Declares a queue and returns its name (the broker names it when `name` is empty).
+    /// Declares a queue and returns its name (the broker names it when `name` is empty). A passive
+    /// declaration only checks that the queue exists (404 otherwise) and ignores the other settings.
     func declareQueue(
-        _ name: String, durable: Bool, exclusive: Bool, autoDelete: Bool, arguments: [String: AMQPArgument]
+        _ name: String, passive: Bool, durable: Bool, exclusive: Bool, autoDelete: Bool,
+        arguments: [String: AMQPArgument]
     ) throws -> String {
         let arena = CMemoryArena()
         let declared = amqp_queue_declare(
-            state, channel, arena.bytes(name), 0, durable ? 1 : 0, exclusive ? 1 : 0, autoDelete ? 1 : 0,
+            state, channel, arena.bytes(name), passive ? 1 : 0, durable ? 1 : 0, exclusive ? 1 : 0, autoDelete ? 1 : 0,
             arena.table(arguments)
         )
         try check(amqp_get_rpc_reply(state), "queue.declare \(name)")

@@ -90,9 +90,9 @@ public func buildApplication(
     services.append(streams)
     var relay: OutboxRelay?
     if let endpoint = configuration.amqp {
-        let legacyQueue = configuration.outbox.legacyQueue
+        let outbox = configuration.outbox
         let amqp = AMQPClient(configuration: AMQPClient.Configuration(configuration, endpoint: endpoint), logger: logger) {
-            try OutboxRelay.declareTopology(on: $0, legacyQueue: legacyQueue)
+            try OutboxRelay.declareTopology(on: $0, configuration: outbox, logger: logger)
         }
         let lag = metrics.makeDurationHistogram(
             name: "messages_event_lag_seconds",

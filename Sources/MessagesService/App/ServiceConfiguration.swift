@@ -161,6 +161,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         if let queue = outbox.legacyQueue, queue.utf8.count > 255 || queue.hasPrefix("amq.") {
             throw ConfigurationError(variable: "LEGACY_QUEUE", problem: "must be a queue name of at most 255 bytes, not amq.*")
         }
+        outbox.legacyQueueKind = try reader.choice("LEGACY_QUEUE_TYPE", DurableQueue.Kind.self) ?? outbox.legacyQueueKind
         host = try reader.string("HOST") ?? host
         port = try reader.integer("PORT", in: 1...65535) ?? port
         authMode = try reader.choice("AUTH_MODE", AuthMode.self) ?? authMode

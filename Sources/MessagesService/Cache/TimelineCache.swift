@@ -201,8 +201,11 @@ final class TimelineCache: Sendable {
     // MARK: - Redis
 
     /// The format is in the key: entries written by another release are never read as this one's.
-    private static func key(_ channelID: UUID) -> String {
-        "timeline:v2:" + channelID.lowercased
+    /// The channel is the key's hash tag (`{...}`): on a sharded Redis (Cluster, or a proxy that
+    /// shards by hash slot) every key of one channel lands in one slot, so a script that names
+    /// more than one of them stays valid there.
+    static func key(_ channelID: UUID) -> String {
+        "timeline:v2:{" + channelID.lowercased + "}"
     }
 
     /// Reads the newest entries of a channel's timeline; when `hotKey` names a page this process

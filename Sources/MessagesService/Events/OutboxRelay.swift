@@ -45,6 +45,9 @@ final class OutboxRelay: Service {
         var retry = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
         /// A durable queue that gets the INF326 message JSON of every new message, if set.
         var legacyQueue: String?
+        /// The type of `legacyQueue`: classic by default, since INF326 consumers that declare it
+        /// themselves (durable, no arguments) are refused by a quorum queue.
+        var legacyQueueKind = DurableQueue.Kind.classic
     }
 
     /// What the relay of this pod is doing, for readiness and metrics.
@@ -86,22 +89,22 @@ final class OutboxRelay: Service {
     /// Declares what the relay publishes to, on every new broker connection: the durable topic
     /// exchange, its alternate exchange and queue (so an event no queue is bound to is kept), and
     /// the legacy queue; then enables publisher confirms.
-    static func declareTopology(on connection: AMQPTopology, legacyQueue: String?) throws {
-        try declareEventExchange(on: connection)
-        if let legacyQueue {
+    static func declareTopology(on connection: AMQPTopology, configuration: Configuration, logger: Logger) throws {
+        try declareEventExchange(on: connection, logger: logger)
+        if let legacyQueue = configuration.legacyQueue {
             try connection.declareExchange(legacyExchange, type: "direct")
-            try connection.declareQueue(legacyQueue)
+            try DurableQueue.declare(legacyQueue, kind: configuration.legacyQueueKind, on: connection, logger: logger)
             try connection.bindQueue(legacyQueue, exchange: legacyExchange, routingKey: MessageEvent.Kind.created.rawValue)
         }
         try connection.enableConfirms()
     }
 
-    /// The durable topic exchange of the events, with its alternate exchange and queue, which
-    /// keep the events no queue is bound to. Whoever declares it first (a relay, a stream
+    /// The durable topic exchange of the events, with its alternate exchange and (quorum) queue,
+    /// which keep the events no queue is bound to. Whoever declares it first (a relay, a stream
     /// consumer) declares it as every other does.
-    static func declareEventExchange(on connection: AMQPTopology) throws {
+    static func declareEventExchange(on connection: AMQPTopology, logger: Logger) throws {
         try connection.declareExchange(unroutedExchange, type: "fanout")
-        try connection.declareQueue(unroutedQueue)
+        try DurableQueue.declare(unroutedQueue, kind: .quorum, on: connection, logger: logger)
         try connection.bindQueue(unroutedQueue, exchange: unroutedExchange, routingKey: "")
         try connection.declareExchange(exchange, type: "topic", arguments: ["alternate-exchange": .string(unroutedExchange)])
         try connection.declareExchange(noticeExchange, type: "fanout", durable: false)

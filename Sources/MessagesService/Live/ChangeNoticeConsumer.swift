@@ -36,7 +36,7 @@ final class ChangeNoticeConsumer: Service {
         self.logger = logger
         self.recordLag = recordLag
         amqp = AMQPClient(configuration: configuration, logger: logger) { topology in
-            try OutboxRelay.declareEventExchange(on: topology)
+            try OutboxRelay.declareEventExchange(on: topology, logger: logger)
             let queue = try topology.declareQueue(
                 "", durable: false, exclusive: true, autoDelete: true,
                 arguments: ["x-max-length": .int(Self.maxQueued), "x-overflow": .string("drop-head")]
