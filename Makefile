@@ -59,6 +59,7 @@ token: $(DEV_JWT_SECRET_FILE)
 test: services
 	$(SWIFT) build --build-tests
 	tools/run-tests.sh
+	MESSAGES_PARTITIONS=8 DATABASE_URL=postgres://messages@127.0.0.1:$(PG_PORT)/messages_partitioned tools/run-tests.sh
 	tools/test-services.sh
 	tools/crash-hunt.sh
 	tools/schemathesis.sh

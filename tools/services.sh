@@ -77,9 +77,10 @@ start_postgres() {
     "${psql[@]}" -c "CREATE ROLE messages LOGIN"
   fi
   # messages_pods: for the tests that run whole service processes, whose relays would otherwise
-  # take the outbox of the database the relay tests watch.
+  # take the outbox of the database the relay tests watch. messages_partitioned(_pods): the same
+  # suite again on a schema migrated with MESSAGES_PARTITIONS (make test).
   local database
-  for database in messages messages_pods; do
+  for database in messages messages_pods messages_partitioned messages_partitioned_pods; do
     if [[ $("${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'") != 1 ]]; then
       "${psql[@]}" -c "CREATE DATABASE $database OWNER messages"
     fi

@@ -6,7 +6,11 @@ import Postgres
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply pending database migrations to DATABASE_URL, then exit.",
-        discussion: "Safe to run from several pods at once: migrations run under an advisory lock."
+        discussion: """
+            Safe to run from several pods at once: migrations run under an advisory lock. With \
+            MESSAGES_PARTITIONS=N (2...1024) it also hash-partitions the channel tables by channel, N \
+            partitions each, copying their rows in one transaction (docs/scaling.md).
+            """
     )
 
     func run() async throws {
@@ -17,7 +21,7 @@ struct Migrate: AsyncParsableCommand {
         let logger = Logger(label: "messages-service")
         let client = PostgresClient(configuration: PostgresClient.Configuration(configuration), logger: logger)
         do {
-            let applied = try await Migrator(client: client, logger: logger).migrate()
+            let applied = try await Migrator(client: client, logger: logger, partitions: configuration.messagesPartitions).migrate()
             logger.info("migrations done", metadata: ["applied": "\(applied)"])
             await client.shutdown()
         } catch {

@@ -11,20 +11,23 @@ import Testing
 /// Live streams across two service processes on one database, with the real broker: a stream
 /// held by one process gets the writes made through the other.
 ///
-/// The processes use a database of their own (`messages_pods`, which `make services` creates):
-/// their relays would otherwise publish, and delete, the outbox rows the relay tests wait for.
+/// The processes use a database of their own (the tests' database with `_pods` after its name,
+/// which `make services` creates): their relays would otherwise publish, and delete, the outbox
+/// rows the relay tests wait for.
 @Suite(.tags(.servers)) struct LiveStreamServerTests {
     let user = UUID().uuidString.lowercased()
 
     static let databaseURL: String = {
         var url = URLComponents(string: TestDatabase.url)!
-        url.path = "/messages_pods"
+        url.path += "_pods"
         return url.string!
     }()
 
     /// Migrates the processes' database, once per test run.
     static let migrated: Bool = {
-        let (status, _) = (try? ServiceProcess.run(["migrate"], environment: ["DATABASE_URL": databaseURL])) ?? (-1, "")
+        var environment = ["DATABASE_URL": databaseURL]
+        environment["MESSAGES_PARTITIONS"] = TestDatabase.partitions.map(String.init)
+        let (status, _) = (try? ServiceProcess.run(["migrate"], environment: environment)) ?? (-1, "")
         return status == 0
     }()
 

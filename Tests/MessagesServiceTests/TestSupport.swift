@@ -12,6 +12,8 @@ import Testing
 actor TestDatabase {
     static let shared = TestDatabase()
     static let url = ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://messages@127.0.0.1:5432/messages"
+    /// `MESSAGES_PARTITIONS`: `make test` runs the suite a second time on a partitioned schema.
+    static let partitions = ProcessInfo.processInfo.environment["MESSAGES_PARTITIONS"].flatMap { Int($0) }
 
     private var client: Task<PostgresClient, any Error>?
 
@@ -25,7 +27,7 @@ actor TestDatabase {
             let client = PostgresClient(
                 configuration: .init(url: Self.url, poolSize: 8, acquireTimeout: .seconds(10)), logger: Logger(label: "test")
             )
-            try await Migrator(client: client, logger: Logger(label: "test")).migrate()
+            try await Migrator(client: client, logger: Logger(label: "test"), partitions: Self.partitions).migrate()
             return client
         }
         client = making

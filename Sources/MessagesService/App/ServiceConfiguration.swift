@@ -65,6 +65,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var postgresPoolTimeout = Duration.milliseconds(5000)
     /// The server cancels statements running longer than this.
     public var postgresStatementTimeout = Duration.milliseconds(10000)
+    /// `migrate` hash-partitions the channel tables into this many partitions each
+    /// (`MESSAGES_PARTITIONS`, see `ChannelPartitioning`); nil: plain tables.
+    public var messagesPartitions: Int?
     /// Serve the INF326-compatible `/threads/...` API.
     public var inf326Enabled = true
     /// Serve the reference chat page at `/app/` (`WEB_CLIENT`); the Kubernetes base turns it off.
@@ -183,6 +186,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         limits = MessageLimits(maxContentLength: try reader.integer("MAX_CONTENT_LENGTH", in: 1...20000) ?? 4000)
         limits.attachmentURLHosts = try reader.hostList("ATTACHMENT_URL_HOSTS") ?? limits.attachmentURLHosts
         postgresPoolSize = try reader.integer("PG_POOL_SIZE", in: 1...256) ?? postgresPoolSize
+        messagesPartitions = try reader.integer("MESSAGES_PARTITIONS", in: ChannelPartitioning.counts)
         postgresPoolTimeout = try reader.milliseconds("PG_POOL_TIMEOUT_MS", in: 1...600_000) ?? postgresPoolTimeout
         postgresStatementTimeout =
             try reader.milliseconds("PG_STATEMENT_TIMEOUT_MS", in: 1...3_600_000)

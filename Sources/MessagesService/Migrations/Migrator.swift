@@ -8,21 +8,26 @@ public struct Migrator: Sendable {
 
     let client: PostgresClient
     let logger: Logger
+    /// Partitions the channel tables want (`MESSAGES_PARTITIONS`); nil leaves them as they are.
+    let partitions: Int?
 
     /// Creates a migrator on a client.
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, partitions: Int? = nil) {
         self.client = client
         self.logger = logger
+        self.partitions = partitions
     }
 
-    /// Applies every migration not applied yet, each in its own transaction, and returns their
-    /// versions. Safe to run any number of times, concurrently.
+    /// Applies every migration not applied yet, each in its own transaction, then partitions the
+    /// channel tables if `partitions` asks for it and they are plain tables; returns the versions
+    /// applied. Safe to run any number of times, concurrently.
     @discardableResult
     public func migrate() async throws -> [Int] {
         try await client.withConnection { session in
             try await session.execute("SELECT pg_advisory_lock($1)", [Self.advisoryLockKey])
             do {
                 let applied = try await applyPending(on: session)
+                try await partitionIfAsked(on: session)
                 try await session.execute("SELECT pg_advisory_unlock($1)", [Self.advisoryLockKey])
                 return applied
             } catch {
@@ -62,5 +67,43 @@ public struct Migrator: Sendable {
             applied.append(migration.version)
         }
         return applied
+    }
+
+    /// Converts plain channel tables to `partitions` partitions each, in one transaction (the
+    /// tables are locked while their rows are copied: an offline step for a large database). A
+    /// schema partitioned before stays as it is, and one with another count is refused: changing
+    /// the count means copying every row again, which is not this command's to decide.
+    private func partitionIfAsked(on session: PostgresSession) async throws {
+        guard let partitions else { return }
+        switch try await ChannelPartitioning.partitionCount(on: session) {
+        case partitions?:
+            return
+        case let other?:
+            throw MigrationError(
+                "the channel tables have \(other) partitions each; MESSAGES_PARTITIONS=\(partitions) asks for another "
+                    + "count, which migrate does not change (see docs/scaling.md)")
+        case nil:
+            let started = ContinuousClock.now
+            try await session.execute("BEGIN")
+            do {
+                try await session.executeScript(ChannelPartitioning.conversion(count: partitions))
+                try await session.execute("COMMIT")
+            } catch {
+                try? await session.execute("ROLLBACK")
+                throw error
+            }
+            logger.info(
+                "partitioned the channel tables",
+                metadata: ["partitions": "\(partitions)", "seconds": "\((ContinuousClock.now - started).inSeconds)"])
+        }
+    }
+}
+
+/// A migration that cannot go on as asked; nothing was changed.
+public struct MigrationError: Error, CustomStringConvertible {
+    public let description: String
+
+    init(_ description: String) {
+        self.description = description
     }
 }

@@ -285,7 +285,7 @@ public struct PostgresMessageStore: MessageStore {
         return row
     }
 
-    private static func filter(of scope: MessageScope) -> String {
+    static func filter(of scope: MessageScope) -> String {
         switch scope {
         case .timeline: "parent_id IS NULL AND $2::uuid IS NULL"
         case .replies: "parent_id = $2::uuid"
@@ -374,6 +374,16 @@ struct StoreInvariantViolation: Error {}
 
 /// The statements of `PostgresMessageStore`. Values are always parameters, never interpolated.
 enum SQL {
+    /// Every statement the stores run (this one's and `PostgresMembershipStore`'s). Each names
+    /// its channel in equality, so it touches one partition of each table it reads
+    /// (`ChannelPartitioning`); `PartitioningTests` checks every one of them on a partitioned schema.
+    static var all: [String] {
+        [createMessage, editMessage, deleteMessage, reactMessage, selectReactors(after: false), selectReactors(after: true)]
+            + [selectMessage, selectSeq, selectLastSeqBefore, selectChanges, markRead, readState, selectRevisions]
+            + [MessageScope.timeline, .replies(to: UUID()), .liveTimeline].map { selectPage(PostgresMessageStore.filter(of: $0)) }
+            + PostgresMembershipStore.statements
+    }
+
     /// RFC 3339 UTC with milliseconds, the only timestamp format the API speaks.
     private static func timestamp(_ column: String) -> String {
         "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS \(column)"
