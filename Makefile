@@ -5,7 +5,8 @@ SWIFT ?= swift
 PG_PORT ?= 5432
 REDIS_PORT ?= 6379
 AMQP_PORT ?= 5672
-export PG_PORT REDIS_PORT AMQP_PORT
+PGBOUNCER_PORT ?= 6432
+export PG_PORT REDIS_PORT AMQP_PORT PGBOUNCER_PORT
 export DATABASE_URL ?= postgres://messages@127.0.0.1:$(PG_PORT)/messages
 export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:$(AMQP_PORT)/%2F
@@ -60,6 +61,8 @@ test: services
 	$(SWIFT) build --build-tests
 	tools/run-tests.sh
 	MESSAGES_PARTITIONS=8 DATABASE_URL=postgres://messages@127.0.0.1:$(PG_PORT)/messages_partitioned tools/run-tests.sh
+	PG_TRANSACTION_POOLING=true DATABASE_URL=postgres://messages@127.0.0.1:$(PGBOUNCER_PORT)/messages_pgbouncer \
+		DATABASE_SESSION_URL=postgres://messages@127.0.0.1:$(PG_PORT)/messages_pgbouncer tools/run-tests.sh
 	tools/test-services.sh
 	tools/crash-hunt.sh
 	tools/schemathesis.sh

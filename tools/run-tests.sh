@@ -20,7 +20,9 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
+# A bound on the whole run (TEST_TIMEOUT seconds): a test process that dies while a server it
+# started still holds its output open would otherwise leave swift test waiting forever.
+timeout --kill-after=30 "${TEST_TIMEOUT:-1800}" swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
 if ((status != 0)); then exit "$status"; fi
 passed=$(grep -Eo 'Test run with [0-9]+ tests? (in [0-9]+ suites? )?passed' "$log" | grep -Eo '[0-9]+' | head -n 1 || true)
 if [[ -z $passed || $passed -eq 0 ]]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts or stops the development servers of messages-service (Postgres, Redis, RabbitMQ) with all
-# their data under .local/, idempotently. Runs as root on Debian/Ubuntu; Postgres runs as the
+# Starts or stops the development servers of messages-service (Postgres, Redis, RabbitMQ, and a
+# PgBouncer in transaction pooling in front of Postgres) with all their data under .local/,
+# idempotently. Runs as root on Debian/Ubuntu; Postgres runs as the
 # `postgres` user because it refuses to run as root.
 #
 #   tools/services.sh install   install the Debian packages that are missing
@@ -9,7 +10,7 @@
 #   tools/services.sh status
 #   tools/services.sh rabbitmqctl ARGS...   rabbitmqctl on the broker started here (e.g. add_vhost)
 #
-# Ports: PG_PORT (5432), REDIS_PORT (6379), AMQP_PORT (5672).
+# Ports: PG_PORT (5432), REDIS_PORT (6379), AMQP_PORT (5672), PGBOUNCER_PORT (6432).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,10 +18,11 @@ LOCAL="$ROOT/.local"
 PG_PORT=${PG_PORT:-5432}
 REDIS_PORT=${REDIS_PORT:-6379}
 AMQP_PORT=${AMQP_PORT:-5672}
+PGBOUNCER_PORT=${PGBOUNCER_PORT:-6432}
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 
-PACKAGES=(postgresql postgresql-contrib redis-server redis-tools rabbitmq-server libpq-dev libhiredis-dev
+PACKAGES=(postgresql postgresql-contrib pgbouncer redis-server redis-tools rabbitmq-server libpq-dev libhiredis-dev
   librabbitmq-dev pkg-config wrk curl python3)
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -66,7 +68,8 @@ start_postgres() {
   if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
     log "starting Postgres on 127.0.0.1:$PG_PORT"
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
-      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $dir/run -c max_connections=200 -c fsync=on" start >/dev/null
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $dir/run -c max_connections=200 -c fsync=on -c timezone=UTC" \
+      start >/dev/null
   fi
   for _ in $(seq 1 50); do
     "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres && break
@@ -77,14 +80,19 @@ start_postgres() {
     "${psql[@]}" -c "CREATE ROLE messages LOGIN"
   fi
   # messages_pods: for the tests that run whole service processes, whose relays would otherwise
-  # take the outbox of the database the relay tests watch. messages_partitioned(_pods): the same
-  # suite again on a schema migrated with MESSAGES_PARTITIONS (make test).
+  # take the outbox of the database the relay tests watch. messages_partitioned(_pods) and
+  # messages_pgbouncer(_pods): the same suite again on a schema migrated with MESSAGES_PARTITIONS,
+  # and through PgBouncer (make test).
   local database
-  for database in messages messages_pods messages_partitioned messages_partitioned_pods; do
+  for database in messages messages_pods messages_partitioned messages_partitioned_pods messages_pgbouncer \
+    messages_pgbouncer_pods; do
     if [[ $("${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'") != 1 ]]; then
       "${psql[@]}" -c "CREATE DATABASE $database OWNER messages"
     fi
   done
+  # Through PgBouncer the service sends no session settings: the server sets them (docs/scaling.md).
+  "${psql[@]}" -c "ALTER DATABASE messages_pgbouncer SET statement_timeout = '10s'" \
+    -c "ALTER DATABASE messages_pgbouncer_pods SET statement_timeout = '10s'"
 }
 
 stop_postgres() {
@@ -93,6 +101,56 @@ stop_postgres() {
     log "stopping Postgres"
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
   fi
+}
+
+# PgBouncer in transaction pooling, as a larger fleet would put in front of Postgres
+# (docs/scaling.md): every database of the Postgres above, for the user messages. It runs as the
+# postgres user (it refuses root), with its files beside the Postgres data directory.
+start_pgbouncer() {
+  local dir; dir="$(postgres_dir)/pgbouncer"
+  mkdir -p "$dir"
+  if [[ -f "$dir/pgbouncer.pid" ]] && kill -0 "$(cat "$dir/pgbouncer.pid")" 2>/dev/null; then return 0; fi
+  printf '"messages" ""\n' >"$dir/userlist.txt"
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$PG_PORT
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+max_client_conn = 1000
+default_pool_size = 40
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+  chown -R postgres:postgres "$dir"
+  log "starting PgBouncer on 127.0.0.1:$PGBOUNCER_PORT"
+  runuser -u postgres -- pgbouncer -d -q "$dir/pgbouncer.ini"
+  for _ in $(seq 1 50); do
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U messages -d messages && return 0
+    sleep 0.1
+  done
+  log "PgBouncer did not start; see $dir/pgbouncer.log"
+  return 1
+}
+
+stop_pgbouncer() {
+  local pidfile; pidfile="$(postgres_dir)/pgbouncer/pgbouncer.pid"
+  [[ -f "$pidfile" ]] || return 0
+  local pid; pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping PgBouncer"
+    kill "$pid"
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
+  rm -f "$pidfile"
 }
 
 start_redis() {
@@ -175,16 +233,20 @@ case "${1:-}" in
   start)
     install_packages
     start_postgres
+    start_pgbouncer
     start_redis
     start_rabbitmq
-    log "ready: postgres://messages@127.0.0.1:$PG_PORT/messages redis://127.0.0.1:$REDIS_PORT amqp://127.0.0.1:$AMQP_PORT"
+    log "ready: postgres://messages@127.0.0.1:$PG_PORT/messages redis://127.0.0.1:$REDIS_PORT amqp://127.0.0.1:$AMQP_PORT" \
+      "pgbouncer: postgres://messages@127.0.0.1:$PGBOUNCER_PORT/<database>"
     ;;
   stop)
     stop_rabbitmq
     stop_redis
+    stop_pgbouncer
     stop_postgres
     ;;
   status)
+    "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U messages -d messages || true
     "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -U postgres || true
     redis-cli -p "$REDIS_PORT" ping || true
     rabbit_env

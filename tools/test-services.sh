@@ -6,12 +6,13 @@
 # each start every server answers on its port, and a second start changes nothing (same server
 # processes); after each stop nothing listens there (nor on RabbitMQ's distribution and epmd
 # ports), and a second stop succeeds with nothing to do. Uses ports of its own (TEST_PG_PORT
-# 15432, TEST_REDIS_PORT 16379, TEST_AMQP_PORT 15673), so the servers of `make services` keep
+# 15432, TEST_REDIS_PORT 16379, TEST_AMQP_PORT 15673, TEST_PGBOUNCER_PORT 16432), so the servers of `make services` keep
 # running. make test runs it; exit status 1 on the first failure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export PG_PORT=${TEST_PG_PORT:-15432} REDIS_PORT=${TEST_REDIS_PORT:-16379} AMQP_PORT=${TEST_AMQP_PORT:-15673}
-PORTS=("$PG_PORT" "$REDIS_PORT" "$AMQP_PORT" $((AMQP_PORT + 20000)) $((AMQP_PORT + 30000)))
+export PGBOUNCER_PORT=${TEST_PGBOUNCER_PORT:-16432}
+PORTS=("$PG_PORT" "$PGBOUNCER_PORT" "$REDIS_PORT" "$AMQP_PORT" $((AMQP_PORT + 20000)) $((AMQP_PORT + 30000)))
 log() { echo "[test-services] $*"; }
 fail() { log "FAIL: $*"; exit 1; }
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -33,7 +34,7 @@ trap cleanup EXIT
 # The server processes, from their pid files: a second start must leave them as they are.
 listeners() {
   local file
-  for file in "$fallback/postgres/data/postmaster.pid" "$checkout/.local/redis/redis.pid" \
+  for file in "$fallback/postgres/data/postmaster.pid" "$fallback/postgres/pgbouncer/pgbouncer.pid" "$checkout/.local/redis/redis.pid" \
     "$checkout/.local/rabbitmq/rabbitmq.pid"; do
     [[ -f $file ]] || fail "no pid file $file"
     head -n 1 "$file"
@@ -41,7 +42,7 @@ listeners() {
 }
 
 started() {
-  for port in "$PG_PORT" "$REDIS_PORT" "$AMQP_PORT"; do
+  for port in "$PG_PORT" "$PGBOUNCER_PORT" "$REDIS_PORT" "$AMQP_PORT"; do
     listening "$port" || fail "nothing listens on $port after $1"
   done
 }

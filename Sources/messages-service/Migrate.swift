@@ -5,7 +5,7 @@ import Postgres
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Apply pending database migrations to DATABASE_URL, then exit.",
+        abstract: "Apply pending database migrations to DATABASE_SESSION_URL (or DATABASE_URL), then exit.",
         discussion: """
             Safe to run from several pods at once: migrations run under an advisory lock. With \
             MESSAGES_PARTITIONS=N (2...1024) it also hash-partitions the channel tables by channel, N \
@@ -19,7 +19,8 @@ struct Migrate: AsyncParsableCommand {
         log.bootstrap()
         defer { log.flush() }
         let logger = Logger(label: "messages-service")
-        let client = PostgresClient(configuration: PostgresClient.Configuration(configuration), logger: logger)
+        // The migration lock is a session's: never through a transaction pooler.
+        let client = PostgresClient(configuration: PostgresClient.Configuration(sessionsOf: configuration), logger: logger)
         do {
             let applied = try await Migrator(client: client, logger: logger, partitions: configuration.messagesPartitions).migrate()
             logger.info("migrations done", metadata: ["applied": "\(applied)"])

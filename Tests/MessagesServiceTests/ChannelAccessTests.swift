@@ -51,7 +51,7 @@ import Testing
             )
             let listener = MembershipChanges(cache: cache, logger: Logger(label: "test")) {
                 try await PostgresDedicatedConnection.connect(
-                    .init(url: TestDatabase.url, poolSize: 1, acquireTimeout: .seconds(5)))
+                    .init(url: TestDatabase.sessionURL, poolSize: 1, acquireTimeout: .seconds(5)))
             }
             return (Application(router: router), cache, listener)
         }

@@ -35,7 +35,7 @@ enum TestBroker {
             try OutboxRelay.declareTopology(on: $0, configuration: outbox, logger: Logger(label: label))
         }
         var postgres = PostgresClient.Configuration(configuration)
-        postgres.url = TestDatabase.url
+        postgres.url = TestDatabase.sessionURL
         return OutboxRelay(
             postgres: postgres, amqp: amqp, configuration: configuration.outbox, logger: Logger(label: label),
             recordLag: recordLag)

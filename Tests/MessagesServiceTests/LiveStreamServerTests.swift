@@ -17,24 +17,19 @@ import Testing
 @Suite(.tags(.servers)) struct LiveStreamServerTests {
     let user = UUID().uuidString.lowercased()
 
-    static let databaseURL: String = {
-        var url = URLComponents(string: TestDatabase.url)!
-        url.path += "_pods"
-        return url.string!
-    }()
+    static let database = TestDatabase.environment(suffix: "_pods")
+    static let databaseURL = database["DATABASE_URL"]!
 
     /// Migrates the processes' database, once per test run.
     static let migrated: Bool = {
-        var environment = ["DATABASE_URL": databaseURL]
-        environment["MESSAGES_PARTITIONS"] = TestDatabase.partitions.map(String.init)
-        let (status, _) = (try? ServiceProcess.run(["migrate"], environment: environment)) ?? (-1, "")
+        let (status, _) = (try? ServiceProcess.run(["migrate"], environment: database)) ?? (-1, "")
         return status == 0
     }()
 
     /// Starts `serve` on the processes' database.
     private func serve(_ environment: [String: String] = [:]) throws -> ServiceProcess {
         try #require(Self.migrated, "migrating \(Self.databaseURL) failed")
-        return try ServiceProcess.serve(environment: environment.merging(["DATABASE_URL": Self.databaseURL]) { $1 })
+        return try ServiceProcess.serve(environment: environment.merging(Self.database) { $1 })
     }
 
     /// Sends one request to a process; its status and JSON body.
@@ -153,7 +148,8 @@ import Testing
         defer { process.cleanUp() }
         try await process.waitUntilReady()
         let postgres = PostgresClient(
-            configuration: .init(url: Self.databaseURL, poolSize: 1, acquireTimeout: .seconds(10)), logger: Logger(label: "test"))
+            configuration: TestDatabase.configuration(url: Self.databaseURL, poolSize: 1, acquireTimeout: .seconds(10)),
+            logger: Logger(label: "test"))
         let memberships = PostgresMembershipStore(client: postgres)
         let channel = UUID()
         let writer = UUID()

@@ -23,10 +23,10 @@ enum TestMetrics {
     let user = UUID()
 
     func environment(redis: String = TestRedis.url) -> [String: String] {
-        [
-            "DATABASE_URL": TestDatabase.url, "REDIS_URL": redis, "AMQP_URL": TestBroker.url, "AUTH_MODE": "header",
+        TestDatabase.environment().merging([
+            "REDIS_URL": redis, "AMQP_URL": TestBroker.url, "AUTH_MODE": "header",
             "RATE_LIMIT_RPS": "1000", "RATE_LIMIT_BURST": "1000", "REDIS_CONNECT_TIMEOUT_MS": "200", "CHANNEL_ACCESS": "open",
-        ]
+        ]) { _, new in new }
     }
 
     func withApplication(redis: String = TestRedis.url, _ body: @escaping @Sendable (APIClient) async throws -> Void) async throws

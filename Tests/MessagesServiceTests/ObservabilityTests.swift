@@ -34,10 +34,9 @@ final class CapturedLog: Sendable {
 /// The environment of an application under test: the test database, no Redis and no relay
 /// unless asked, header identities.
 func testEnvironment(_ overrides: [String: String] = [:]) -> [String: String] {
-    [
-        "DATABASE_URL": TestDatabase.url, "REDIS_URL": "", "AMQP_URL": "", "AUTH_MODE": "header", "RATE_LIMIT_RPS": "0",
-        "CHANNEL_ACCESS": "open",
-    ]
+    TestDatabase.environment().merging([
+        "REDIS_URL": "", "AMQP_URL": "", "AUTH_MODE": "header", "RATE_LIMIT_RPS": "0", "CHANNEL_ACCESS": "open",
+    ]) { _, new in new }
     .merging(overrides) { _, new in new }
 }
 
@@ -111,7 +110,7 @@ func testEnvironment(_ overrides: [String: String] = [:]) -> [String: String] {
         #expect(metadata["attempt"] as? Int == 3)
         #expect(metadata["logger"] as? String == "journal-test")
 
-        let environment = ["DATABASE_URL": TestDatabase.url]
+        let environment = TestDatabase.environment()
         let listed = try ServiceProcess.run(
             ["errors", "--since", "10m", "--level", "error", "--limit", "100000"], environment: environment)
         #expect(listed.status == 0)

@@ -18,11 +18,11 @@ struct ServiceProcess {
     static func serve(environment: [String: String]) throws -> ServiceProcess {
         // Below Linux' ephemeral range and apart from OutageProxy's ports.
         let port = Int.random(in: 20000...29999)
-        var variables = [
-            "DATABASE_URL": TestDatabase.url, "REDIS_URL": TestRedis.url, "AMQP_URL": TestBroker.url,
+        var variables = TestDatabase.environment().merging([
+            "REDIS_URL": TestRedis.url, "AMQP_URL": TestBroker.url,
             "AUTH_MODE": "header", "RATE_LIMIT_RPS": "0", "HOST": "127.0.0.1", "PORT": String(port), "CHANNEL_ACCESS": "open",
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
-        ]
+        ]) { _, new in new }
         variables.merge(environment) { _, new in new }
         let stdout = FileManager.default.temporaryDirectory.appendingPathComponent("messages-service-\(UUID()).log")
         FileManager.default.createFile(atPath: stdout.path, contents: nil)

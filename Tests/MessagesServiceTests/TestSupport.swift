@@ -12,8 +12,32 @@ import Testing
 actor TestDatabase {
     static let shared = TestDatabase()
     static let url = ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://messages@127.0.0.1:5432/messages"
-    /// `MESSAGES_PARTITIONS`: `make test` runs the suite a second time on a partitioned schema.
+    /// `make test` runs the suite again on a partitioned schema (`MESSAGES_PARTITIONS`) and
+    /// through PgBouncer in transaction pooling (`PG_TRANSACTION_POOLING`, with
+    /// `DATABASE_SESSION_URL` reaching Postgres itself), as the service would be configured.
     static let partitions = ProcessInfo.processInfo.environment["MESSAGES_PARTITIONS"].flatMap { Int($0) }
+    static let transactionPooling = ProcessInfo.processInfo.environment["PG_TRANSACTION_POOLING"] == "true"
+    static let sessionURL = ProcessInfo.processInfo.environment["DATABASE_SESSION_URL"] ?? url
+
+    /// The variables that point a service (process or configuration) at the test database the
+    /// way the tests reach it; `suffix` names a database of its own (`_pods`) on both URLs.
+    static func environment(suffix: String = "") -> [String: String] {
+        func named(_ url: String) -> String {
+            var components = URLComponents(string: url)!
+            components.path += suffix
+            return components.string!
+        }
+        var variables = ["DATABASE_URL": named(url)]
+        if sessionURL != url { variables["DATABASE_SESSION_URL"] = named(sessionURL) }
+        if transactionPooling { variables["PG_TRANSACTION_POOLING"] = "true" }
+        if let partitions { variables["MESSAGES_PARTITIONS"] = String(partitions) }
+        return variables
+    }
+
+    /// A pool on the test database, as the service's (through the pooler, if there is one).
+    static func configuration(url: String = url, poolSize: Int, acquireTimeout: Duration) -> PostgresClient.Configuration {
+        .init(url: url, poolSize: poolSize, acquireTimeout: acquireTimeout, transactionPooling: transactionPooling)
+    }
 
     private var client: Task<PostgresClient, any Error>?
 
@@ -24,11 +48,18 @@ actor TestDatabase {
     func migratedClient() async throws -> PostgresClient {
         if let client { return try await client.value }
         let making = Task {
-            let client = PostgresClient(
-                configuration: .init(url: Self.url, poolSize: 8, acquireTimeout: .seconds(10)), logger: Logger(label: "test")
-            )
-            try await Migrator(client: client, logger: Logger(label: "test"), partitions: Self.partitions).migrate()
-            return client
+            // Migrations hold a session's advisory lock: on their own connection, never through a pooler.
+            let migrating = PostgresClient(
+                configuration: .init(url: Self.sessionURL, poolSize: 1, acquireTimeout: .seconds(10)), logger: Logger(label: "test"))
+            do {
+                try await Migrator(client: migrating, logger: Logger(label: "test"), partitions: Self.partitions).migrate()
+            } catch {
+                await migrating.shutdown()
+                throw error
+            }
+            await migrating.shutdown()
+            return PostgresClient(
+                configuration: Self.configuration(poolSize: 8, acquireTimeout: .seconds(10)), logger: Logger(label: "test"))
         }
         client = making
         return try await making.value

@@ -6,7 +6,11 @@ import Testing
 
 /// The Postgres layer against a real server (`DATABASE_URL`, started by `make test`).
 @Suite(.tags(.servers)) struct PostgresClientTests {
-    static let url = ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://messages@127.0.0.1:5432/messages"
+    /// Postgres itself: these tests are about libpq and the pool, including session settings a
+    /// transaction pooler would not carry (the service's suite runs through PgBouncer too).
+    static let url =
+        ProcessInfo.processInfo.environment["DATABASE_SESSION_URL"] ?? ProcessInfo.processInfo.environment["DATABASE_URL"]
+        ?? "postgres://messages@127.0.0.1:5432/messages"
 
     func makeClient(poolSize: Int = 2, acquireTimeout: Duration = .seconds(2), url: String = Self.url) -> PostgresClient {
         PostgresClient(

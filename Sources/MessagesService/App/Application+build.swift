@@ -76,7 +76,7 @@ public func buildApplication(
     if configuration.channelAccess == .members {
         services.append(
             MembershipChanges(cache: membershipCache, logger: logger) {
-                try await PostgresDedicatedConnection.connect(PostgresClient.Configuration(configuration))
+                try await PostgresDedicatedConnection.connect(PostgresClient.Configuration(sessionsOf: configuration))
             })
     }
     var streamConfiguration = configuration.streams
@@ -100,7 +100,7 @@ public func buildApplication(
             help: "Time from an event's write into the outbox (in its change's transaction) to the broker's confirm."
         )
         let outboxRelay = OutboxRelay(
-            postgres: PostgresClient.Configuration(configuration), amqp: amqp, configuration: configuration.outbox,
+            postgres: PostgresClient.Configuration(sessionsOf: configuration), amqp: amqp, configuration: configuration.outbox,
             logger: logger, recordLag: { lag.record($0) }
         )
         services.append(outboxRelay)

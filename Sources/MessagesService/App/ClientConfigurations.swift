@@ -9,8 +9,17 @@ extension PostgresClient.Configuration {
             url: configuration.databaseURL,
             poolSize: configuration.postgresPoolSize,
             acquireTimeout: configuration.postgresPoolTimeout,
-            statementTimeout: configuration.postgresStatementTimeout
+            statementTimeout: configuration.postgresStatementTimeout,
+            transactionPooling: configuration.postgresTransactionPooling
         )
+    }
+
+    /// The settings of the connections that keep session state (an advisory lock, `LISTEN`):
+    /// the pool's, at `DATABASE_SESSION_URL` when set, never through a transaction pooler.
+    public init(sessionsOf configuration: ServiceConfiguration) {
+        self.init(configuration)
+        url = configuration.databaseSessionURL ?? configuration.databaseURL
+        transactionPooling = false
     }
 }
 

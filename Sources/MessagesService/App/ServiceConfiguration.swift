@@ -24,6 +24,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
     }
 
     public var databaseURL = "postgres://messages@127.0.0.1:5432/messages"
+    /// `PG_TRANSACTION_POOLING`: `databaseURL` reaches a transaction-mode pooler (PgBouncer).
+    public var postgresTransactionPooling = false
+    /// `DATABASE_SESSION_URL`: where the work that needs a session of its own connects (the
+    /// relay's advisory lock, `LISTEN`, migrations): Postgres itself, or a session-mode pool.
+    /// Required with `postgresTransactionPooling`; `databaseURL` when unset.
+    public var databaseSessionURL: String?
     /// The Redis of the timeline cache; nil (`REDIS_URL=` empty) disables the cache.
     public var redis: RedisEndpoint? = RedisEndpoint(host: "127.0.0.1")
     /// Redis connections, spread over the event loops; each multiplexes pipelined calls.
@@ -122,6 +128,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
             throw ConfigurationError(variable: variable, problem: "is a placeholder (REPLACE_ME): set the real value")
         }
         databaseURL = try reader.url("DATABASE_URL", schemes: ["postgres", "postgresql"]) ?? databaseURL
+        databaseSessionURL = try reader.url("DATABASE_SESSION_URL", schemes: ["postgres", "postgresql"])
+        postgresTransactionPooling = try reader.boolean("PG_TRANSACTION_POOLING") ?? postgresTransactionPooling
+        if postgresTransactionPooling, databaseSessionURL == nil {
+            throw ConfigurationError(
+                variable: "DATABASE_SESSION_URL",
+                problem: "must be set with PG_TRANSACTION_POOLING=true: advisory locks and LISTEN need a session of their own")
+        }
         if environment["REDIS_URL"] == "" {
             redis = nil
         } else if let url = try reader.url("REDIS_URL", schemes: ["redis"]) {

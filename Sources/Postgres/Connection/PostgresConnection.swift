@@ -21,9 +21,13 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
     /// and plan of every call. Bounded, since a caller could build statement texts on the fly.
     private var prepared: [String: String] = [:]
     private static let maxPrepared = 256
+    /// Through a transaction pooler nothing is prepared: the next transaction may run on
+    /// another server connection, which does not know the name.
+    private let preparesStatements: Bool
 
-    private init(handle: OpaquePointer) {
+    private init(handle: OpaquePointer, preparesStatements: Bool) {
         self.handle = handle
+        self.preparesStatements = preparesStatements
     }
 
     deinit {
@@ -33,8 +37,10 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
     }
 
     /// Opens a connection (blocking). `url` is a libpq connection URI or keyword string; the other
-    /// settings override what it says.
-    static func connect(url: String, settings: [(String, String)]) throws -> PostgresConnection {
+    /// settings override what it says. `transactionPooling`: see `PostgresClient.Configuration`.
+    static func connect(url: String, settings: [(String, String)], transactionPooling: Bool = false) throws
+        -> PostgresConnection
+    {
         // expand_dbname = 1: the first "dbname" value is read as a full connection string, and the
         // entries after it override what it sets.
         let entries = [("dbname", url)] + settings
@@ -57,7 +63,20 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
         // libpq prints server NOTICEs to stderr by default; they are expected (e.g. "relation
         // already exists, skipping") and must not pollute the service's structured logs.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
-        return PostgresConnection(handle: handle)
+        if transactionPooling {
+            // The time zone cannot be sent through the pooler; statements read a time without an
+            // offset as UTC, so the server must already be in UTC (the pooler reports its setting).
+            let timeZone = PQparameterStatus(handle, "TimeZone").map { String(cString: $0) } ?? "unknown"
+            guard ["UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT", "Zulu"].contains(timeZone) else {
+                PQfinish(handle)
+                throw PostgresError(
+                    code: .connectionFailed,
+                    serverMessage:
+                        "through a transaction pooler the server's TimeZone must be UTC, not \(timeZone) "
+                        + "(ALTER ROLE <user> SET timezone = 'UTC')")
+            }
+        }
+        return PostgresConnection(handle: handle, preparesStatements: !transactionPooling)
     }
 
     /// True when the connection can still be used for another statement.
@@ -94,7 +113,7 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
     /// runs unprepared).
     private func preparedName(of sql: String, parameterCount: Int32, on handle: OpaquePointer) throws -> String? {
         if let name = prepared[sql] { return name }
-        guard prepared.count < Self.maxPrepared else { return nil }
+        guard preparesStatements, prepared.count < Self.maxPrepared else { return nil }
         let name = "s\(prepared.count)"
         let result = PQprepare(handle, name, sql, parameterCount, nil)
         defer { PQclear(result) }

@@ -21,7 +21,8 @@ public final class PostgresDedicatedConnection: Sendable {
         let settings = PostgresClient.connectionSettings(configuration)
         do {
             let connection = try await thread.run {
-                try PostgresConnection.connect(url: configuration.url, settings: settings)
+                try PostgresConnection.connect(
+                    url: configuration.url, settings: settings, transactionPooling: configuration.transactionPooling)
             }
             return PostgresDedicatedConnection(connection: connection, thread: thread)
         } catch {

@@ -24,6 +24,13 @@ public final class PostgresClient: Sendable {
         public var statementTimeout: Duration
         /// Shown in `pg_stat_activity`.
         public var applicationName: String
+        /// `url` reaches a pooler in transaction mode (PgBouncer's `pool_mode = transaction`),
+        /// which hands each transaction to any of its server connections: statements are not
+        /// prepared (a prepared statement lives on one server connection), and no server
+        /// settings are sent at connect (the pooler refuses `options`), so `statementTimeout` is
+        /// the server's to set (`ALTER ROLE ... SET statement_timeout`), and connecting fails
+        /// unless the server's time zone is UTC.
+        public var transactionPooling: Bool
 
         /// Creates a configuration.
         public init(
@@ -32,7 +39,8 @@ public final class PostgresClient: Sendable {
             acquireTimeout: Duration = .seconds(2),
             connectTimeout: Duration = .seconds(3),
             statementTimeout: Duration = .seconds(10),
-            applicationName: String = "messages-service"
+            applicationName: String = "messages-service",
+            transactionPooling: Bool = false
         ) {
             self.url = url
             self.poolSize = poolSize
@@ -40,6 +48,7 @@ public final class PostgresClient: Sendable {
             self.connectTimeout = connectTimeout
             self.statementTimeout = statementTimeout
             self.applicationName = applicationName
+            self.transactionPooling = transactionPooling
         }
     }
 
@@ -50,10 +59,11 @@ public final class PostgresClient: Sendable {
         precondition(configuration.poolSize > 0, "poolSize must be positive")
         let settings = Self.connectionSettings(configuration)
         let url = configuration.url
+        let transactionPooling = configuration.transactionPooling
         self.pool = BlockingConnectionPool(
             capacity: configuration.poolSize, acquireTimeout: configuration.acquireTimeout, logger: logger
         ) {
-            try PostgresConnection.connect(url: url, settings: settings)
+            try PostgresConnection.connect(url: url, settings: settings, transactionPooling: transactionPooling)
         }
     }
 
@@ -103,17 +113,20 @@ public final class PostgresClient: Sendable {
     static func connectionSettings(_ configuration: Configuration) -> [(String, String)] {
         let connectSeconds = max(1, Int(configuration.connectTimeout.components.seconds))
         let statementMilliseconds = configuration.statementTimeout.totalMilliseconds
-        return [
-            ("connect_timeout", String(connectSeconds)),
-            ("application_name", configuration.applicationName),
-            // The server's own keepalives: it notices a vanished client within seconds, not the
-            // OS default of two hours, and releases its session (and advisory locks) with it.
-            // TimeZone=UTC: a time without an offset means UTC, whatever the server's default.
+        // The server's own keepalives: it notices a vanished client within seconds, not the OS
+        // default of two hours, and releases its session (and advisory locks) with it.
+        // TimeZone=UTC: a time without an offset means UTC, whatever the server's default.
+        let serverSettings = [
             (
                 "options",
                 "-c statement_timeout=\(statementMilliseconds) -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
                     + " -c tcp_keepalives_count=3 -c tcp_user_timeout=15000 -c TimeZone=UTC"
-            ),
+            )
+        ]
+        return [
+            ("connect_timeout", String(connectSeconds)),
+            ("application_name", configuration.applicationName),
+        ] + (configuration.transactionPooling ? [] : serverSettings) + [
             // A dead peer (host gone, no RST) must not block a thread forever.
             ("keepalives", "1"),
             ("keepalives_idle", "5"),
