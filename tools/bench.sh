@@ -26,6 +26,8 @@
 # with BENCH_SEED_MESSAGES (300, at least 251) each, BENCH_WRITE_CHANNELS (1000), BENCH_USERS
 # (1000), BENCH_REDIS_REQUESTS (200000 per redis-benchmark test). BENCH_CHANNEL_ACCESS (open):
 # `members` runs the service with the access check on, every bench user a member of every channel.
+# BENCH_PARTITIONS=N migrates with MESSAGES_PARTITIONS=N; BENCH_PGBOUNCER=1 runs the service's pool
+# through the PgBouncer of tools/services.sh (PG_TRANSACTION_POOLING=true).
 # BASELINE=<git revision> (make bench BASELINE=<rev>): first builds that revision's release binary
 # in .local/baseline/<commit>/ (a git worktree; the first build of a revision takes as long as a
 # clean release build, later runs reuse it), runs the same scenarios against it (no limits, no
@@ -135,7 +137,16 @@ rabbitmqctl set_policy -p "$VHOST" --apply-to queues unrouted-cap '^messages\.un
 export DATABASE_URL="postgres://messages@127.0.0.1:$PG_PORT/$DATABASE"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/$REDIS_DB"
 export AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/$VHOST"
+# BENCH_PARTITIONS=N: the channel tables hash-partitioned (MESSAGES_PARTITIONS=N).
+if [[ -n ${BENCH_PARTITIONS:-} ]]; then export MESSAGES_PARTITIONS=$BENCH_PARTITIONS; fi
 "$BINARY" migrate >"$RAW/migrate.log" 2>&1 || { cat "$RAW/migrate.log"; exit 1; }
+# BENCH_PGBOUNCER=1: the service's pool goes through the PgBouncer of tools/services.sh
+# (transaction pooling, statements not prepared); its sessions still reach Postgres itself.
+if [[ ${BENCH_PGBOUNCER:-0} == 1 ]]; then
+  psql_admin -c "ALTER DATABASE $DATABASE SET statement_timeout = '10s'" -c "ALTER DATABASE $DATABASE SET timezone = 'UTC'"
+  export DATABASE_SESSION_URL=$DATABASE_URL PG_TRANSACTION_POOLING=true
+  export DATABASE_URL="postgres://messages@127.0.0.1:${PGBOUNCER_PORT:-6432}/$DATABASE"
+fi
 
 # BENCH_CHANNEL_ACCESS=members measures the access check: every bench user is made a member of
 # every bench channel (the rows the membership API would write), so every request is allowed.
@@ -306,7 +317,7 @@ done
 # The bytes of one answer (the newest page's body: what the newest limit's redis-benchmark GETs),
 # and what a cache hit that is not answered by the page the pod keeps reads from Redis: the meta
 # member and the newest limit + 1 entries of a warm timeline, as TimelineScripts.newest returns them.
-timeline_key="timeline:v2:{$BENCH_READ_PREFIX-0000-4000-8000-000000000001}"
+timeline_key="timeline:v2:$BENCH_READ_PREFIX-0000-4000-8000-000000000001"
 # A read first, so the timeline is cached even when no read scenario ran lately.
 answer_bytes=$(curl -fsS -o /dev/null -w '%{size_download}' -H "X-User-Id: $BENCH_USER_PREFIX-0000-4000-8000-000000000001" \
   "$BASE_URL/v1/channels/$BENCH_READ_PREFIX-0000-4000-8000-000000000001/messages?limit=$BENCH_PAGE_LIMIT")

@@ -91,8 +91,9 @@ start_postgres() {
     fi
   done
   # Through PgBouncer the service sends no session settings: the server sets them (docs/scaling.md).
-  "${psql[@]}" -c "ALTER DATABASE messages_pgbouncer SET statement_timeout = '10s'" \
-    -c "ALTER DATABASE messages_pgbouncer_pods SET statement_timeout = '10s'"
+  for database in messages_pgbouncer messages_pgbouncer_pods; do
+    "${psql[@]}" -c "ALTER DATABASE $database SET statement_timeout = '10s'" -c "ALTER DATABASE $database SET timezone = 'UTC'"
+  done
 }
 
 stop_postgres() {
@@ -106,10 +107,15 @@ stop_postgres() {
 # PgBouncer in transaction pooling, as a larger fleet would put in front of Postgres
 # (docs/scaling.md): every database of the Postgres above, for the user messages. It runs as the
 # postgres user (it refuses root), with its files beside the Postgres data directory.
+pgbouncer_running() {
+  local pidfile=$1
+  [[ -f $pidfile ]] && [[ $(cat "/proc/$(cat "$pidfile")/comm" 2>/dev/null) == pgbouncer ]]
+}
+
 start_pgbouncer() {
   local dir; dir="$(postgres_dir)/pgbouncer"
   mkdir -p "$dir"
-  if [[ -f "$dir/pgbouncer.pid" ]] && kill -0 "$(cat "$dir/pgbouncer.pid")" 2>/dev/null; then return 0; fi
+  if pgbouncer_running "$dir/pgbouncer.pid"; then return 0; fi
   printf '"messages" ""\n' >"$dir/userlist.txt"
   cat >"$dir/pgbouncer.ini" <<INI
 [databases]
@@ -131,7 +137,9 @@ INI
   log "starting PgBouncer on 127.0.0.1:$PGBOUNCER_PORT"
   runuser -u postgres -- pgbouncer -d -q "$dir/pgbouncer.ini"
   for _ in $(seq 1 50); do
-    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U messages -d messages && return 0
+    # Ours, not another PgBouncer on the port: the one of our pid file answers.
+    pgbouncer_running "$dir/pgbouncer.pid" && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U messages -d messages \
+      && return 0
     sleep 0.1
   done
   log "PgBouncer did not start; see $dir/pgbouncer.log"
@@ -140,15 +148,15 @@ INI
 
 stop_pgbouncer() {
   local pidfile; pidfile="$(postgres_dir)/pgbouncer/pgbouncer.pid"
-  [[ -f "$pidfile" ]] || return 0
-  local pid; pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if pgbouncer_running "$pidfile"; then
+    local pid; pid=$(cat "$pidfile")
     log "stopping PgBouncer"
     kill "$pid"
     for _ in $(seq 1 50); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
   fi
   rm -f "$pidfile"
 }

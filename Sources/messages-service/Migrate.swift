@@ -22,7 +22,8 @@ struct Migrate: AsyncParsableCommand {
         // The migration lock is a session's: never through a transaction pooler.
         let client = PostgresClient(configuration: PostgresClient.Configuration(sessionsOf: configuration), logger: logger)
         do {
-            let applied = try await Migrator(client: client, logger: logger, partitions: configuration.messagesPartitions).migrate()
+            let applied = try await Migrator(client: client, logger: logger, partitions: configuration.messagesPartitions)
+                .migrate()
             logger.info("migrations done", metadata: ["applied": "\(applied)"])
             await client.shutdown()
         } catch {

@@ -225,12 +225,15 @@ import Testing
     }
 
     /// How long until `condition` holds, polled every 10 ms, giving up after 10 s.
+    /// How long after now a check of `condition` first held, counted to the start of that
+    /// check: the request's own time (long on a busy machine) is not the pod's staleness.
     static func timeUntil(_ condition: () async throws -> Bool) async throws -> Duration {
         let start = ContinuousClock.now
-        while try await !condition() {
+        while true {
+            let attempt = ContinuousClock.now
+            if try await condition() { return attempt - start }
             guard ContinuousClock.now - start < .seconds(10) else { return .seconds(10) }
             try await Task.sleep(for: .milliseconds(10))
         }
-        return ContinuousClock.now - start
     }
 }

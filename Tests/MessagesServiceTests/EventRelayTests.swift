@@ -206,6 +206,17 @@ import Testing
         }
         // Still the classic queue it was.
         try await client.withTopology { try $0.declareQueue(classic) }
+        // Deleted (an operator moving it to quorum): the check fails once, then it is declared anew.
+        try await client.withTopology { try $0.deleteQueue(classic) }
+        let gone = await #expect(throws: AMQPError.self) {
+            try await client.withTopology { try DurableQueue.declare(classic, kind: .quorum, on: $0, logger: logger) }
+        }
+        #expect(gone?.replyCode == 404)
+        try await client.withTopology { try DurableQueue.declare(classic, kind: .quorum, on: $0, logger: logger) }
+        let quorum = await #expect(throws: AMQPError.self) {
+            try await client.withTopology { try $0.declareQueue(classic) }
+        }
+        #expect(quorum?.serverMessage?.contains("quorum") == true)
         try await client.withTopology {
             try $0.deleteQueue(fresh)
             try $0.deleteQueue(classic)

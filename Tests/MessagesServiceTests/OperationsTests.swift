@@ -68,7 +68,8 @@ import Testing
         _ = try await TestDatabase.shared.migratedClient()
         // As `migrate` does: on sessions of their own (the migration lock is a session's).
         let client = PostgresClient(
-            configuration: .init(url: TestDatabase.sessionURL, poolSize: 3, acquireTimeout: .seconds(10)), logger: Logger(label: "test"))
+            configuration: .init(url: TestDatabase.sessionURL, poolSize: 3, acquireTimeout: .seconds(10)),
+            logger: Logger(label: "test"))
         let migrator = Migrator(client: client, logger: Logger(label: "test"), partitions: TestDatabase.partitions)
         let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
             for _ in 0..<3 { group.addTask { try await migrator.migrate() } }

@@ -69,11 +69,16 @@ import Testing
                 #expect(
                     try await write(session, "react_message($1, $2, $3, '👍', true, 20, $4, NULL)", [channel, root, bob, UUID()])
                         .0 == "changed")
-                try await session.execute("INSERT INTO read_markers (channel_id, user_id, last_read_seq) VALUES ($1, $2, 1)", [channel, bob])
-                try await session.execute("INSERT INTO channel_members (channel_id, user_id, role) VALUES ($1, $2, 'member')", [channel, bob])
+                try await session.execute(
+                    "INSERT INTO read_markers (channel_id, user_id, last_read_seq) VALUES ($1, $2, 1)", [channel, bob])
+                try await session.execute(
+                    "INSERT INTO channel_members (channel_id, user_id, role) VALUES ($1, $2, 'member')", [channel, bob])
             }
             let before = try await rowCounts(session)
-            #expect(before == ["channels": 6, "messages": 12, "message_edits": 6, "reactions": 6, "read_markers": 6, "channel_members": 6])
+            #expect(
+                before == [
+                    "channels": 6, "messages": 12, "message_edits": 6, "reactions": 6, "read_markers": 6, "channel_members": 6,
+                ])
             #expect(try await ChannelPartitioning.partitionCount(on: session) == nil)
 
             try await session.executeScript(ChannelPartitioning.conversion(count: 3))
@@ -81,7 +86,8 @@ import Testing
             #expect(try await ChannelPartitioning.partitionCount(on: session) == 3)
             #expect(try await rowCounts(session) == before)
             // The rows spread over the partitions by channel.
-            let used = try await session.query("SELECT count(DISTINCT tableoid) AS n FROM messages").first?.decode("n", as: Int.self)
+            let used = try await session.query("SELECT count(DISTINCT tableoid) AS n FROM messages").first?.decode(
+                "n", as: Int.self)
             #expect((used ?? 0) > 1)
             // Every write function works on the new tables, and seq goes on where it was.
             let (outcome, lastSeq) = try await create(session, channel: channels[0], author: alice)
@@ -91,8 +97,10 @@ import Testing
                 try await write(session, "delete_message($1, $2, $3, false, $4, NULL)", [channels[1], roots[1], alice, UUID()]).0
                     == "deleted")
             #expect(
-                try await write(session, "react_message($1, $2, $3, '👍', false, 20, $4, NULL)", [channels[2], roots[2], bob, UUID()])
-                    .0 == "changed")
+                try await write(
+                    session, "react_message($1, $2, $3, '👍', false, 20, $4, NULL)", [channels[2], roots[2], bob, UUID()]
+                )
+                .0 == "changed")
             // The keys still hold: an idempotency key is unique per author and channel, a reply needs its root.
             try await session.execute(
                 "SELECT create_message($1, $2, $3, NULL, 'text', 'k', '[]', '{}', 'key', NULL, $4, NULL)",
@@ -127,7 +135,9 @@ import Testing
                 // A plan made for these values names only the partitions it reads.
                 let partitions = Set(plan.matches(of: /"Relation Name": "([a-z_]+)_p(\d+)"/).map { "\($0.1)_p\($0.2)" })
                 for table in Self.channelTables {
-                    let read = partitions.filter { $0.hasPrefix(table + "_p") && $0.dropFirst(table.count + 2).allSatisfy(\.isNumber) }
+                    let read = partitions.filter {
+                        $0.hasPrefix(table + "_p") && $0.dropFirst(table.count + 2).allSatisfy(\.isNumber)
+                    }
                     #expect(read.count <= 1, "\(table): \(read.sorted()) in\n\(statement)")
                 }
             }

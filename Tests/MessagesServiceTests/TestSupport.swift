@@ -50,7 +50,8 @@ actor TestDatabase {
         let making = Task {
             // Migrations hold a session's advisory lock: on their own connection, never through a pooler.
             let migrating = PostgresClient(
-                configuration: .init(url: Self.sessionURL, poolSize: 1, acquireTimeout: .seconds(10)), logger: Logger(label: "test"))
+                configuration: .init(url: Self.sessionURL, poolSize: 1, acquireTimeout: .seconds(10)),
+                logger: Logger(label: "test"))
             do {
                 try await Migrator(client: migrating, logger: Logger(label: "test"), partitions: Self.partitions).migrate()
             } catch {

@@ -27,7 +27,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// `PG_TRANSACTION_POOLING`: `databaseURL` reaches a transaction-mode pooler (PgBouncer).
     public var postgresTransactionPooling = false
     /// `DATABASE_SESSION_URL`: where the work that needs a session of its own connects (the
-    /// relay's advisory lock, `LISTEN`, migrations): Postgres itself, or a session-mode pool.
+    /// relay's advisory lock, `LISTEN`, migrations): Postgres itself, since these connections
+    /// send their session settings at connect, which PgBouncer refuses.
     /// Required with `postgresTransactionPooling`; `databaseURL` when unset.
     public var databaseSessionURL: String?
     /// The Redis of the timeline cache; nil (`REDIS_URL=` empty) disables the cache.

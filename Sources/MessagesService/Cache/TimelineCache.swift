@@ -201,11 +201,12 @@ final class TimelineCache: Sendable {
     // MARK: - Redis
 
     /// The format is in the key: entries written by another release are never read as this one's.
-    /// The channel is the key's hash tag (`{...}`): on a sharded Redis (Cluster, or a proxy that
-    /// shards by hash slot) every key of one channel lands in one slot, so a script that names
-    /// more than one of them stays valid there.
+    /// One key per channel, and every script names one key, so a sharded Redis may hash the whole
+    /// key. Pods of two releases share this key during a rolling update, so it does not change
+    /// without a new format: the next one also makes the channel its hash tag
+    /// (`timeline:v3:{<channel>}`, docs/scaling.md).
     static func key(_ channelID: UUID) -> String {
-        "timeline:v2:{" + channelID.lowercased + "}"
+        "timeline:v2:" + channelID.lowercased
     }
 
     /// Reads the newest entries of a channel's timeline; when `hotKey` names a page this process
@@ -313,7 +314,12 @@ final class TimelineCache: Sendable {
                 let task = Task { [redis, staleChannels, staleDeletion] in
                     defer { staleDeletion.withLockedValue { $0 = nil } }
                     do {
-                        try await redis.send(RedisCommand("DEL", stale.map(Self.key)))
+                        // One key per command, pipelined: a sharded Redis refuses a DEL whose
+                        // keys lie in different slots.
+                        let replies = try await redis.pipeline(stale.map { RedisCommand("DEL", [Self.key($0)]) })
+                        for case .error(let message) in replies {
+                            throw RedisError(code: .server, serverMessage: message)
+                        }
                     } catch {
                         staleChannels.withLockedValue { $0.formUnion(stale) }
                         throw error

@@ -15,8 +15,9 @@ enum DurableQueue {
 
     /// Queues the broker refused to declare as asked because they exist with other settings
     /// (made classic by an earlier release, or by a consumer that declared its queue first). They
-    /// are kept as they are: every later connection only checks that they exist. Process-wide,
-    /// since a process talks to one broker; a restart tries the declaration again.
+    /// are kept as they are: every later connection only checks that they exist, until one finds
+    /// the queue gone (an operator moving it), which declares it anew. Process-wide, since a
+    /// process talks to one broker.
     private static let keptAsTheyAre = NIOLockedValueBox<Set<String>>([])
 
     /// Declares `name` as a durable queue of `kind`; once the broker refused that because the
@@ -24,8 +25,14 @@ enum DurableQueue {
     /// channel, so it is thrown: the client reconnects and the next connection takes the passive path.
     static func declare(_ name: String, kind: Kind, on topology: AMQPTopology, logger: Logger) throws {
         if keptAsTheyAre.withLockedValue({ $0.contains(name) }) {
-            try topology.declareQueuePassively(name)
-            return
+            do {
+                try topology.declareQueuePassively(name)
+                return
+            } catch let error as AMQPError where error.code == .closedByBroker && error.replyCode == 404 {
+                // Deleted since: the next connection declares it as `kind`.
+                keptAsTheyAre.withLockedValue { _ = $0.remove(name) }
+                throw error
+            }
         }
         do {
             try topology.declareQueue(name, arguments: arguments(kind))

@@ -64,7 +64,7 @@ enum ChannelPartitioning {
                 FROM pg_proc p
                 WHERE EXISTS (
                     SELECT 1 FROM pg_depend d
-                    WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                    WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_type'::regclass
                         AND d.refobjid IN (SELECT c.reltype FROM pg_class c WHERE c.oid = ANY (tables::regclass[])));
                 FOREACH definition IN ARRAY signatures LOOP
                     EXECUTE 'DROP FUNCTION ' || definition;
@@ -79,6 +79,10 @@ enum ChannelPartitioning {
                         SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
                         WHERE x.indrelid = old::regclass
                     LOOP
+                        -- Postgres would cut a longer name, and the copy would not find its own name.
+                        IF length(item.relname || '_unpartitioned') > 63 THEN
+                            RAISE EXCEPTION 'index name % is too long to be kept aside', item.relname;
+                        END IF;
                         EXECUTE format('ALTER INDEX %I RENAME TO %I', item.relname, item.relname || '_unpartitioned');
                     END LOOP;
                     EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY HASH (%I)',
@@ -97,7 +101,8 @@ enum ChannelPartitioning {
                     LOOP
                         definition := item.definition;
                         IF NOT item.keyed THEN
-                            definition := regexp_replace(definition, '^(PRIMARY KEY|UNIQUE) \\(', '\\1 (' || quote_ident(k) || ', ');
+                            definition := regexp_replace(definition, '^(PRIMARY KEY|UNIQUE( NULLS NOT DISTINCT)?) \\(',
+                                '\\1 (' || quote_ident(k) || ', ');
                             IF item.contype = 'p' THEN widened := widened || t; END IF;
                         END IF;
                         EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I %s', t, item.name, definition);
@@ -107,7 +112,8 @@ enum ChannelPartitioning {
                         SELECT regexp_replace(c.relname, '_unpartitioned$', '') AS name, pg_get_indexdef(x.indexrelid) AS definition
                         FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
                         WHERE x.indrelid = old::regclass
-                            AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = x.indexrelid)
+                            AND NOT EXISTS (SELECT 1 FROM pg_constraint con
+                                WHERE con.conrelid = x.indrelid AND con.conindid = x.indexrelid AND con.contype IN ('p', 'u'))
                     LOOP
                         EXECUTE regexp_replace(item.definition, '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+ ',
                             'CREATE \\1INDEX ' || quote_ident(item.name) || ' ON ' || quote_ident(t) || ' ');
@@ -118,7 +124,9 @@ enum ChannelPartitioning {
                     EXECUTE format('INSERT INTO %I SELECT * FROM %I', t, t || '_unpartitioned');
                 END LOOP;
                 -- Foreign keys once every table has its rows; one to a widened key names the channel on both sides.
-                FOREACH t IN ARRAY tables LOOP
+                FOR i IN 1 .. array_length(tables, 1) LOOP
+                    t := tables[i];
+                    k := keys[i];
                     FOR item IN
                         SELECT con.conname AS name, pg_get_constraintdef(con.oid) AS definition,
                             regexp_replace(con.confrelid::regclass::text, '_unpartitioned$', '') AS target
@@ -127,7 +135,7 @@ enum ChannelPartitioning {
                         definition := regexp_replace(item.definition, '_unpartitioned\\(', '(');
                         IF item.target = ANY (widened) THEN
                             definition := regexp_replace(definition, '^FOREIGN KEY \\(([^)]*)\\) REFERENCES ([^(]+)\\(([^)]*)\\)',
-                                'FOREIGN KEY (channel_id, \\1) REFERENCES \\2(channel_id, \\3)');
+                                'FOREIGN KEY (' || quote_ident(k) || ', \\1) REFERENCES \\2(channel_id, \\3)');
                         END IF;
                         EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I %s', t, item.name, definition);
                     END LOOP;

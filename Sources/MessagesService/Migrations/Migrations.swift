@@ -6,6 +6,8 @@ struct Migration: Sendable {
 }
 
 /// Every migration, in order. Applied migrations are never edited: change the schema by adding one.
+/// A new one must also apply to the partitioned schema (`ChannelPartitioning`): keys of a channel
+/// table contain its channel there. `make test` migrates both.
 enum Migrations {
     static let all: [Migration] = [
         Migration(

@@ -86,6 +86,9 @@ public struct Migrator: Sendable {
             let started = ContinuousClock.now
             try await session.execute("BEGIN")
             do {
+                // Copying a large table takes longer than any request may: no statement timeout
+                // here, but no endless wait for a table another session holds either.
+                try await session.executeScript("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '30s'")
                 try await session.executeScript(ChannelPartitioning.conversion(count: partitions))
                 try await session.execute("COMMIT")
             } catch {

@@ -45,12 +45,13 @@ public struct PostgresMembershipStore: MembershipStore {
     static let selectRole = "SELECT role FROM channel_members WHERE channel_id = $1 AND user_id = $2"
 
     // created: an inserted row has the default updated_at, now() (the statement's start), while
-    // an update sets clock_timestamp(), read later in the statement. Not xmax = 0: a partitioned
-    // table (MESSAGES_PARTITIONS) cannot return system columns.
+    // an update sets a later time (clock_timestamp(), at least a microsecond past now() whatever
+    // the clock does). Not xmax = 0: a partitioned table (MESSAGES_PARTITIONS) cannot return
+    // system columns.
     static let upsertMember = """
         WITH changed AS (
             INSERT INTO channel_members AS m (channel_id, user_id, role) VALUES ($1, $2, $3)
-            ON CONFLICT (channel_id, user_id) DO UPDATE SET role = EXCLUDED.role, updated_at = clock_timestamp()
+            ON CONFLICT (channel_id, user_id) DO UPDATE SET role = EXCLUDED.role, updated_at = greatest(clock_timestamp(), now() + interval '1 microsecond')
                 WHERE m.role <> EXCLUDED.role
             RETURNING m.channel_id, m.user_id, m.updated_at = now() AS created
         )

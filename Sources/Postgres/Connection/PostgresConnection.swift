@@ -67,7 +67,8 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
             // The time zone cannot be sent through the pooler; statements read a time without an
             // offset as UTC, so the server must already be in UTC (the pooler reports its setting).
             let timeZone = PQparameterStatus(handle, "TimeZone").map { String(cString: $0) } ?? "unknown"
-            guard ["UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT", "Zulu"].contains(timeZone) else {
+            let utc = ["UTC", "UCT", "GMT", "GMT0", "Zulu", "Universal", "Greenwich"]
+            guard (utc + utc.map { "Etc/" + $0 }).contains(timeZone) else {
                 PQfinish(handle)
                 throw PostgresError(
                     code: .connectionFailed,
