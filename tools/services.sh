@@ -22,7 +22,7 @@ PGBOUNCER_PORT=${PGBOUNCER_PORT:-6432}
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 
-PACKAGES=(postgresql postgresql-contrib pgbouncer redis-server redis-tools rabbitmq-server libpq-dev libhiredis-dev
+PACKAGES=(postgresql postgresql-contrib pgbouncer redis-server redis-sentinel redis-tools rabbitmq-server libpq-dev libhiredis-dev
   librabbitmq-dev pkg-config wrk curl python3)
 
 log() { printf '[services] %s\n' "$*" >&2; }

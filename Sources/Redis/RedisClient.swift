@@ -30,6 +30,8 @@ public final class RedisClient: Sendable {
         public var acquireTimeout: Duration
         /// The most calls in flight on one connection.
         public var window: Int
+        /// Sentinels that name the primary; `endpoint`'s host and port are then not used.
+        public var sentinel: RedisSentinel?
 
         public init(
             endpoint: RedisEndpoint,
@@ -37,8 +39,10 @@ public final class RedisClient: Sendable {
             connectTimeout: Duration = .milliseconds(500),
             commandTimeout: Duration = .milliseconds(250),
             acquireTimeout: Duration = .milliseconds(250),
-            window: Int = 1024
+            window: Int = 1024,
+            sentinel: RedisSentinel? = nil
         ) {
+            self.sentinel = sentinel
             self.endpoint = endpoint
             self.poolSize = poolSize
             self.connectTimeout = connectTimeout
@@ -63,7 +67,7 @@ public final class RedisClient: Sendable {
         let settings = RedisConnection.Settings(
             endpoint: configuration.endpoint, connectTimeout: configuration.connectTimeout,
             commandTimeout: configuration.commandTimeout, acquireTimeout: configuration.acquireTimeout,
-            window: configuration.window
+            window: configuration.window, sentinel: configuration.sentinel
         )
         let loops = Array(eventLoopGroup.makeIterator())
         connections = (0..<configuration.poolSize).map { index in
@@ -95,17 +99,30 @@ public final class RedisClient: Sendable {
 
     /// Runs a script by its SHA; when the server does not know it (first use, restart, flush) it is
     /// loaded and run again, in one more round trip.
-    public func evaluate(_ script: RedisScript, keys: [any RedisArgument], arguments: [any RedisArgument]) async throws
-        -> RedisValue
-    {
+    ///
+    /// With `replicas` above zero, `WAIT` follows on the same connection, in the same round trip:
+    /// the call throws `notReplicated` unless that many replicas confirmed the script's writes
+    /// within `replicaTimeout`, so that a failover to one of them keeps what the script wrote.
+    public func evaluate(
+        _ script: RedisScript, keys: [any RedisArgument], arguments: [any RedisArgument], replicas: Int = 0,
+        replicaTimeout: Duration = .milliseconds(100)
+    ) async throws -> RedisValue {
         let run = RedisCommand("EVALSHA", [script.sha1, keys.count] + keys + arguments)
+        let wait = replicas > 0 ? [RedisCommand("WAIT", replicas, Int(max(1, replicaTimeout.totalMilliseconds)))] : []
         let connection = connection()
-        var reply = try await connection.send([run]).get()[0]
-        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-            reply = try await connection.send([RedisCommand("SCRIPT", "LOAD", script.source), run]).get()[1]
+        var replies = try await connection.send([run] + wait).get()
+        if case .error(let message) = replies[0], message.hasPrefix("NOSCRIPT") {
+            replies = Array(
+                try await connection.send([RedisCommand("SCRIPT", "LOAD", script.source), run] + wait).get().dropFirst())
         }
-        if case .error(let message) = reply { throw RedisError(code: .server, serverMessage: message) }
-        return reply
+        if case .error(let message) = replies[0] { throw RedisError(code: .server, serverMessage: message) }
+        if replicas > 0 {
+            let confirmed = replies[1].integer ?? 0
+            guard confirmed >= replicas else {
+                throw RedisError(code: .notReplicated, serverMessage: "\(confirmed) of \(replicas) replicas confirmed in time")
+            }
+        }
+        return replies[0]
     }
 
     /// How busy the client is right now: connections open with calls in flight (`inUse`) or

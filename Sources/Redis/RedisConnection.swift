@@ -30,6 +30,9 @@ final class RedisConnection: @unchecked Sendable {
         var acquireTimeout: Duration
         /// The most calls written and not yet answered.
         var window: Int
+        /// When set, the sentinels say where the primary is (`endpoint` gives only the login and
+        /// the database).
+        var sentinel: RedisSentinel? = nil
     }
 
     private enum State {
@@ -173,20 +176,61 @@ final class RedisConnection: @unchecked Sendable {
         guard case .idle = state else { return }
         state = .connecting
         let settings = self.settings
-        ClientBootstrap(group: eventLoop)
-            .connectTimeout(.nanoseconds(settings.connectTimeout.totalNanoseconds))
-            .channelOption(.socketOption(.so_keepalive), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RedisReplyHandler(connection: self))
-                }
+        primaryAddress()
+            .flatMap { host, port in
+                ClientBootstrap(group: self.eventLoop)
+                    .connectTimeout(.nanoseconds(settings.connectTimeout.totalNanoseconds))
+                    .channelOption(.socketOption(.so_keepalive), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(RedisReplyHandler(connection: self))
+                        }
+                    }
+                    .connect(host: host, port: port)
             }
-            .connect(host: settings.endpoint.host, port: settings.endpoint.port)
             .whenComplete { result in
                 switch result {
                 case .success(let channel): self.connected(channel)
+                case .failure(let error as RedisError): self.connectFailed(error)
                 case .failure(let error): self.connectFailed(RedisError(code: .connectionFailed, serverMessage: "\(error)"))
                 }
+            }
+    }
+
+    /// The endpoint's address, or the primary's as the first sentinel that answers names it.
+    private func primaryAddress() -> EventLoopFuture<(String, Int)> {
+        guard let sentinel = settings.sentinel else {
+            return eventLoop.makeSucceededFuture((settings.endpoint.host, settings.endpoint.port))
+        }
+        return primaryAddress(askingFrom: 0, of: sentinel)
+    }
+
+    /// Asks the sentinel at `index`, then the next ones until one names the primary.
+    private func primaryAddress(askingFrom index: Int, of sentinel: RedisSentinel) -> EventLoopFuture<(String, Int)> {
+        guard index < sentinel.sentinels.count else {
+            return eventLoop.makeFailedFuture(
+                RedisError(code: .connectionFailed, serverMessage: "no sentinel named a primary for \(sentinel.primaryName)"))
+        }
+        let address = sentinel.sentinels[index]
+        var settings = self.settings
+        settings.endpoint = RedisEndpoint(host: address.host, port: address.port)
+        settings.sentinel = nil
+        let asking = RedisConnection(eventLoop: eventLoop, settings: settings, logger: logger)
+        return asking.send([RedisCommand("SENTINEL", "get-master-addr-by-name", sentinel.primaryName)])
+            .flatMapThrowing { replies -> (String, Int) in
+                guard let pair = replies.first?.array, pair.count == 2, let host = pair[0].string,
+                    let port = pair[1].string.flatMap({ Int($0) })
+                else {
+                    throw RedisError(code: .unexpectedReply, serverMessage: "the sentinel does not know the primary")
+                }
+                return (host, port)
+            }
+            .always { _ in _ = asking.close() }
+            .flatMapError { error in
+                self.logger.warning(
+                    "Redis sentinel did not answer",
+                    metadata: ["sentinel": "\(address.host):\(address.port)", "error": "\(error)"])
+                return self.primaryAddress(askingFrom: index + 1, of: sentinel)
             }
     }
 
@@ -197,7 +241,9 @@ final class RedisConnection: @unchecked Sendable {
             return
         }
         reader = RedisReplyReader()
-        let setup = settings.endpoint.setupCommands
+        // Through sentinels, ROLE last: the address they gave may be a primary demoted since.
+        let checksRole = settings.sentinel != nil
+        let setup = settings.endpoint.setupCommands + (checksRole ? [RedisCommand("ROLE")] : [])
         guard !setup.isEmpty else { return becomeReady(channel) }
         state = .settingUp(channel)
         let promise = eventLoop.makePromise(of: [RedisValue].self)
@@ -210,6 +256,10 @@ final class RedisConnection: @unchecked Sendable {
                 if case .error(let message) = replies.first(where: { if case .error = $0 { true } else { false } }) {
                     self.drop(channel)
                     self.connectFailed(RedisError(code: .connectionFailed, serverMessage: message))
+                } else if checksRole, let role = replies.last?.array?.first?.string, role != "master" {
+                    self.drop(channel)
+                    self.connectFailed(
+                        RedisError(code: .connectionFailed, serverMessage: "the server is a \(role), not the primary"))
                 } else {
                     self.becomeReady(channel)
                 }
@@ -244,12 +294,14 @@ final class RedisConnection: @unchecked Sendable {
     /// call's replies are in.
     fileprivate func received(_ bytes: ByteBuffer, on channel: any Channel) {
         guard isCurrent(channel) else { return }
+        var demoted = false
         do throws(RedisError) {
             try reader.feed(bytes)
             while let reply = try reader.next() {
                 guard !inFlight.isEmpty else {
                     throw RedisError(code: .connectionLost, serverMessage: "a reply nobody asked for")
                 }
+                if case .error(let message) = reply, message.hasPrefix("READONLY") { demoted = true }
                 inFlight[inFlight.startIndex].replies.append(reply)
                 if inFlight[inFlight.startIndex].replies.count == inFlight[inFlight.startIndex].commands.count {
                     // Out of the queue before the promise runs its callbacks, which may send more.
@@ -261,6 +313,10 @@ final class RedisConnection: @unchecked Sendable {
         } catch {
             lost(channel, error)
             return
+        }
+        if demoted {
+            // The server became a replica (a failover): the next connection finds the primary.
+            return lost(channel, RedisError(code: .connectionLost, serverMessage: "the server is a replica now"))
         }
         if case .ready(let open) = state { writeWaiting(to: open) }
     }

@@ -17,6 +17,7 @@ public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible, C
             case poolTimeout = "timed out waiting for its turn on a connection"
             case poolClosed = "client is closed"
             case unexpectedReply = "unexpected reply"
+            case notReplicated = "not confirmed by the replicas in time"
         }
         private let base: Base
 
@@ -36,6 +37,9 @@ public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible, C
         public static let poolClosed = Code(base: .poolClosed)
         /// A reply had a shape the caller did not expect.
         public static let unexpectedReply = Code(base: .unexpectedReply)
+        /// The write was made, but fewer replicas than asked confirmed it in time (`WAIT`): a
+        /// failover could lose it.
+        public static let notReplicated = Code(base: .notReplicated)
 
         public var description: String { base.rawValue }
     }

@@ -112,20 +112,46 @@ func makeTimelineCache(
     }
 }
 
-/// A private redis-server that a test may stop, pause and restart without disturbing the others.
+/// A private redis-server that a test may stop, pause and restart without disturbing the others;
+/// or a private redis-sentinel.
 final class RedisServerProcess: @unchecked Sendable {
     let port = Int.random(in: 20_000..<30_000)
     private var process: Process?
+    private let command: [String]
 
     var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
+
+    /// A redis-server with `arguments` after its own (e.g. `--replicaof host port`).
+    init(arguments: [String] = []) {
+        command =
+            [
+                "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--loglevel", "warning",
+            ] + arguments
+    }
+
+    /// A redis-sentinel that monitors the server on `primaryPort` as `name`, alone (quorum 1),
+    /// and fails it over 500 ms after it stops answering. Its configuration (which a sentinel
+    /// rewrites) is a file of its own.
+    init(sentinelMonitoring primaryPort: Int, name: String) {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sentinel-\(UUID()).conf")
+        let configuration = """
+            port \(port)
+            bind 127.0.0.1
+            dir \(FileManager.default.temporaryDirectory.path)
+            loglevel warning
+            sentinel monitor \(name) 127.0.0.1 \(primaryPort) 1
+            sentinel down-after-milliseconds \(name) 500
+            sentinel failover-timeout \(name) 5000
+            """
+        FileManager.default.createFile(atPath: file.path, contents: Data(configuration.utf8))
+        command = ["redis-sentinel", file.path]
+    }
 
     func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--loglevel", "warning",
-        ]
+        process.arguments = command
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -148,6 +174,13 @@ final class RedisServerProcess: @unchecked Sendable {
         for _ in 0..<200 where process.isRunning {
             try? await Task.sleep(for: .milliseconds(25))
         }
+    }
+
+    /// Kills the server at once (a crash), without waiting.
+    func crash() {
+        guard let process else { return }
+        self.process = nil
+        kill(process.processIdentifier, SIGKILL)
     }
 
     /// Freezes the server: connections stay open and every call times out.

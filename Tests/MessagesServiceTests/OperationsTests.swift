@@ -141,7 +141,22 @@ import Testing
             "REDIS_COMMAND_TIMEOUT_MS": "50", "REDIS_BREAKER_FAILURES": "3", "RATE_LIMIT_RPS": "0", "RATE_LIMIT_BURST": "9",
         ])
         #expect(redis.redis == RedisEndpoint(host: "cache", port: 6380, password: "pw", database: 1))
-        #expect(redis.timelineCache == TimelineCache.Configuration(capacity: 500, timeToLive: .seconds(60)))
+        #expect(
+            redis.timelineCache
+                == TimelineCache.Configuration(capacity: 500, timeToLive: .seconds(60), replicaTimeout: .milliseconds(25)))
+        #expect(redis.redisSentinel == nil)
+        let sentinel = try ServiceConfiguration(environment: [
+            "REDIS_SENTINELS": "s0:26380, s1", "REDIS_SENTINEL_NAME": "chat", "REDIS_WAIT_REPLICAS": "1",
+        ])
+        #expect(
+            sentinel.redisSentinel
+                == RedisSentinel(
+                    sentinels: [RedisEndpoint(host: "s0", port: 26380), RedisEndpoint(host: "s1", port: 26379)],
+                    primaryName: "chat"))
+        #expect(sentinel.timelineCache.replicas == 1)
+        for wrong in ["s0:x", ":1", "s0:70000", ","] {
+            #expect(throws: ConfigurationError.self) { try ServiceConfiguration(environment: ["REDIS_SENTINELS": wrong]) }
+        }
         #expect(redis.redisCommandTimeout == .milliseconds(50))
         #expect(redis.redisBreaker.failureThreshold == 3)
         #expect(redis.rateLimit == RateLimiter.Configuration(rate: 0, burst: 9))

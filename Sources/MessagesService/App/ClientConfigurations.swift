@@ -31,7 +31,8 @@ extension RedisClient.Configuration {
             poolSize: configuration.redisPoolSize,
             connectTimeout: configuration.redisConnectTimeout,
             commandTimeout: configuration.redisCommandTimeout,
-            acquireTimeout: configuration.redisPoolTimeout
+            acquireTimeout: configuration.redisPoolTimeout,
+            sentinel: configuration.redisSentinel
         )
     }
 }

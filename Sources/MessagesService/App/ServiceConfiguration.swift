@@ -33,6 +33,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var databaseSessionURL: String?
     /// The Redis of the timeline cache; nil (`REDIS_URL=` empty) disables the cache.
     public var redis: RedisEndpoint? = RedisEndpoint(host: "127.0.0.1")
+    /// `REDIS_SENTINELS` and `REDIS_SENTINEL_NAME`: the sentinels name the primary, and
+    /// `redis` gives only the login and the database.
+    public var redisSentinel: RedisSentinel?
     /// Redis connections, spread over the event loops; each multiplexes pipelined calls.
     public var redisPoolSize = 8
     public var redisConnectTimeout = Duration.milliseconds(500)
@@ -145,9 +148,19 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 throw ConfigurationError(variable: "REDIS_URL", problem: error.serverMessage ?? "\(error)")
             }
         }
+        if let addresses = try reader.string("REDIS_SENTINELS") {
+            guard let sentinels = RedisSentinel.addresses(addresses) else {
+                throw ConfigurationError(variable: "REDIS_SENTINELS", problem: "must be host[:port] entries separated by commas")
+            }
+            redisSentinel = RedisSentinel(
+                sentinels: sentinels, primaryName: try reader.string("REDIS_SENTINEL_NAME") ?? "mymaster")
+        }
+        timelineCache.replicas = try reader.integer("REDIS_WAIT_REPLICAS", in: 0...16) ?? timelineCache.replicas
         redisPoolSize = try reader.integer("REDIS_POOL_SIZE", in: 1...256) ?? redisPoolSize
         redisConnectTimeout = try reader.milliseconds("REDIS_CONNECT_TIMEOUT_MS", in: 1...60_000) ?? redisConnectTimeout
         redisCommandTimeout = try reader.milliseconds("REDIS_COMMAND_TIMEOUT_MS", in: 1...60_000) ?? redisCommandTimeout
+        // WAIT answers within its timeout, which must leave the call time to come back.
+        timelineCache.replicaTimeout = redisCommandTimeout / 2
         redisPoolTimeout = try reader.milliseconds("REDIS_POOL_TIMEOUT_MS", in: 1...600_000) ?? redisPoolTimeout
         redisBreaker.failureThreshold =
             try reader.integer("REDIS_BREAKER_FAILURES", in: 1...10_000)

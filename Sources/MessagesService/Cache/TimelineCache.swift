@@ -25,6 +25,12 @@ final class TimelineCache: Sendable {
         var timeToLive = Duration.seconds(600)
         /// Bytes of newest pages each process keeps to answer without reading entries (`HotPages`).
         var hotPageBytes = 8 << 20
+        /// Replicas that must confirm a write-through (`REDIS_WAIT_REPLICAS`), within
+        /// `replicaTimeout`; otherwise the channel is marked stale, as after any failed write-through,
+        /// so a failover to a replica that missed it never serves a page without it.
+        var replicas = 0
+        /// Half of the default `REDIS_COMMAND_TIMEOUT_MS`: `WAIT` must answer before the call times out.
+        var replicaTimeout = Duration.milliseconds(125)
     }
 
     /// Where a list response came from, for the `X-Cache` header.
@@ -70,6 +76,9 @@ final class TimelineCache: Sendable {
     private let hotPages: HotPages
     /// Channels whose writes may be missing from Redis, to delete there before the next call.
     private let staleChannels = NIOLockedValueBox(Set<UUID>())
+    /// Whether the primary had `configuration.replicas` replicas connected when last asked
+    /// (`ROLE`, at most once a second), and when that was.
+    private let replicasSeen = NIOLockedValueBox<(connected: Bool, at: ContinuousClock.Instant?)>((false, nil))
     /// The deletion of stale timelines under way. Every Redis call waits for it: a call that went
     /// ahead could read a timeline that is about to be deleted, without a write this pod
     /// acknowledged.
@@ -278,9 +287,32 @@ final class TimelineCache: Sendable {
             Self.newToken(),
         ]
         arguments += entries.map { $0.member }
-        try await callRedis {
-            try await self.redis.evaluate(TimelineScripts.merge, keys: [Self.key(channelID)], arguments: arguments)
+        // A fill needs no replica: one that a failover loses is a miss on the new primary.
+        let replicas = lease == nil ? configuration.replicas : 0
+        if replicas > 0, !(await replicasConnected()) {
+            // WAIT would hold the connection, and every call pipelined behind it, for its whole
+            // timeout. The write is not made: its channel is marked stale instead, as for any
+            // write that no replica confirmed.
+            throw RedisError(code: .notReplicated, serverMessage: "fewer than \(replicas) replicas connected")
         }
+        try await callRedis {
+            try await self.redis.evaluate(
+                TimelineScripts.merge, keys: [Self.key(channelID)], arguments: arguments, replicas: replicas,
+                replicaTimeout: self.configuration.replicaTimeout)
+        }
+    }
+
+    /// Whether the primary has the replicas a write-through must wait for; asks it (`ROLE`: its
+    /// connected replicas) at most once a second.
+    private func replicasConnected() async -> Bool {
+        let now = ContinuousClock.now
+        let seen = replicasSeen.withLockedValue { $0 }
+        if let at = seen.at, now - at < .seconds(1) { return seen.connected }
+        replicasSeen.withLockedValue { $0.at = now }
+        let role = try? await callRedis { try await self.redis.send("ROLE") }
+        let connected = (role?.array?.dropFirst(2).first?.array?.count ?? 0) >= configuration.replicas
+        replicasSeen.withLockedValue { $0 = (connected, now) }
+        return connected
     }
 
     /// Calls Redis through the breaker, after deleting the timelines of stale channels, so that no
