@@ -22,14 +22,24 @@ TAG = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
-def replace_one(path, pattern, replacement):
+def replaced_one(path, pattern, replacement):
+    """The file's text with the one line matching `pattern` replaced; exits if not exactly one."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
     updated, count = re.subn(pattern, replacement, text, flags=re.M)
     if count != 1:
         sys.exit("%s: expected one line matching %s, found %d" % (os.path.relpath(path, ROOT), pattern, count))
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(updated)
+    return updated
+
+
+def write_all(texts):
+    """Writes every file through a temporary file renamed over it, once all were written: an
+    error leaves every file as it was, never one edited and the other not."""
+    for path, text in texts.items():
+        with open(path + ".release-tmp", "w", encoding="utf-8") as f:
+            f.write(text)
+    for path in texts:
+        os.replace(path + ".release-tmp", path)
 
 
 def main():
@@ -41,8 +51,10 @@ def main():
         sys.exit("--tag must look like v1.2.3 (got %r)" % args.tag)
     if not DIGEST.match(args.digest) or args.digest == "sha256:" + "0" * 64:
         sys.exit("--digest must be sha256: and 64 lower-case hex digits of a real image (got %r)" % args.digest)
-    replace_one(OVERLAY, r"^(\s+digest: )sha256:[0-9a-f]{64}$", r"\g<1>" + args.digest)
-    replace_one(APPLICATION, r"^(\s+targetRevision: ).*$", r"\g<1>" + args.tag)
+    write_all({
+        OVERLAY: replaced_one(OVERLAY, r"^(\s+digest: )sha256:[0-9a-f]{64}$", r"\g<1>" + args.digest),
+        APPLICATION: replaced_one(APPLICATION, r"^(\s+targetRevision: ).*$", r"\g<1>" + args.tag),
+    })
     print("prod now runs %s at %s: commit, tag the commit %s, push the tag" % (args.digest, args.tag, args.tag))
 
 

@@ -1083,7 +1083,7 @@ def _():
         assert {"Prune=false", "Delete=false"} <= options, "%s: %s" % (k, options)
 
 
-@check("k8s: no image is latest or untagged; prod runs messages-service pinned by digest")
+@check("k8s: no image is latest or untagged; prod runs every image (messages-service, Kong) pinned by digest")
 def _():
     for k in ["deployment/base"] + OVERLAYS:
         for obj in rendered(k):
@@ -1094,8 +1094,8 @@ def _():
                 assert "@sha256:" in image or ":" in name, "%s: %s has no tag" % (k, image)
                 assert not name.endswith(":latest"), "%s: %s" % (k, image)
     for obj in rendered("deployment/overlays/prod"):
-        if obj["kind"] in ("Deployment", "Job") and obj["metadata"]["name"].startswith("messages-service"):
-            for c in pod_spec(obj)["containers"]:
+        if obj["kind"] in ("Deployment", "Job"):
+            for c in pod_spec(obj)["containers"] + pod_spec(obj).get("initContainers", []):
                 assert re.search(r"@sha256:[0-9a-f]{64}$", c["image"]), "prod %s: %s not pinned by digest" % (
                     obj["metadata"]["name"], c["image"])
 
