@@ -256,7 +256,8 @@ final class RedisConnection: @unchecked Sendable {
                 if case .error(let message) = replies.first(where: { if case .error = $0 { true } else { false } }) {
                     self.drop(channel)
                     self.connectFailed(RedisError(code: .connectionFailed, serverMessage: message))
-                } else if checksRole, let role = replies.last?.array?.first?.string, role != "master" {
+                } else if checksRole, replies.last?.array?.first?.string != "master" {
+                    let role = replies.last?.array?.first?.string ?? "server of unknown role"
                     self.drop(channel)
                     self.connectFailed(
                         RedisError(code: .connectionFailed, serverMessage: "the server is a \(role), not the primary"))

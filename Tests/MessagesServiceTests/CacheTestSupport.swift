@@ -118,6 +118,8 @@ final class RedisServerProcess: @unchecked Sendable {
     let port = Int.random(in: 20_000..<30_000)
     private var process: Process?
     private let command: [String]
+    /// The files and folders the server used, removed with it.
+    private var scratch: [URL] = []
 
     var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
 
@@ -146,6 +148,7 @@ final class RedisServerProcess: @unchecked Sendable {
             """
         FileManager.default.createFile(atPath: file.path, contents: Data(configuration.utf8))
         command = ["redis-sentinel", file.path]
+        scratch = [file]
     }
 
     func start() async throws {
@@ -154,12 +157,24 @@ final class RedisServerProcess: @unchecked Sendable {
         process.arguments = command
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        // A directory of its own: a replica saves what it received (dump.rdb) where it runs.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-\(port)-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        scratch.append(directory)
+        process.currentDirectoryURL = directory
         try process.run()
         self.process = process
         let probe = RedisClient(configuration: .init(endpoint: endpoint, poolSize: 1), logger: Logger(label: "probe"))
         defer { Task { await probe.shutdown() } }
         for _ in 0..<100 {
-            if (try? await probe.send("PING")) == .status("PONG") { return }
+            if (try? await probe.send("PING")) == .status("PONG") {
+                // Ours, not another server that had the port (ours then failed to bind).
+                let info = (try? await probe.send("INFO", "server"))?.string ?? ""
+                guard info.contains("process_id:\(process.processIdentifier)\r") else {
+                    throw RedisError(code: .connectionFailed, serverMessage: "port \(port) is taken by another server")
+                }
+                return
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw RedisError(code: .connectionFailed, serverMessage: "redis-server on port \(port) did not start")
@@ -194,5 +209,6 @@ final class RedisServerProcess: @unchecked Sendable {
 
     deinit {
         if let process { kill(process.processIdentifier, SIGKILL) }
+        for url in scratch { try? FileManager.default.removeItem(at: url) }
     }
 }

@@ -295,10 +295,16 @@ final class TimelineCache: Sendable {
             // write that no replica confirmed.
             throw RedisError(code: .notReplicated, serverMessage: "fewer than \(replicas) replicas connected")
         }
-        try await callRedis {
-            try await self.redis.evaluate(
-                TimelineScripts.merge, keys: [Self.key(channelID)], arguments: arguments, replicas: replicas,
-                replicaTimeout: self.configuration.replicaTimeout)
+        do {
+            try await callRedis {
+                try await self.redis.evaluate(
+                    TimelineScripts.merge, keys: [Self.key(channelID)], arguments: arguments, replicas: replicas,
+                    replicaTimeout: self.configuration.replicaTimeout)
+            }
+        } catch let error as RedisError where error.code == .notReplicated {
+            // A replica fell behind or went: ask again before the next WAIT holds a connection.
+            replicasSeen.withLockedValue { $0 = (false, .now) }
+            throw error
         }
     }
 
@@ -309,7 +315,15 @@ final class TimelineCache: Sendable {
         let seen = replicasSeen.withLockedValue { $0 }
         if let at = seen.at, now - at < .seconds(1) { return seen.connected }
         replicasSeen.withLockedValue { $0.at = now }
-        let role = try? await callRedis { try await self.redis.send("ROLE") }
+        let role: RedisValue?
+        do {
+            role = try await callRedis { try await self.redis.send("ROLE") }
+        } catch {
+            // Without an answer (a Redis that refuses ROLE, or none reachable) no write-through is
+            // confirmed: each marks its channel stale.
+            logger.warning("could not ask Redis for its replicas (ROLE)", metadata: ["error": "\(error)"])
+            role = nil
+        }
         let connected = (role?.array?.dropFirst(2).first?.array?.count ?? 0) >= configuration.replicas
         replicasSeen.withLockedValue { $0 = (connected, now) }
         return connected
@@ -333,8 +347,13 @@ final class TimelineCache: Sendable {
 
     /// Takes the stale channels out of the set before deleting them, so that a channel marked
     /// stale meanwhile stays marked (and is deleted by the next round); puts them back when the
-    /// deletion fails. A caller that finds a deletion under way waits for it.
+    /// deletion fails. A caller that finds a deletion under way waits for it. While the replicas a
+    /// write-through waits for are connected, the deletion waits for them too (`WAIT`), so a
+    /// failover cannot bring back a timeline this pod deleted.
     private func deleteStaleTimelines() async throws {
+        // The last answer only: asking now would wait for this very deletion.
+        let replicas = replicasSeen.withLockedValue { $0.connected } ? configuration.replicas : 0
+        let replicaTimeout = configuration.replicaTimeout
         while true {
             let deletion: Task<Void, any Error>? = staleDeletion.withLockedValue { current in
                 if let current { return current }
@@ -348,9 +367,15 @@ final class TimelineCache: Sendable {
                     do {
                         // One key per command, pipelined: a sharded Redis refuses a DEL whose
                         // keys lie in different slots.
-                        let replies = try await redis.pipeline(stale.map { RedisCommand("DEL", [Self.key($0)]) })
+                        let wait =
+                            replicas > 0
+                            ? [RedisCommand("WAIT", replicas, Int(max(1, replicaTimeout.totalMilliseconds)))] : []
+                        let replies = try await redis.pipeline(stale.map { RedisCommand("DEL", [Self.key($0)]) } + wait)
                         for case .error(let message) in replies {
                             throw RedisError(code: .server, serverMessage: message)
+                        }
+                        if replicas > 0, (replies.last?.integer ?? 0) < replicas {
+                            throw RedisError(code: .notReplicated, serverMessage: "a deletion no replica confirmed")
                         }
                     } catch {
                         staleChannels.withLockedValue { $0.formUnion(stale) }
