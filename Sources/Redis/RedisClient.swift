@@ -108,7 +108,7 @@ public final class RedisClient: Sendable {
         replicaTimeout: Duration = .milliseconds(100)
     ) async throws -> RedisValue {
         let run = RedisCommand("EVALSHA", [script.sha1, keys.count] + keys + arguments)
-        let wait = replicas > 0 ? [RedisCommand("WAIT", replicas, Int(max(1, replicaTimeout.totalMilliseconds)))] : []
+        let wait = RedisCommand.wait(replicas: replicas, timeout: replicaTimeout)
         let connection = connection()
         var replies = try await connection.send([run] + wait).get()
         if case .error(let message) = replies[0], message.hasPrefix("NOSCRIPT") {
@@ -116,12 +116,7 @@ public final class RedisClient: Sendable {
                 try await connection.send([RedisCommand("SCRIPT", "LOAD", script.source), run] + wait).get().dropFirst())
         }
         if case .error(let message) = replies[0] { throw RedisError(code: .server, serverMessage: message) }
-        if replicas > 0 {
-            let confirmed = replies[1].integer ?? 0
-            guard confirmed >= replicas else {
-                throw RedisError(code: .notReplicated, serverMessage: "\(confirmed) of \(replicas) replicas confirmed in time")
-            }
-        }
+        if replicas > 0 { try replies[1].requireReplicas(replicas) }
         return replies[0]
     }
 
@@ -158,6 +153,24 @@ public final class RedisClient: Sendable {
             return turn
         }
         return candidates[Int(UInt(bitPattern: index) % UInt(candidates.count))]
+    }
+}
+
+extension RedisCommand {
+    /// `WAIT` for `replicas` to confirm the connection's writes so far, within `timeout`; no
+    /// command when `replicas` is 0. At least 1 ms: `WAIT n 0` would wait for ever.
+    public static func wait(replicas: Int, timeout: Duration) -> [RedisCommand] {
+        replicas > 0 ? [RedisCommand("WAIT", replicas, Int(max(1, timeout.totalMilliseconds)))] : []
+    }
+}
+
+extension RedisValue {
+    /// Throws `notReplicated` unless this reply of `WAIT` counts `replicas` or more.
+    public func requireReplicas(_ replicas: Int) throws(RedisError) {
+        let confirmed = integer ?? 0
+        guard confirmed >= replicas else {
+            throw RedisError(code: .notReplicated, serverMessage: "\(confirmed) of \(replicas) replicas confirmed in time")
+        }
     }
 }
 

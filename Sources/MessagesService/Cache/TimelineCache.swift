@@ -367,16 +367,12 @@ final class TimelineCache: Sendable {
                     do {
                         // One key per command, pipelined: a sharded Redis refuses a DEL whose
                         // keys lie in different slots.
-                        let wait =
-                            replicas > 0
-                            ? [RedisCommand("WAIT", replicas, Int(max(1, replicaTimeout.totalMilliseconds)))] : []
+                        let wait = RedisCommand.wait(replicas: replicas, timeout: replicaTimeout)
                         let replies = try await redis.pipeline(stale.map { RedisCommand("DEL", [Self.key($0)]) } + wait)
                         for case .error(let message) in replies {
                             throw RedisError(code: .server, serverMessage: message)
                         }
-                        if replicas > 0, (replies.last?.integer ?? 0) < replicas {
-                            throw RedisError(code: .notReplicated, serverMessage: "a deletion no replica confirmed")
-                        }
+                        if replicas > 0, let confirmation = replies.last { try confirmation.requireReplicas(replicas) }
                     } catch {
                         staleChannels.withLockedValue { $0.formUnion(stale) }
                         throw error
