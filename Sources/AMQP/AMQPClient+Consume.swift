@@ -33,4 +33,13 @@ extension AMQPClient {
             try connection.ack(delivery.deliveryTag)
         }
     }
+
+    /// Rejects `delivery` (see `ack(_:)` for a closed connection): `requeue` puts it back in its
+    /// queue, otherwise the broker sends it to the queue's dead-letter exchange.
+    public func reject(_ delivery: AMQPDelivery, requeue: Bool) async throws {
+        _ = try await withOpenConnection { connection in
+            guard connection.id == delivery.connectionID else { return }
+            try connection.reject(delivery.deliveryTag, requeue: requeue)
+        }
+    }
 }

@@ -35,16 +35,9 @@ struct Errors: AsyncParsableCommand {
             throw ValidationError("--level must be warning, error or critical")
         }
         guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be 1...100000") }
-        let client = PostgresClient(configuration: PostgresClient.Configuration(configuration), logger: Logger(label: "errors"))
-        let entries: [JournalEntry]
-        do {
-            entries = try await ErrorEvents.list(client, since: .seconds(seconds), minimumLevel: minimumLevel, limit: limit)
-        } catch {
-            await client.shutdown()
-            FileHandle.standardError.write(Data("messages-service errors: cannot read the journal: \(error)\n".utf8))
-            throw ExitCode.failure
+        let entries = try await withDatabase("errors", configuration) {
+            try await ErrorEvents.list($0, since: .seconds(seconds), minimumLevel: minimumLevel, limit: limit)
         }
-        await client.shutdown()
         for entry in entries {
             if json {
                 print(String(decoding: entry.jsonLine(), as: UTF8.self))

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import MessagesService
+import Postgres
 
 /// The configuration from the environment over `.env`, or exit 78 (EX_CONFIG) naming the variable.
 func loadConfiguration() throws -> ServiceConfiguration {
@@ -32,5 +34,21 @@ enum DotEnv {
             values[key] = value
         }
         return values
+    }
+}
+
+/// Runs `body` with a client of DATABASE_URL; a database failure exits 1 naming `command`.
+func withDatabase<T: Sendable>(
+    _ command: String, _ configuration: ServiceConfiguration, _ body: @Sendable (PostgresClient) async throws -> T
+) async throws -> T {
+    let client = PostgresClient(configuration: PostgresClient.Configuration(configuration), logger: Logger(label: command))
+    do {
+        let result = try await body(client)
+        await client.shutdown()
+        return result
+    } catch {
+        await client.shutdown()
+        FileHandle.standardError.write(Data("messages-service \(command): \(error)\n".utf8))
+        throw ExitCode.failure
     }
 }

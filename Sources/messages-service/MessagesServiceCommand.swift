@@ -16,7 +16,7 @@ struct MessagesServiceCommand: AsyncParsableCommand {
             A bad value stops the command with a message naming the variable.
             """,
         version: serviceVersion,
-        subcommands: [Serve.self, Migrate.self, Token.self, Errors.self],
+        subcommands: [Serve.self, Migrate.self, Token.self, Errors.self, Events.self],
         defaultSubcommand: Serve.self
     )
 }

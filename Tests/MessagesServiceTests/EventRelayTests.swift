@@ -216,7 +216,9 @@ import Testing
         let quorum = await #expect(throws: AMQPError.self) {
             try await client.withTopology { try $0.declareQueue(classic) }
         }
-        #expect(quorum?.serverMessage?.contains("quorum") == true)
+        // (the broker names the first argument that differs: the type, or the dead-letter exchange)
+        #expect(quorum?.replyCode == 406)
+        #expect(quorum?.serverMessage.map { $0.contains("quorum") || $0.contains("x-dead-letter-exchange") } == true)
         try await client.withTopology {
             try $0.deleteQueue(fresh)
             try $0.deleteQueue(classic)
@@ -277,6 +279,102 @@ import Testing
         }
         #expect(deliveries.first?.properties.type == "message.created")
         await consumer.stop(deleteQueue: true)
+    }
+
+    @Test func anEventTheBrokerRefusesEveryTimeEndsDeadWhileTheOthersFlowAndAReplayDeliversItOnce() async throws {
+        // A queue that refuses every delete event: full at length 0, it nacks what it cannot take.
+        // Other suites' deletes die too while it is bound; only this channel's events count.
+        let refusing = "test.refusing.\(UUID().uuidString.lowercased())"
+        let broker = AMQPClient(configuration: .init(endpoint: try TestBroker.endpoint()), logger: Logger(label: "refusing"))
+        try await broker.withTopology {
+            try OutboxRelay.declareEventExchange(on: $0, logger: Logger(label: "refusing"))
+            try $0.declareQueue(
+                refusing, durable: false, exclusive: true,
+                arguments: ["x-max-length": .int(0), "x-overflow": .string("reject-publish")])
+            try $0.bindQueue(refusing, exchange: OutboxRelay.exchange, routingKey: MessageEvent.Kind.deleted.rawValue)
+        }
+        // A message is refused when one of its queues refuses it, though the others got it: the
+        // creates have a queue of their own here, and the refusing queue stands for the
+        // consumer the deletes are for.
+        let consumer = try TestConsumer(pattern: MessageEvent.Kind.created.rawValue)
+        try await consumer.start()
+        let channel = UUID()
+        let created = NIOLockedValueBox<[String]>([])
+        try await withService { api, _ in
+            for content in ["one", "two"] {
+                let reply = try await api.send(.post, path(channel), user: alice, json: #"{"content":"\#(content)"}"#)
+                #expect(reply.status == .created)
+                let id = try #require(reply.json["id"] as? String)
+                created.withLockedValue { $0.append(id) }
+            }
+            let deleted = try await api.send(.delete, path(channel) + "/\(created.withLockedValue { $0[0] })", user: alice)
+            #expect(deleted.status == .noContent)
+            let after = try await api.send(.post, path(channel), user: alice, json: #"{"content":"three"}"#)
+            #expect(after.status == .created)
+        }
+        let ids = created.withLockedValue { $0 }
+        let client = try await TestDatabase.shared.migratedClient()
+        let relay = try TestBroker.relay(maxAttempts: 3)
+        let (flowed, dead) = try await withRunningRelay(relay) {
+            let flowed = try await consumer.events(of: [channel], count: 3)
+            _ = try await eventually { try await outboxRows(of: [channel]) == 0 }
+            return (flowed, try await DeadEvents.list(client, limit: 100_000).filter { $0.channelID == channel.lowercased })
+        }
+        #expect(flowed.map(\.type) == ["message.created", "message.created", "message.created"])
+        #expect(dead.map(\.routingKey) == [MessageEvent.Kind.deleted.rawValue])
+        #expect(dead.first?.refusals == 3)
+        #expect(dead.first?.lastError == "nacked by the broker")
+        #expect(relay.statistics.deadEvents >= 1)
+        let deadID = try #require(dead.first?.eventID)
+        let daily = try await client.query("SELECT dead FROM event_days WHERE day = (now() AT TIME ZONE 'UTC')::date")
+        #expect(try daily.first?.decode("dead", as: Int.self) ?? 0 >= 1)
+
+        // The fix: the deletes' queue takes messages again. A replay puts the event back once;
+        // naming it again finds nothing.
+        await consumer.stop()
+        try await broker.withTopology { try $0.deleteQueue(refusing) }
+        await broker.shutdown()
+        let fixed = try TestConsumer(pattern: MessageEvent.Kind.deleted.rawValue)
+        try await fixed.start()
+        #expect(try await DeadEvents.replay(client, eventIDs: [UUID(uuidString: deadID)!]) == [deadID])
+        #expect(try await DeadEvents.replay(client, eventIDs: [UUID(uuidString: deadID)!]) == [])
+        #expect(try await DeadEvents.list(client, limit: 100_000).allSatisfy { $0.eventID != deadID })
+        let replayed = try await withRunningRelay(try TestBroker.relay(maxAttempts: 3)) {
+            let events = try await fixed.receive(quiet: .seconds(2), keep: { $0.properties.messageID == deadID }) { _ in false }
+            _ = try await eventually { try await outboxRows(of: [channel]) == 0 }
+            return events
+        }
+        await fixed.stop()
+        #expect(replayed.count == 1)
+        let event = try #require(replayed.first.flatMap(TestConsumer.json))
+        #expect(event["type"] as? String == "message.deleted")
+        #expect((event["message"] as? [String: Any])?["id"] as? String == ids[0])
+        #expect(try await outboxRows(of: [channel]) == 0)
+    }
+
+    @Test func aMessageAConsumerRejectsFromAQueueOfTheServiceGoesToMessagesDead() async throws {
+        let queue = "test.quorum.\(UUID().uuidString.lowercased())"
+        let dead = try TestConsumer(exchange: "", queue: OutboxRelay.deadLetterQueue, exclusive: false)
+        try await dead.start()
+        let client = AMQPClient(configuration: .init(endpoint: try TestBroker.endpoint()), logger: Logger(label: "rejecting"))
+        try await client.withTopology {
+            try OutboxRelay.declareEventExchange(on: $0, logger: Logger(label: "rejecting"))
+            try DurableQueue.declare(queue, kind: .quorum, on: $0, logger: Logger(label: "rejecting"))
+            try $0.enableConfirms()
+        }
+        let id = UUID().uuidString.lowercased()
+        let confirmed = try await client.publish(
+            [AMQPOutgoingMessage(exchange: "", routingKey: queue, body: Array("poison".utf8), properties: .init(messageID: id))],
+            timeout: .seconds(5))
+        #expect(confirmed == [.ack])
+        try await client.withTopology { try $0.consume(queue) }
+        let delivery = try #require(try await client.nextDelivery(timeout: .seconds(5)))
+        try await client.reject(delivery, requeue: false)
+        let arrived = try await dead.receive(keep: { $0.properties.messageID == id }) { !$0.isEmpty }
+        #expect(arrived.map(\.body) == [Array("poison".utf8)])
+        try await client.withTopology { try $0.deleteQueue(queue) }
+        await client.shutdown()
+        await dead.stop()
     }
 
     @Test func eventsCommittedWhileNoRelayRanArePublishedByTheNextOne() async throws {

@@ -17,7 +17,7 @@ enum TestBroker {
 
     /// A relay like the service's, publishing to `endpoint` with short intervals so tests are quick.
     static func relay(
-        endpoint: AMQPEndpoint? = nil, legacyQueue: String? = nil, label: String = "relay",
+        endpoint: AMQPEndpoint? = nil, legacyQueue: String? = nil, maxAttempts: Int = 10, label: String = "relay",
         recordLag: @escaping @Sendable (Duration) -> Void = { _ in }
     ) throws -> OutboxRelay {
         var configuration = ServiceConfiguration()
@@ -25,6 +25,7 @@ enum TestBroker {
         configuration.outbox.lockRetryInterval = .milliseconds(200)
         configuration.outbox.retry = Backoff(initial: .milliseconds(50), maximum: .milliseconds(500))
         configuration.outbox.legacyQueue = legacyQueue
+        configuration.outbox.maxAttempts = maxAttempts
         configuration.amqpConnectTimeout = .seconds(1)
         configuration.amqpConfirmTimeout = .seconds(3)
         let outbox = configuration.outbox
@@ -70,7 +71,7 @@ final class TestConsumer: Sendable {
         self.queue = queue
         client = AMQPClient(configuration: .init(endpoint: try TestBroker.endpoint()), logger: Logger(label: "consumer")) {
             try OutboxRelay.declareTopology(on: $0, configuration: .init(), logger: Logger(label: "consumer"))
-            if queue == OutboxRelay.unroutedQueue {
+            if [OutboxRelay.unroutedQueue, OutboxRelay.deadLetterQueue].contains(queue) {
                 try $0.declareQueuePassively(queue)
             } else {
                 try $0.declareQueue(queue, durable: !exclusive, exclusive: exclusive)

@@ -60,4 +60,14 @@ extension AMQPConnection {
             throw fail(.connectionLost, "basic.ack: \(Self.describe(status: status))")
         }
     }
+
+    /// Rejects one delivery: back into its queue with `requeue`, otherwise to the queue's
+    /// dead-letter exchange (or dropped, when it has none).
+    func reject(_ deliveryTag: UInt64, requeue: Bool) throws {
+        try usable()
+        let status = amqp_basic_reject(state, channel, deliveryTag, requeue ? 1 : 0)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw fail(.connectionLost, "basic.reject: \(Self.describe(status: status))")
+        }
+    }
 }

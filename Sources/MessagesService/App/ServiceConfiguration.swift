@@ -186,6 +186,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         }
         outbox.batchSize = try reader.integer("OUTBOX_BATCH_SIZE", in: 1...1000) ?? outbox.batchSize
         outbox.pollInterval = try reader.milliseconds("OUTBOX_POLL_MS", in: 10...60_000) ?? outbox.pollInterval
+        outbox.maxAttempts = try reader.integer("OUTBOX_MAX_ATTEMPTS", in: 1...1000) ?? outbox.maxAttempts
         // Empty like unset: no legacy queue.
         outbox.legacyQueue = environment["LEGACY_QUEUE"].flatMap { $0.isEmpty ? nil : $0 }
         if let queue = outbox.legacyQueue, queue.utf8.count > 255 || queue.hasPrefix("amq.") {

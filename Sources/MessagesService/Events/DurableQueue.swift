@@ -2,7 +2,8 @@ import AMQP
 import Logging
 import NIOConcurrencyHelpers
 
-/// How the service declares the durable queues it owns (`messages.unrouted`, `LEGACY_QUEUE`).
+/// How the service declares the durable queues it owns (`messages.unrouted`, `messages.dead`,
+/// `LEGACY_QUEUE`).
 enum DurableQueue {
     /// The RabbitMQ queue type.
     enum Kind: String, Sendable, CaseIterable {
@@ -23,7 +24,12 @@ enum DurableQueue {
     /// Declares `name` as a durable queue of `kind`; once the broker refused that because the
     /// queue exists with other settings, declares it passively instead. The refusal closes the
     /// channel, so it is thrown: the client reconnects and the next connection takes the passive path.
-    static func declare(_ name: String, kind: Kind, on topology: AMQPTopology, logger: Logger) throws {
+    /// A quorum queue sends what its consumers reject to `messages.dead` unless `deadLetters` is
+    /// false (that queue itself); a classic one is declared without arguments, as INF326 consumers
+    /// redeclare it (a policy gives it a dead-letter exchange: docs/events.md, "Dead letters").
+    static func declare(
+        _ name: String, kind: Kind, deadLetters: Bool = true, on topology: AMQPTopology, logger: Logger
+    ) throws {
         if keptAsTheyAre.withLockedValue({ $0.contains(name) }) {
             do {
                 try topology.declareQueuePassively(name)
@@ -35,7 +41,7 @@ enum DurableQueue {
             }
         }
         do {
-            try topology.declareQueue(name, arguments: arguments(kind))
+            try topology.declareQueue(name, arguments: arguments(kind, deadLetters: deadLetters))
         } catch let error as AMQPError where error.code == .closedByBroker && error.replyCode == 406 {
             keptAsTheyAre.withLockedValue { _ = $0.insert(name) }
             logger.warning(
@@ -48,8 +54,10 @@ enum DurableQueue {
         }
     }
 
-    static func arguments(_ kind: Kind) -> [String: AMQPArgument] {
+    static func arguments(_ kind: Kind, deadLetters: Bool = true) -> [String: AMQPArgument] {
         switch kind {
+        case .quorum where deadLetters:
+            ["x-queue-type": .string("quorum"), "x-dead-letter-exchange": .string(OutboxRelay.deadLetterExchange)]
         case .quorum: ["x-queue-type": .string("quorum")]
         case .classic: [:]
         }

@@ -29,6 +29,11 @@ final class OutboxRelay: Service {
     static let unroutedExchange = "messages.unrouted"
     static let unroutedQueue = "messages.unrouted"
     static let legacyExchange = "messages.legacy"
+    /// Where the queues the service declares send the messages their consumers reject (and
+    /// where consumers may point their own queues): a fanout exchange and the quorum queue that
+    /// keeps what it gets (docs/events.md, "Dead letters").
+    static let deadLetterExchange = "messages.dead"
+    static let deadLetterQueue = "messages.dead"
     /// Where each published batch is announced, for the pods' live streams (`ChannelStreams`):
     /// a fanout exchange without an alternate, so an announcement no pod listens to is dropped,
     /// while `messages.events` keeps routing what no consumer is bound to into `messages.unrouted`.
@@ -48,6 +53,9 @@ final class OutboxRelay: Service {
         /// The type of `legacyQueue`: classic by default, since INF326 consumers that declare it
         /// themselves (durable, no arguments) are refused by a quorum queue.
         var legacyQueueKind = DurableQueue.Kind.classic
+        /// Refusals (nacks) after which an event is moved to `dead_events`, so that it stops
+        /// being published every round. Failed connections and confirm timeouts do not count.
+        var maxAttempts = 10
     }
 
     /// What the relay of this pod is doing, for readiness and metrics.
@@ -59,6 +67,8 @@ final class OutboxRelay: Service {
         var publishedEvents = 0
         var publishFailures = 0
         var nackedEvents = 0
+        /// Events this pod's relay moved to `dead_events`.
+        var deadEvents = 0
     }
 
     private let postgres: PostgresClient.Configuration
@@ -103,6 +113,9 @@ final class OutboxRelay: Service {
     /// which keep the events no queue is bound to. Whoever declares it first (a relay, a stream
     /// consumer) declares it as every other does.
     static func declareEventExchange(on connection: AMQPTopology, logger: Logger) throws {
+        try connection.declareExchange(deadLetterExchange, type: "fanout")
+        try DurableQueue.declare(deadLetterQueue, kind: .quorum, deadLetters: false, on: connection, logger: logger)
+        try connection.bindQueue(deadLetterQueue, exchange: deadLetterExchange, routingKey: "")
         try connection.declareExchange(unroutedExchange, type: "fanout")
         try DurableQueue.declare(unroutedQueue, kind: .quorum, on: connection, logger: logger)
         try connection.bindQueue(unroutedQueue, exchange: unroutedExchange, routingKey: "")
@@ -245,19 +258,43 @@ final class OutboxRelay: Service {
         if !done.isEmpty {
             try await session.query(Self.deleteRows, [Self.array(done)])
         }
+        var died = 0
         if !kept.isEmpty {
-            try await session.query(Self.recordFailure, [Self.array(kept), "nacked by the broker"])
-            logger.warning(
-                "the broker nacked outbox events; they will be published again", metadata: ["outbox.nacked": "\(kept.count)"])
+            died = try await recordRefusals(of: kept, on: session)
         }
         state.withLockedValue {
             $0.publishedEvents += done.count
             $0.nackedEvents += kept.count
+            $0.deadEvents += died
             $0.brokerReachable = true
             if !kept.isEmpty { $0.publishFailures += 1 }
         }
         // Back off only when nothing went through: a refused event must not hold up the others.
         return Round(published: ids.count, refused: done.isEmpty)
+    }
+
+    /// Counts a refusal of each of `ids`; moves those refused `maxAttempts` times to
+    /// `dead_events`, saying so in the error journal; returns how many died.
+    private func recordRefusals(of ids: [Int64], on session: PostgresDedicatedConnection) async throws -> Int {
+        let dead = try await session.query(
+            Self.recordRefusal, [Self.array(ids), "nacked by the broker", configuration.maxAttempts])
+        for row in dead.rows {
+            let (event, channel, routingKey): (String, String, String) = (
+                try row.decode("event_id"), try row.decode("channel_id"), try row.decode("routing_key")
+            )
+            logger.error(
+                "the broker refused an event \(configuration.maxAttempts) times: it is dead, kept in dead_events",
+                metadata: [
+                    "event_id": "\(event)", "channel_id": "\(channel)", "routing_key": "\(routingKey)",
+                    "fix": "see docs/events.md, 'Dead events'",
+                ])
+        }
+        if ids.count > dead.count {
+            logger.warning(
+                "the broker nacked outbox events; they will be published again",
+                metadata: ["outbox.nacked": "\(ids.count - dead.count)"])
+        }
+        return dead.count
     }
 
     /// The announcement of a batch: `{"changes":[{"channel_id","written_us"}...]}`, each channel
@@ -314,9 +351,38 @@ final class OutboxRelay: Service {
         FROM outbox ORDER BY id LIMIT $1
         """
 
-    static let deleteRows = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+    /// Deletes the confirmed rows and counts them in today's (UTC) `event_days` row.
+    static let deleteRows = """
+        WITH done AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING 1)
+        INSERT INTO event_days AS d (day, published)
+        SELECT (now() AT TIME ZONE 'UTC')::date, count(*) FROM done HAVING count(*) > 0
+        ON CONFLICT (day) DO UPDATE SET published = d.published + excluded.published
+        """
 
     static let recordFailure = """
         UPDATE outbox SET attempts = attempts + 1, last_error = left($2, 500) WHERE id = ANY($1::bigint[])
+        """
+
+    /// One refusal more for rows $1: those reaching $3 move to `dead_events` (and today's count of
+    /// dead events), the others count it. One statement, so a crash leaves each row in one place.
+    static let recordRefusal = """
+        WITH dying AS (
+            DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND refusals + 1 >= $3 RETURNING *
+        ), dead AS (
+            INSERT INTO dead_events (outbox_id, event_id, channel_id, routing_key, payload, legacy_payload,
+                correlation_id, created_at, attempts, refusals, last_error)
+            SELECT id, event_id, channel_id, routing_key, payload, legacy_payload, correlation_id, created_at,
+                attempts + 1, refusals + 1, left($2, 500)
+            FROM dying ORDER BY id
+            RETURNING event_id, channel_id, routing_key
+        ), counted AS (
+            INSERT INTO event_days AS d (day, dead)
+            SELECT (now() AT TIME ZONE 'UTC')::date, count(*) FROM dead HAVING count(*) > 0
+            ON CONFLICT (day) DO UPDATE SET dead = d.dead + excluded.dead
+        ), refused AS (
+            UPDATE outbox SET attempts = attempts + 1, refusals = refusals + 1, last_error = left($2, 500)
+            WHERE id = ANY($1::bigint[]) AND refusals + 1 < $3
+        )
+        SELECT event_id::text AS event_id, channel_id::text AS channel_id, routing_key FROM dead
         """
 }

@@ -127,6 +127,9 @@ struct MetricsController: Sendable {
                 "messages_events_publish_failures_total", "Relay rounds that failed (lost connection, timeout, nack).",
                 relayed.publishFailures)
             counter("messages_events_nacked_total", "Events the broker nacked (published again later).", relayed.nackedEvents)
+            counter(
+                "messages_events_dead_total", "Events this pod's relay moved to dead_events after OUTBOX_MAX_ATTEMPTS nacks.",
+                relayed.deadEvents)
         }
         if let log {
             let journal = log.journal.statistics
@@ -154,10 +157,15 @@ struct MetricsController: Sendable {
             "messages_outbox_backlog", "Events not yet confirmed by the broker.", (try? row.decode("backlog", as: Int.self)) ?? 0)
         registry.makeGauge(name: "messages_outbox_oldest_age_seconds", help: "Age of the oldest unpublished event; 0 when none.")
             .set((try? row.text("oldest_age")).flatMap { $0.flatMap(Double.init) } ?? 0)
+        gauge(
+            "messages_dead_events", "Events in dead_events: refused by the broker, waiting for an operator's replay.",
+            (try? row.decode("dead", as: Int.self)) ?? 0)
     }
 
     static let outboxBacklog = """
-        SELECT count(*) AS backlog, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_age FROM outbox
+        SELECT count(*) AS backlog, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_age,
+            (SELECT count(*) FROM dead_events) AS dead
+        FROM outbox
         """
 
     private func gauge(_ name: String, _ help: String, _ value: Int) {

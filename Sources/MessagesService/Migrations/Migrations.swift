@@ -439,5 +439,41 @@ enum Migrations {
                 $$;
                 """
         ),
+        Migration(
+            version: 9, name: "dead events",
+            sql: """
+                -- How many times the broker refused (nacked) an event. A failed connection or a
+                -- confirm timeout counts in attempts only: an outage is not the event's fault, and
+                -- must not make every waiting event dead.
+                ALTER TABLE outbox ADD COLUMN refusals integer NOT NULL DEFAULT 0;
+
+                -- Events the broker refused OUTBOX_MAX_ATTEMPTS times, moved out of the outbox so
+                -- that the others flow; `messages-service events replay` puts them back, in
+                -- outbox_id order (docs/events.md, "Dead events").
+                CREATE TABLE dead_events (
+                    id bigserial PRIMARY KEY,
+                    outbox_id bigint NOT NULL,
+                    event_id uuid NOT NULL UNIQUE,
+                    channel_id uuid NOT NULL,
+                    routing_key text NOT NULL,
+                    payload jsonb NOT NULL,
+                    legacy_payload jsonb NULL,
+                    correlation_id text NULL,
+                    created_at timestamptz NOT NULL,
+                    attempts integer NOT NULL,
+                    refusals integer NOT NULL,
+                    last_error text NULL,
+                    died_at timestamptz NOT NULL DEFAULT now()
+                );
+
+                -- Events the broker confirmed and events that died, per UTC day: written by the
+                -- active relay only (one writer), read by GET /v1/stats.
+                CREATE TABLE event_days (
+                    day date PRIMARY KEY,
+                    published bigint NOT NULL DEFAULT 0,
+                    dead bigint NOT NULL DEFAULT 0
+                );
+                """
+        ),
     ]
 }
