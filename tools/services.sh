@@ -92,7 +92,8 @@ start_postgres() {
   done
   # Through PgBouncer the service sends no session settings: the server sets them (docs/scaling.md).
   for database in messages_pgbouncer messages_pgbouncer_pods; do
-    "${psql[@]}" -c "ALTER DATABASE $database SET statement_timeout = '10s'" -c "ALTER DATABASE $database SET timezone = 'UTC'"
+    "${psql[@]}" -c "ALTER DATABASE $database SET statement_timeout = '10s'" -c "ALTER DATABASE $database SET timezone = 'UTC'" \
+      -c "ALTER DATABASE $database SET jit = off"
   done
 }
 

@@ -111,7 +111,9 @@ func withService(
     let store = PostgresMessageStore(client: client)
     let app = Application(
         router: buildRouter(
-            store: store, timeline: nil, rateLimiter: nil, authenticator: authenticator, configuration: configuration))
+            store: store, timeline: nil, rateLimiter: nil,
+            operations: Operations(statistics: PostgresStatisticsStore(client: client)), authenticator: authenticator,
+            configuration: configuration))
     try await app.test(.router) { client in
         try await body(APIClient(client: client), store)
     }

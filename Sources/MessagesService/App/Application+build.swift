@@ -118,7 +118,8 @@ public func buildApplication(
     } else {
         logger.notice("AMQP_URL is empty: no outbox relay in this pod; events wait in the outbox for one that has it")
     }
-    let operations = Operations(relay: relay, readiness: readiness, outageWatch: outageWatch)
+    let operations = Operations(
+        relay: relay, readiness: readiness, outageWatch: outageWatch, statistics: PostgresStatisticsStore(client: postgres))
     let router: Router<AppRequestContext>
     func metricsController(timeline: TimelineCache?, rateLimiter: RateLimiter?) -> MetricsController {
         MetricsController(

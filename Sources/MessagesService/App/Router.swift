@@ -16,6 +16,8 @@ struct Operations {
     var relay: OutboxRelay?
     var readiness = Readiness()
     var outageWatch: StoreOutageWatch?
+    /// Serves `/v1/stats` and `/v1/channels/{id}/stats` (no statistics routes without it).
+    var statistics: (any StatisticsStore)?
 }
 
 /// The routes of every API, behind the request-log and error middleware. With a timeline cache,
@@ -65,6 +67,10 @@ func buildRouter(
     }
     if let access {
         MembersController(access: access, authenticator: authenticator).addRoutes(to: v1)
+    }
+    if let statistics = operations.statistics {
+        StatisticsController(statistics: statistics, authenticator: authenticator, rateLimiter: rateLimiter, access: access)
+            .addRoutes(to: v1)
     }
     if configuration.inf326Enabled {
         let threads = router.group("threads")

@@ -15,7 +15,8 @@ enum ChannelPartitioning {
     /// with their partition key.
     static let tables: [(name: String, key: String)] = [
         ("channels", "id"), ("messages", "channel_id"), ("message_edits", "channel_id"), ("reactions", "channel_id"),
-        ("read_markers", "channel_id"), ("channel_members", "channel_id"),
+        ("read_markers", "channel_id"), ("channel_members", "channel_id"), ("channel_authors", "channel_id"),
+        ("channel_days", "channel_id"),
     ]
 
     /// What `MESSAGES_PARTITIONS` accepts.
@@ -31,6 +32,16 @@ enum ChannelPartitioning {
         ).rows
         guard let row = rows.first, try row.decode("kind", as: String.self) == "p" else { return nil }
         return try row.decode("partitions", as: Int.self)
+    }
+
+    /// The tables of `tables` that are plain tables: all of them before the first conversion,
+    /// those a later migration added after it.
+    static func plainTables(on session: PostgresSession) async throws -> [String] {
+        let rows = try await session.query(
+            "SELECT c.relname::text AS name FROM pg_class c WHERE c.oid = ANY ($1::regclass[]) AND c.relkind = 'r'",
+            ["{" + tables.map(\.name).joined(separator: ",") + "}"]
+        ).rows
+        return try rows.map { try $0.decode("name") }
     }
 
     /// Turns the plain tables into partitioned ones with `count` partitions each, keeping every
@@ -58,6 +69,15 @@ enum ChannelPartitioning {
                 definition text;
                 item record;
             BEGIN
+                -- Only the plain ones: after a conversion, a later migration's new table.
+                SELECT coalesce(array_agg(u.name ORDER BY u.position), '{}'), coalesce(array_agg(u.key ORDER BY u.position), '{}')
+                INTO tables, keys
+                FROM unnest(tables, keys) WITH ORDINALITY AS u(name, key, position)
+                JOIN pg_class c ON c.oid = to_regclass(u.name)
+                WHERE c.relkind = 'r';
+                IF cardinality(tables) = 0 THEN
+                    RETURN;
+                END IF;
                 SELECT coalesce(array_agg(p.oid::regprocedure::text ORDER BY p.oid), '{}'),
                     coalesce(array_agg(pg_get_functiondef(p.oid) ORDER BY p.oid), '{}')
                 INTO signatures, functions

@@ -475,5 +475,142 @@ enum Migrations {
                 );
                 """
         ),
+        Migration(
+            version: 10, name: "statistics",
+            sql: """
+                -- The counters GET /v1/channels/{id}/stats and GET /v1/stats read, kept by the
+                -- writes themselves (under the channel's row lock the write holds anyway), so a
+                -- statistics call reads a handful of rows and never scans messages. message_count
+                -- (migration 1) counts every message posted, replies and deleted ones included.
+                ALTER TABLE channels ADD COLUMN reply_count bigint NOT NULL DEFAULT 0,
+                    ADD COLUMN deleted_count bigint NOT NULL DEFAULT 0;
+
+                -- Who ever posted in a channel: its distinct authors are an index range.
+                CREATE TABLE channel_authors (
+                    channel_id uuid NOT NULL,
+                    user_id uuid NOT NULL,
+                    PRIMARY KEY (channel_id, user_id)
+                );
+
+                -- Messages posted per channel and UTC day; the day index serves the totals per day.
+                CREATE TABLE channel_days (
+                    channel_id uuid NOT NULL,
+                    day date NOT NULL,
+                    messages bigint NOT NULL,
+                    PRIMARY KEY (channel_id, day)
+                );
+                CREATE INDEX channel_days_day ON channel_days (day);
+
+                -- Messages posted per UTC day over all channels, for days at least two days past
+                -- (no write is still counting them): rolled up from channel_days by the first
+                -- GET /v1/stats that needs the day, so later calls read one row per day.
+                CREATE TABLE message_days (
+                    day date PRIMARY KEY,
+                    messages bigint NOT NULL
+                );
+
+                -- The counts of the messages already there: one pass, once.
+                INSERT INTO channel_authors (channel_id, user_id) SELECT DISTINCT channel_id, author_id FROM messages;
+                INSERT INTO channel_days (channel_id, day, messages)
+                SELECT channel_id, (created_at AT TIME ZONE 'UTC')::date, count(*) FROM messages GROUP BY 1, 2;
+                UPDATE channels c SET reply_count = counted.replies, deleted_count = counted.deleted
+                FROM (
+                    SELECT channel_id, count(*) FILTER (WHERE parent_id IS NOT NULL) AS replies,
+                        count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted
+                    FROM messages GROUP BY channel_id
+                ) AS counted
+                WHERE counted.channel_id = c.id;
+
+                -- Migration 6's create and delete, counting: a reply in reply_count, the author in
+                -- channel_authors, the day in channel_days; a delete in deleted_count.
+                CREATE OR REPLACE FUNCTION create_message(
+                    p_id uuid, p_channel uuid, p_author uuid, p_parent uuid, p_type text, p_content text,
+                    p_attachments jsonb, p_mentions uuid[], p_key text, p_request_hash text,
+                    p_event_id uuid, p_correlation_id text)
+                RETURNS TABLE (outcome text, channel_last_seq bigint, channel_version bigint, message messages)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    earlier messages;
+                    channel record;
+                    parent messages;
+                    created messages;
+                BEGIN
+                    IF p_key IS NOT NULL THEN
+                        SELECT * INTO earlier FROM messages m
+                        WHERE m.channel_id = p_channel AND m.author_id = p_author AND m.client_message_id = p_key;
+                        IF FOUND THEN
+                            RETURN QUERY SELECT 'replayed', NULL::bigint, NULL::bigint, earlier;
+                            RETURN;
+                        END IF;
+                    END IF;
+                    INSERT INTO channels AS c (id, last_seq, version, message_count, reply_count)
+                    VALUES (p_channel, 1, 1, 1, CASE WHEN p_parent IS NULL THEN 0 ELSE 1 END)
+                    ON CONFLICT (id) DO UPDATE SET last_seq = c.last_seq + 1, version = c.version + 1,
+                        message_count = c.message_count + 1,
+                        reply_count = c.reply_count + CASE WHEN p_parent IS NULL THEN 0 ELSE 1 END, updated_at = now()
+                    RETURNING c.last_seq, c.version INTO channel;
+                    IF p_parent IS NOT NULL THEN
+                        -- The root's reply count is part of its JSON: it changes with this version.
+                        UPDATE messages m SET reply_count = m.reply_count + 1, last_reply_at = clock_timestamp(),
+                            version = channel.version
+                        WHERE m.channel_id = p_channel AND m.id = p_parent AND m.parent_id IS NULL
+                            AND m.deleted_at IS NULL
+                        RETURNING * INTO parent;
+                        IF NOT FOUND THEN
+                            RAISE EXCEPTION 'no root message to reply to' USING ERRCODE = 'no_data_found';
+                        END IF;
+                    END IF;
+                    -- clock_timestamp(), not now(): read under the channel lock, created_at grows with seq.
+                    INSERT INTO messages (id, channel_id, seq, version, author_id, parent_id, type, content,
+                        attachments, mentions, client_message_id, request_hash, created_at)
+                    VALUES (p_id, p_channel, channel.last_seq, channel.version, p_author, p_parent, p_type, p_content,
+                        p_attachments, p_mentions, p_key, p_request_hash, clock_timestamp())
+                    RETURNING * INTO created;
+                    INSERT INTO channel_authors (channel_id, user_id) VALUES (p_channel, p_author) ON CONFLICT DO NOTHING;
+                    INSERT INTO channel_days AS d (channel_id, day, messages)
+                    VALUES (p_channel, (created.created_at AT TIME ZONE 'UTC')::date, 1)
+                    ON CONFLICT (channel_id, day) DO UPDATE SET messages = d.messages + 1;
+                    PERFORM record_event('message.created', created, p_author, p_event_id, p_correlation_id);
+                    RETURN QUERY SELECT 'created', channel.last_seq, channel.version, created;
+                    IF p_parent IS NOT NULL THEN
+                        RETURN QUERY SELECT 'parent', channel.last_seq, channel.version, parent;
+                    END IF;
+                END
+                $$;
+
+                CREATE OR REPLACE FUNCTION delete_message(
+                    p_channel uuid, p_id uuid, p_user uuid, p_as_moderator boolean, p_event_id uuid,
+                    p_correlation_id text)
+                RETURNS TABLE (outcome text, channel_last_seq bigint, channel_version bigint, message messages)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    channel record;
+                    target messages;
+                    deleted messages;
+                BEGIN
+                    target := lock_message(p_channel, p_id);
+                    IF target.id IS NULL THEN
+                        RETURN QUERY SELECT 'not_found', NULL::bigint, NULL::bigint, NULL::messages;
+                    ELSIF target.author_id IS DISTINCT FROM p_user AND NOT coalesce(p_as_moderator, false) THEN
+                        RETURN QUERY SELECT 'not_author', NULL::bigint, NULL::bigint, target;
+                    ELSIF target.deleted_at IS NOT NULL THEN
+                        RETURN QUERY SELECT 'unchanged', NULL::bigint, NULL::bigint, target;
+                    ELSE
+                        UPDATE channels c SET version = c.version + 1, deleted_count = c.deleted_count + 1,
+                            updated_at = now()
+                        WHERE c.id = p_channel
+                        RETURNING c.last_seq, c.version INTO channel;
+                        DELETE FROM message_edits e WHERE e.channel_id = p_channel AND e.message_id = p_id;
+                        UPDATE messages m SET version = channel.version, content = '', attachments = '[]',
+                            mentions = '{}', deleted_at = clock_timestamp(), deleted_by = p_user
+                        WHERE m.channel_id = p_channel AND m.id = p_id
+                        RETURNING * INTO deleted;
+                        PERFORM record_event('message.deleted', deleted, p_user, p_event_id, p_correlation_id);
+                        RETURN QUERY SELECT 'deleted', channel.last_seq, channel.version, deleted;
+                    END IF;
+                END
+                $$;
+                """
+        ),
     ]
 }

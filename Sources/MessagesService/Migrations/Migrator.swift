@@ -77,28 +77,37 @@ public struct Migrator: Sendable {
         guard let partitions else { return }
         switch try await ChannelPartitioning.partitionCount(on: session) {
         case partitions?:
-            return
+            // Partitioned before: a table a later migration added is partitioned alike.
+            let plain = try await ChannelPartitioning.plainTables(on: session)
+            if !plain.isEmpty { try await convert(on: session, partitions: partitions, tables: plain) }
         case let other?:
             throw MigrationError(
                 "the channel tables have \(other) partitions each; MESSAGES_PARTITIONS=\(partitions) asks for another "
                     + "count, which migrate does not change (see docs/scaling.md)")
         case nil:
-            let started = ContinuousClock.now
-            try await session.execute("BEGIN")
-            do {
-                // Copying a large table takes longer than any request may: no statement timeout
-                // here, but no endless wait for a table another session holds either.
-                try await session.executeScript("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '30s'")
-                try await session.executeScript(ChannelPartitioning.conversion(count: partitions))
-                try await session.execute("COMMIT")
-            } catch {
-                try? await session.execute("ROLLBACK")
-                throw error
-            }
-            logger.info(
-                "partitioned the channel tables",
-                metadata: ["partitions": "\(partitions)", "seconds": "\((ContinuousClock.now - started).inSeconds)"])
+            try await convert(on: session, partitions: partitions, tables: ChannelPartitioning.tables.map(\.name))
         }
+    }
+
+    private func convert(on session: PostgresSession, partitions: Int, tables: [String]) async throws {
+        let started = ContinuousClock.now
+        try await session.execute("BEGIN")
+        do {
+            // Copying a large table takes longer than any request may: no statement timeout
+            // here, but no endless wait for a table another session holds either.
+            try await session.executeScript("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '30s'")
+            try await session.executeScript(ChannelPartitioning.conversion(count: partitions))
+            try await session.execute("COMMIT")
+        } catch {
+            try? await session.execute("ROLLBACK")
+            throw error
+        }
+        logger.info(
+            "partitioned the channel tables",
+            metadata: [
+                "partitions": "\(partitions)", "tables": "\(tables.joined(separator: ","))",
+                "seconds": "\((ContinuousClock.now - started).inSeconds)",
+            ])
     }
 }
 

@@ -374,14 +374,15 @@ struct StoreInvariantViolation: Error {}
 
 /// The statements of `PostgresMessageStore`. Values are always parameters, never interpolated.
 enum SQL {
-    /// Every statement the stores run (this one's and `PostgresMembershipStore`'s). Each names
+    /// Every statement the stores run per channel (this one's, `PostgresMembershipStore`'s, a
+    /// channel's statistics; not the service-wide statistics, which read every channel). Each names
     /// its channel in equality, so it touches one partition of each table it reads
     /// (`ChannelPartitioning`); `PartitioningTests` checks every one of them on a partitioned schema.
     static var all: [String] {
         [createMessage, editMessage, deleteMessage, reactMessage, selectReactors(after: false), selectReactors(after: true)]
             + [selectMessage, selectSeq, selectLastSeqBefore, selectChanges, markRead, readState, selectRevisions]
             + [MessageScope.timeline, .replies(to: UUID()), .liveTimeline].map { selectPage(PostgresMessageStore.filter(of: $0)) }
-            + PostgresMembershipStore.statements
+            + PostgresMembershipStore.statements + [PostgresStatisticsStore.selectChannel]
     }
 
     /// RFC 3339 UTC with milliseconds, the only timestamp format the API speaks.
