@@ -9,10 +9,13 @@ public struct AMQPProperties: Sendable, Equatable {
     /// Seconds since 1970.
     public var timestamp: Int64?
     public var correlationID: String?
+    /// Application headers with string values (such as W3C `traceparent`); on a delivery, its
+    /// headers whose values are strings.
+    public var headers: [String: String]
 
     public init(
         contentType: String? = nil, persistent: Bool = true, messageID: String? = nil, type: String? = nil,
-        timestamp: Int64? = nil, correlationID: String? = nil
+        timestamp: Int64? = nil, correlationID: String? = nil, headers: [String: String] = [:]
     ) {
         self.contentType = contentType
         self.persistent = persistent
@@ -20,6 +23,7 @@ public struct AMQPProperties: Sendable, Equatable {
         self.type = type
         self.timestamp = timestamp
         self.correlationID = correlationID
+        self.headers = headers
     }
 }
 

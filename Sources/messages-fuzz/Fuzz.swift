@@ -21,7 +21,9 @@
         case 5:
             attachment(input.text)
             reactionEmoji(input.text)
-        case 6: duration(input.text)
+        case 6:
+            duration(input.text)
+            traceContext(input.text)
         default: base64AndJWT(input)
         }
         return 0
@@ -205,6 +207,21 @@
         guard let seconds = DurationText.seconds(text) else { return }
         require((0...10 * 366 * 86_400).contains(seconds), "duration \(text) is \(seconds) s")
         require(DurationText.seconds(String(seconds)) == seconds, "\(seconds) does not read back")
+    }
+
+    /// A W3C `traceparent` (the text up to the first newline) with a `tracestate` (the rest):
+    /// never a trap; what parses reads back as itself, with ids of lower-case hex, and a kept
+    /// state is within its bounds.
+    func traceContext(_ text: String) {
+        let parts = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let context = TraceContext(traceparent: parts[0], tracestate: parts.count > 1 ? parts[1] : nil) else { return }
+        require(
+            TraceContext(traceparent: context.traceparent, tracestate: context.state) == context, "\(text) does not read back")
+        require(context.traceID.utf8.count == 32 && context.parentID.utf8.count == 16, "\(text): id lengths")
+        require(
+            (context.traceID + context.parentID).utf8.allSatisfy { $0.hexDigitValue != nil && !(65...70).contains($0) },
+            "\(text): ids not lower-case hex")
+        if let state = context.state { require(state.utf8.count <= 512, "\(text): state too long") }
     }
 
     /// Base64url both ways, and the `alg` of a token header, read before any signature check.

@@ -47,6 +47,7 @@ import Testing
             let access = ChannelAccess(mode: .members, store: PostgresMembershipStore(client: client), cache: cache)
             let router = buildRouter(
                 store: PostgresMessageStore(client: client), timeline: nil, rateLimiter: nil,
+                operations: Operations(statistics: PostgresStatisticsStore(client: client)),
                 authenticator: .jwt(verifier), access: access, configuration: .forTests
             )
             let listener = MembershipChanges(cache: cache, logger: Logger(label: "test")) {
@@ -91,11 +92,12 @@ import Testing
             #expect(created.status == .created)
             let id = try #require(created.json["id"] as? String)
             #expect(try await b.api.send(.get, messages(channel), headers: asAlice).items.count == 1)
+            #expect(try await b.api.send(.get, "/v1/channels/\(channel)/stats", headers: asAlice).json["messages"] as? Int == 1)
             let bobsTries: [(HTTPRequest.Method, String, String?)] = [
                 (.get, messages(channel), nil), (.post, messages(channel), #"{"content":"let me in"}"#),
                 (.get, "\(messages(channel))/\(id)", nil), (.patch, "\(messages(channel))/\(id)", #"{"content":"x"}"#),
                 (.delete, "\(messages(channel))/\(id)", nil), (.get, "\(messages(channel))/\(id)/history", nil),
-                (.get, "\(messages(channel))/\(id)/replies", nil),
+                (.get, "\(messages(channel))/\(id)/replies", nil), (.get, "/v1/channels/\(channel)/stats", nil),
             ]
             for pod in [a, b] {
                 for (method, path, json) in bobsTries {

@@ -301,33 +301,36 @@ import Testing
         let channel = UUID()
         let created = NIOLockedValueBox<[String]>([])
         try await withService { api, _ in
-            for content in ["one", "two"] {
+            for content in ["one", "two", "three"] {
                 let reply = try await api.send(.post, path(channel), user: alice, json: #"{"content":"\#(content)"}"#)
                 #expect(reply.status == .created)
                 let id = try #require(reply.json["id"] as? String)
                 created.withLockedValue { $0.append(id) }
             }
-            let deleted = try await api.send(.delete, path(channel) + "/\(created.withLockedValue { $0[0] })", user: alice)
-            #expect(deleted.status == .noContent)
-            let after = try await api.send(.post, path(channel), user: alice, json: #"{"content":"three"}"#)
+            for index in 0..<2 {
+                let deleted = try await api.send(
+                    .delete, path(channel) + "/\(created.withLockedValue { $0[index] })", user: alice)
+                #expect(deleted.status == .noContent)
+            }
+            let after = try await api.send(.post, path(channel), user: alice, json: #"{"content":"four"}"#)
             #expect(after.status == .created)
         }
         let ids = created.withLockedValue { $0 }
         let client = try await TestDatabase.shared.migratedClient()
         let relay = try TestBroker.relay(maxAttempts: 3)
         let (flowed, dead) = try await withRunningRelay(relay) {
-            let flowed = try await consumer.events(of: [channel], count: 3)
+            let flowed = try await consumer.events(of: [channel], count: 4)
             _ = try await eventually { try await outboxRows(of: [channel]) == 0 }
             return (flowed, try await DeadEvents.list(client, limit: 100_000).filter { $0.channelID == channel.lowercased })
         }
-        #expect(flowed.map(\.type) == ["message.created", "message.created", "message.created"])
-        #expect(dead.map(\.routingKey) == [MessageEvent.Kind.deleted.rawValue])
-        #expect(dead.first?.refusals == 3)
+        #expect(flowed.map(\.type) == Array(repeating: "message.created", count: 4))
+        #expect(dead.map(\.routingKey) == Array(repeating: MessageEvent.Kind.deleted.rawValue, count: 2))
+        #expect(dead.map(\.refusals) == [3, 3])
         #expect(dead.first?.lastError == "nacked by the broker")
-        #expect(relay.statistics.deadEvents >= 1)
-        let deadID = try #require(dead.first?.eventID)
+        #expect(relay.statistics.deadEvents >= 2)
+        let deadIDs = dead.map(\.eventID)
         let daily = try await client.query("SELECT dead FROM event_days WHERE day = (now() AT TIME ZONE 'UTC')::date")
-        #expect(try daily.first?.decode("dead", as: Int.self) ?? 0 >= 1)
+        #expect(try daily.first?.decode("dead", as: Int.self) ?? 0 >= 2)
 
         // The fix: the deletes' queue takes messages again. A replay puts the event back once;
         // naming it again finds nothing.
@@ -336,20 +339,58 @@ import Testing
         await broker.shutdown()
         let fixed = try TestConsumer(pattern: MessageEvent.Kind.deleted.rawValue)
         try await fixed.start()
-        #expect(try await DeadEvents.replay(client, eventIDs: [UUID(uuidString: deadID)!]) == [deadID])
-        #expect(try await DeadEvents.replay(client, eventIDs: [UUID(uuidString: deadID)!]) == [])
-        #expect(try await DeadEvents.list(client, limit: 100_000).allSatisfy { $0.eventID != deadID })
+        // Named in any order, they go back in the order they had.
+        let named = deadIDs.reversed().compactMap(UUID.init(uuidString:))
+        #expect(try await DeadEvents.replay(client, eventIDs: named) == deadIDs)
+        #expect(try await DeadEvents.replay(client, eventIDs: named) == [])
+        #expect(try await DeadEvents.list(client, limit: 100_000).allSatisfy { !deadIDs.contains($0.eventID) })
         let replayed = try await withRunningRelay(try TestBroker.relay(maxAttempts: 3)) {
-            let events = try await fixed.receive(quiet: .seconds(2), keep: { $0.properties.messageID == deadID }) { _ in false }
+            let events = try await fixed.receive(quiet: .seconds(2), keep: { deadIDs.contains($0.properties.messageID ?? "") }) {
+                _ in false
+            }
             _ = try await eventually { try await outboxRows(of: [channel]) == 0 }
             return events
         }
         await fixed.stop()
-        #expect(replayed.count == 1)
-        let event = try #require(replayed.first.flatMap(TestConsumer.json))
-        #expect(event["type"] as? String == "message.deleted")
-        #expect((event["message"] as? [String: Any])?["id"] as? String == ids[0])
+        #expect(replayed.compactMap(\.properties.messageID) == deadIDs)
+        let deletedIDs = replayed.compactMap { (TestConsumer.json($0)?["message"] as? [String: Any])?["id"] as? String }
+        #expect(deletedIDs == Array(ids[0..<2]))
         #expect(try await outboxRows(of: [channel]) == 0)
+    }
+
+    @Test func theEventOfARequestCarriesItsTraceContextAsAMQPHeaders() async throws {
+        let consumer = try TestConsumer()
+        try await consumer.start()
+        let channel = UUID()
+        let traceparent = "00-\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))-00f067aa0ba902b7-01"
+        try await withService { api, _ in
+            let traced = try await api.send(
+                .post, path(channel), user: alice, json: #"{"content":"traced"}"#,
+                headers: [HTTPField.Name("traceparent")!: traceparent, HTTPField.Name("tracestate")!: "vendor=abc"])
+            #expect(traced.status == .created)
+            let id = try #require(traced.json["id"] as? String)
+            // A reaction, an edit and a delete carry theirs too; a bad traceparent is ignored, not refused.
+            #expect(
+                try await api.send(
+                    .delete, path(channel) + "/\(id)", user: alice,
+                    headers: [HTTPField.Name("traceparent")!: traceparent.replacingOccurrences(of: "-01", with: "-00")]
+                ).status == .noContent)
+            #expect(try await api.send(.post, path(channel), user: alice, json: #"{"content":"plain"}"#).status == .created)
+            #expect(
+                try await api.send(
+                    .post, path(channel), user: alice, json: #"{"content":"bad"}"#,
+                    headers: [HTTPField.Name("traceparent")!: "00-zz-bad"]
+                ).status == .created)
+        }
+        let events = try await withRunningRelay(try TestBroker.relay()) {
+            try await consumer.events(of: [channel], count: 4)
+        }
+        await consumer.stop()
+        #expect(events.map(\.type) == ["message.created", "message.deleted", "message.created", "message.created"])
+        let headers = events.map(\.delivery.properties.headers)
+        #expect(headers.first == ["traceparent": traceparent, "tracestate": "vendor=abc"])
+        #expect(headers.dropFirst().first == ["traceparent": traceparent.replacingOccurrences(of: "-01", with: "-00")])
+        #expect(headers.dropFirst(2).allSatisfy { $0.isEmpty })
     }
 
     @Test func aMessageAConsumerRejectsFromAQueueOfTheServiceGoesToMessagesDead() async throws {

@@ -80,12 +80,20 @@ import Testing
                                 roots.removeAll { $0 == id }  // a deleted root takes no replies
                             }
                         }
-                        // A repeated delete changes nothing: it must not count twice.
+                        // What must not count: a repeated delete, a repeated create with its key, a
+                        // reply to a root that is not there (the write rolls back).
                         if let first = roots.first {
                             let owner = authors[index % (index + 2)]
-                            _ = try await api.send(.delete, "\(path)/\(first)", user: owner)
-                            _ = try await api.send(.delete, "\(path)/\(first)", user: owner)
+                            #expect(try await api.send(.delete, "\(path)/\(first)", user: owner).status == .noContent)
+                            #expect(try await api.send(.delete, "\(path)/\(first)", user: owner).status == .noContent)
                         }
+                        let keyed = #"{"content":"once","client_message_id":"k-\#(index)"}"#
+                        #expect(try await api.send(.post, path, user: authors[0], json: keyed).status == .created)
+                        let again = try await api.send(.post, path, user: authors[0], json: keyed)
+                        #expect(again.status == .ok || again.status == .created)
+                        #expect(again.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+                        let orphan = #"{"content":"lost","parent_id":"\#(UUID())"}"#
+                        #expect(try await api.send(.post, path, user: authors[1], json: orphan).status.code >= 400)
                     }
                 }
                 try await group.waitForAll()
@@ -188,10 +196,12 @@ import Testing
                 #expect(answered.replies > 0 && answered.deleted > 0 && answered.authors == 3)
                 // The schema holds this channel only: the service's totals are its own. The first
                 // call sums the days past into message_days, the second reads them there.
+                let today = try #require(
+                    try await session.query(PostgresStatisticsStore.selectToday).first?.decode("today", as: String.self))
                 for _ in 1...2 {
-                    try await session.query(PostgresStatisticsStore.rollUpDays)
+                    try await session.query(PostgresStatisticsStore.rollUpDays, [today])
                     let service = try PostgresStatisticsStore.serviceStatistics(
-                        from: try await session.query(PostgresStatisticsStore.selectService))
+                        from: try await session.query(PostgresStatisticsStore.selectService, [today]))
                     #expect(service.channels == 1)
                     #expect(
                         [service.messages, service.replies, service.deleted]

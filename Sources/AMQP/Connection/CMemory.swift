@@ -27,8 +27,22 @@ enum CMemory {
             messageID: has(CRABBITMQ_MESSAGE_ID_FLAG) ? string(raw.message_id) : nil,
             type: has(CRABBITMQ_TYPE_FLAG) ? string(raw.type) : nil,
             timestamp: has(CRABBITMQ_TIMESTAMP_FLAG) ? Int64(raw.timestamp) : nil,
-            correlationID: has(CRABBITMQ_CORRELATION_ID_FLAG) ? string(raw.correlation_id) : nil
+            correlationID: has(CRABBITMQ_CORRELATION_ID_FLAG) ? string(raw.correlation_id) : nil,
+            headers: has(CRABBITMQ_HEADERS_FLAG) ? stringEntries(raw.headers) : [:]
         )
+    }
+
+    /// The entries of `table` whose values are strings (long strings or byte arrays).
+    static func stringEntries(_ table: amqp_table_t) -> [String: String] {
+        guard let entries = table.entries, table.num_entries > 0 else { return [:] }
+        var values: [String: String] = [:]
+        for index in 0..<Int(table.num_entries) {
+            let entry = entries[index]
+            let kind = UInt32(entry.value.kind)
+            guard kind == AMQP_FIELD_KIND_UTF8.rawValue || kind == AMQP_FIELD_KIND_BYTES.rawValue else { continue }
+            values[string(entry.key)] = string(entry.value.value.bytes)
+        }
+        return values
     }
 }
 
@@ -97,6 +111,10 @@ final class CMemoryArena {
         if let correlationID = properties.correlationID {
             raw._flags |= CRABBITMQ_CORRELATION_ID_FLAG
             raw.correlation_id = bytes(correlationID)
+        }
+        if !properties.headers.isEmpty {
+            raw._flags |= CRABBITMQ_HEADERS_FLAG
+            raw.headers = table(properties.headers.mapValues { .string($0) })
         }
         return raw
     }

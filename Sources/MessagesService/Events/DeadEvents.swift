@@ -62,8 +62,10 @@ public enum DeadEvents {
         WITH revived AS (
             DELETE FROM dead_events WHERE $1::uuid[] IS NULL OR event_id = ANY($1::uuid[]) RETURNING *
         )
-        INSERT INTO outbox (event_id, channel_id, routing_key, payload, legacy_payload, correlation_id, created_at)
-        SELECT event_id, channel_id, routing_key, payload, legacy_payload, correlation_id, clock_timestamp()
+        INSERT INTO outbox (event_id, channel_id, routing_key, payload, legacy_payload, correlation_id, traceparent,
+            tracestate, created_at)
+        SELECT event_id, channel_id, routing_key, payload, legacy_payload, correlation_id, traceparent, tracestate,
+            clock_timestamp()
         FROM revived ORDER BY outbox_id
         RETURNING event_id::text AS event_id
         """

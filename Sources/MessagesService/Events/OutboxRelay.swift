@@ -53,8 +53,9 @@ final class OutboxRelay: Service {
         /// The type of `legacyQueue`: classic by default, since INF326 consumers that declare it
         /// themselves (durable, no arguments) are refused by a quorum queue.
         var legacyQueueKind = DurableQueue.Kind.classic
-        /// Refusals (nacks) after which an event is moved to `dead_events`, so that it stops
-        /// being published every round. Failed connections and confirm timeouts do not count.
+        /// Refusals (nacks) after which an event is moved to `dead_events`. Each refusal makes
+        /// the event wait a backoff of its own (0.5 s doubling to 60 s, in `recordRefusal`), so
+        /// the default 10 take about 3 minutes. Failed connections and confirm timeouts do not count.
         var maxAttempts = 10
     }
 
@@ -204,7 +205,7 @@ final class OutboxRelay: Service {
             let properties = AMQPProperties(
                 contentType: "application/json", persistent: true, messageID: try row.decode("event_id"),
                 type: routingKey, timestamp: try row.decode("created_epoch"),
-                correlationID: try row.decodeIfPresent("correlation_id")
+                correlationID: try row.decodeIfPresent("correlation_id"), headers: try Self.traceHeaders(of: row)
             )
             messages.append(
                 AMQPOutgoingMessage(
@@ -271,6 +272,17 @@ final class OutboxRelay: Service {
         }
         // Back off only when nothing went through: a refused event must not hold up the others.
         return Round(published: ids.count, refused: done.isEmpty)
+    }
+
+    /// The W3C trace context the row was written with, as the AMQP headers a consumer continues
+    /// the trace from (docs/tracing.md).
+    private static func traceHeaders(of row: PostgresRow) throws -> [String: String] {
+        var headers: [String: String] = [:]
+        if let traceparent: String = try row.decodeIfPresent("traceparent") {
+            headers["traceparent"] = traceparent
+            if let tracestate: String = try row.decodeIfPresent("tracestate") { headers["tracestate"] = tracestate }
+        }
+        return headers
     }
 
     /// Counts a refusal of each of `ids`; moves those refused `maxAttempts` times to
@@ -345,10 +357,10 @@ final class OutboxRelay: Service {
 
     static let selectBatch = """
         SELECT id, event_id, routing_key, payload::text AS payload, legacy_payload::text AS legacy_payload,
-            correlation_id, extract(epoch FROM created_at)::bigint AS created_epoch, channel_id::text AS channel_id,
+            correlation_id, traceparent, tracestate, extract(epoch FROM created_at)::bigint AS created_epoch, channel_id::text AS channel_id,
             (extract(epoch FROM created_at) * 1000000)::bigint AS written_us,
             (extract(epoch FROM clock_timestamp() - created_at) * 1000000)::bigint AS age_us
-        FROM outbox ORDER BY id LIMIT $1
+        FROM outbox WHERE retry_at IS NULL OR retry_at <= now() ORDER BY id LIMIT $1
         """
 
     /// Deletes the confirmed rows and counts them in today's (UTC) `event_days` row.
@@ -364,15 +376,16 @@ final class OutboxRelay: Service {
         """
 
     /// One refusal more for rows $1: those reaching $3 move to `dead_events` (and today's count of
-    /// dead events), the others count it. One statement, so a crash leaves each row in one place.
+    /// dead events), the others count it and wait 0.5 s × 2^(refusals - 1), at most 60 s, before
+    /// the relay publishes them again. One statement, so a crash leaves each row in one place.
     static let recordRefusal = """
         WITH dying AS (
             DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND refusals + 1 >= $3 RETURNING *
         ), dead AS (
             INSERT INTO dead_events (outbox_id, event_id, channel_id, routing_key, payload, legacy_payload,
-                correlation_id, created_at, attempts, refusals, last_error)
-            SELECT id, event_id, channel_id, routing_key, payload, legacy_payload, correlation_id, created_at,
-                attempts + 1, refusals + 1, left($2, 500)
+                correlation_id, traceparent, tracestate, created_at, attempts, refusals, last_error)
+            SELECT id, event_id, channel_id, routing_key, payload, legacy_payload, correlation_id, traceparent,
+                tracestate, created_at, attempts + 1, refusals + 1, left($2, 500)
             FROM dying ORDER BY id
             RETURNING event_id, channel_id, routing_key
         ), counted AS (
@@ -380,7 +393,8 @@ final class OutboxRelay: Service {
             SELECT (now() AT TIME ZONE 'UTC')::date, count(*) FROM dead HAVING count(*) > 0
             ON CONFLICT (day) DO UPDATE SET dead = d.dead + excluded.dead
         ), refused AS (
-            UPDATE outbox SET attempts = attempts + 1, refusals = refusals + 1, last_error = left($2, 500)
+            UPDATE outbox SET attempts = attempts + 1, refusals = refusals + 1, last_error = left($2, 500),
+                retry_at = clock_timestamp() + least(interval '0.5 seconds' * power(2, least(refusals, 10)), interval '60 seconds')
             WHERE id = ANY($1::bigint[]) AND refusals + 1 < $3
         )
         SELECT event_id::text AS event_id, channel_id::text AS channel_id, routing_key FROM dead

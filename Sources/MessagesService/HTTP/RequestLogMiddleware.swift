@@ -14,7 +14,11 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         -> Response
     {
         let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
-        let scope = RequestScope(requestID: requestID)
+        let scope = RequestScope(
+            requestID: requestID,
+            trace: request.headers[.traceparent].flatMap {
+                TraceContext(traceparent: $0, tracestate: request.headers[values: .tracestate].joined(separator: ","))
+            })
         let started = ContinuousClock.now
         // Ours is the id of the request (the response's X-Request-ID); Hummingbird's own would be a second one.
         var context = context
@@ -54,6 +58,8 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
 extension HTTPField.Name {
     static let requestID = Self("X-Request-ID")!
+    static let traceparent = Self("traceparent")!
+    static let tracestate = Self("tracestate")!
     static let userID = Self("X-User-Id")!
     static let idempotencyKey = Self("Idempotency-Key")!
     static let idempotentReplayed = Self("Idempotent-Replayed")!

@@ -10,10 +10,13 @@ public final class RequestScope: Sendable {
     @TaskLocal public static var current: RequestScope?
 
     public let requestID: String
+    /// The W3C trace context the request came with (`traceparent`), if valid.
+    public let trace: TraceContext?
     private let identity = NIOLockedValueBox<(userID: UUID?, channelID: UUID?)>((nil, nil))
 
-    public init(requestID: String) {
+    public init(requestID: String, trace: TraceContext? = nil) {
         self.requestID = requestID
+        self.trace = trace
     }
 
     public var userID: UUID? {
@@ -26,10 +29,12 @@ public final class RequestScope: Sendable {
         set { identity.withLockedValue { $0.channelID = newValue } }
     }
 
-    /// `request_id`, and `user_id` and `channel_id` when known, on every line logged inside a request.
+    /// `request_id`, `trace_id` when the request came with a trace context, and `user_id` and
+    /// `channel_id` when known, on every line logged inside a request.
     public static let metadataProvider = Logger.MetadataProvider {
         guard let scope = RequestScope.current else { return [:] }
         var metadata: Logger.Metadata = [LogKey.requestID: .string(scope.requestID)]
+        if let trace = scope.trace { metadata[LogKey.traceID] = .string(trace.traceID) }
         let (userID, channelID) = scope.identity.withLockedValue { ($0.userID, $0.channelID) }
         if let userID { metadata[LogKey.userID] = .string(userID.lowercased) }
         if let channelID { metadata[LogKey.channelID] = .string(channelID.lowercased) }
@@ -42,4 +47,5 @@ enum LogKey {
     static let requestID = "request_id"
     static let userID = "user_id"
     static let channelID = "channel_id"
+    static let traceID = "trace_id"
 }

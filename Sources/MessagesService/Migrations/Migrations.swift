@@ -442,10 +442,13 @@ enum Migrations {
         Migration(
             version: 9, name: "dead events",
             sql: """
-                -- How many times the broker refused (nacked) an event. A failed connection or a
-                -- confirm timeout counts in attempts only: an outage is not the event's fault, and
-                -- must not make every waiting event dead.
-                ALTER TABLE outbox ADD COLUMN refusals integer NOT NULL DEFAULT 0;
+                -- How many times the broker refused (nacked) an event, and when the relay may
+                -- publish it again: a refused event waits a backoff of its own (0.5 s doubling to
+                -- 60 s), so its refusals spread over minutes and it does not go to the other queues
+                -- again every round. A failed connection or a confirm timeout counts in attempts
+                -- only: an outage is not the event's fault, and must not make waiting events dead.
+                ALTER TABLE outbox ADD COLUMN refusals integer NOT NULL DEFAULT 0,
+                    ADD COLUMN retry_at timestamptz NULL;
 
                 -- Events the broker refused OUTBOX_MAX_ATTEMPTS times, moved out of the outbox so
                 -- that the others flow; `messages-service events replay` puts them back, in
@@ -509,17 +512,20 @@ enum Migrations {
                     messages bigint NOT NULL
                 );
 
-                -- The counts of the messages already there: one pass, once.
-                INSERT INTO channel_authors (channel_id, user_id) SELECT DISTINCT channel_id, author_id FROM messages;
+                -- The counts of the messages already there, from one pass over messages. The
+                -- ALTER above holds channels until the commit, so no write runs meanwhile (and
+                -- every request waits: docs/statistics.md says how long).
+                CREATE TEMPORARY TABLE counted ON COMMIT DROP AS
+                SELECT channel_id, author_id, (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS messages,
+                    count(*) FILTER (WHERE parent_id IS NOT NULL) AS replies,
+                    count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted
+                FROM messages GROUP BY 1, 2, 3;
+                INSERT INTO channel_authors (channel_id, user_id) SELECT DISTINCT channel_id, author_id FROM counted;
                 INSERT INTO channel_days (channel_id, day, messages)
-                SELECT channel_id, (created_at AT TIME ZONE 'UTC')::date, count(*) FROM messages GROUP BY 1, 2;
-                UPDATE channels c SET reply_count = counted.replies, deleted_count = counted.deleted
-                FROM (
-                    SELECT channel_id, count(*) FILTER (WHERE parent_id IS NOT NULL) AS replies,
-                        count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted
-                    FROM messages GROUP BY channel_id
-                ) AS counted
-                WHERE counted.channel_id = c.id;
+                SELECT channel_id, day, sum(messages) FROM counted GROUP BY 1, 2;
+                UPDATE channels c SET reply_count = totals.replies, deleted_count = totals.deleted
+                FROM (SELECT channel_id, sum(replies) AS replies, sum(deleted) AS deleted FROM counted GROUP BY 1) AS totals
+                WHERE totals.channel_id = c.id;
 
                 -- Migration 6's create and delete, counting: a reply in reply_count, the author in
                 -- channel_authors, the day in channel_days; a delete in deleted_count.
@@ -608,6 +614,230 @@ enum Migrations {
                         PERFORM record_event('message.deleted', deleted, p_user, p_event_id, p_correlation_id);
                         RETURN QUERY SELECT 'deleted', channel.last_seq, channel.version, deleted;
                     END IF;
+                END
+                $$;
+                """
+        ),
+        Migration(
+            version: 11, name: "trace context",
+            sql: """
+                -- The W3C trace context of the request that wrote an event, published with it as
+                -- AMQP headers, so a consumer continues the request's trace (docs/tracing.md).
+                ALTER TABLE outbox ADD COLUMN traceparent text NULL, ADD COLUMN tracestate text NULL;
+                ALTER TABLE dead_events ADD COLUMN traceparent text NULL, ADD COLUMN tracestate text NULL;
+
+                -- The writes with the trace context as two more parameters. New functions beside
+                -- the old ones, which the pods of the previous release go on calling during a
+                -- rolling update (their events carry no trace context); a later migration drops
+                -- the old ones.
+                CREATE FUNCTION record_event(
+                    kind text, m messages, actor uuid, event_id uuid, correlation_id text, traceparent text, tracestate text)
+                RETURNS void LANGUAGE plpgsql AS $$
+                BEGIN
+                    -- created_at: when the event was written (now() would be the transaction's start).
+                    INSERT INTO outbox (event_id, channel_id, routing_key, payload, legacy_payload, correlation_id,
+                        created_at, traceparent, tracestate)
+                    VALUES (
+                        record_event.event_id, m.channel_id, kind,
+                        jsonb_build_object(
+                            'id', record_event.event_id, 'type', kind,
+                            'occurred_at', api_time(CASE kind
+                                WHEN 'message.updated' THEN coalesce(m.edited_at, m.created_at)
+                                WHEN 'message.deleted' THEN coalesce(m.deleted_at, m.created_at)
+                                ELSE m.created_at END),
+                            'channel_id', m.channel_id, 'seq', m.seq, 'version', m.version, 'actor_id', actor,
+                            'message', message_json(m)),
+                        CASE WHEN kind = 'message.created' THEN inf326_event_json(m) END,
+                        record_event.correlation_id, clock_timestamp(), record_event.traceparent, record_event.tracestate);
+                END
+                $$;
+
+                CREATE FUNCTION create_message(
+                    p_id uuid, p_channel uuid, p_author uuid, p_parent uuid, p_type text, p_content text,
+                    p_attachments jsonb, p_mentions uuid[], p_key text, p_request_hash text,
+                    p_event_id uuid, p_correlation_id text, p_traceparent text, p_tracestate text)
+                RETURNS TABLE (outcome text, channel_last_seq bigint, channel_version bigint, message messages)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    earlier messages;
+                    channel record;
+                    parent messages;
+                    created messages;
+                BEGIN
+                    IF p_key IS NOT NULL THEN
+                        SELECT * INTO earlier FROM messages m
+                        WHERE m.channel_id = p_channel AND m.author_id = p_author AND m.client_message_id = p_key;
+                        IF FOUND THEN
+                            RETURN QUERY SELECT 'replayed', NULL::bigint, NULL::bigint, earlier;
+                            RETURN;
+                        END IF;
+                    END IF;
+                    INSERT INTO channels AS c (id, last_seq, version, message_count, reply_count)
+                    VALUES (p_channel, 1, 1, 1, CASE WHEN p_parent IS NULL THEN 0 ELSE 1 END)
+                    ON CONFLICT (id) DO UPDATE SET last_seq = c.last_seq + 1, version = c.version + 1,
+                        message_count = c.message_count + 1,
+                        reply_count = c.reply_count + CASE WHEN p_parent IS NULL THEN 0 ELSE 1 END, updated_at = now()
+                    RETURNING c.last_seq, c.version INTO channel;
+                    IF p_parent IS NOT NULL THEN
+                        -- The root's reply count is part of its JSON: it changes with this version.
+                        UPDATE messages m SET reply_count = m.reply_count + 1, last_reply_at = clock_timestamp(),
+                            version = channel.version
+                        WHERE m.channel_id = p_channel AND m.id = p_parent AND m.parent_id IS NULL
+                            AND m.deleted_at IS NULL
+                        RETURNING * INTO parent;
+                        IF NOT FOUND THEN
+                            RAISE EXCEPTION 'no root message to reply to' USING ERRCODE = 'no_data_found';
+                        END IF;
+                    END IF;
+                    -- clock_timestamp(), not now(): read under the channel lock, created_at grows with seq.
+                    INSERT INTO messages (id, channel_id, seq, version, author_id, parent_id, type, content,
+                        attachments, mentions, client_message_id, request_hash, created_at)
+                    VALUES (p_id, p_channel, channel.last_seq, channel.version, p_author, p_parent, p_type, p_content,
+                        p_attachments, p_mentions, p_key, p_request_hash, clock_timestamp())
+                    RETURNING * INTO created;
+                    INSERT INTO channel_authors (channel_id, user_id) VALUES (p_channel, p_author) ON CONFLICT DO NOTHING;
+                    INSERT INTO channel_days AS d (channel_id, day, messages)
+                    VALUES (p_channel, (created.created_at AT TIME ZONE 'UTC')::date, 1)
+                    ON CONFLICT (channel_id, day) DO UPDATE SET messages = d.messages + 1;
+                    PERFORM record_event('message.created', created, p_author, p_event_id, p_correlation_id, p_traceparent, p_tracestate);
+                    RETURN QUERY SELECT 'created', channel.last_seq, channel.version, created;
+                    IF p_parent IS NOT NULL THEN
+                        RETURN QUERY SELECT 'parent', channel.last_seq, channel.version, parent;
+                    END IF;
+                END
+                $$;
+
+                CREATE FUNCTION edit_message(
+                    p_channel uuid, p_id uuid, p_user uuid, p_content text, p_attachments jsonb, p_mentions uuid[],
+                    p_expected_version bigint, p_event_id uuid, p_correlation_id text, p_traceparent text, p_tracestate text)
+                RETURNS TABLE (outcome text, channel_last_seq bigint, channel_version bigint, message messages)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    channel record;
+                    target messages;
+                    edited messages;
+                BEGIN
+                    target := lock_message(p_channel, p_id);
+                    IF target.id IS NULL THEN
+                        RETURN QUERY SELECT 'not_found', NULL::bigint, NULL::bigint, NULL::messages;
+                    ELSIF target.author_id IS DISTINCT FROM p_user THEN
+                        RETURN QUERY SELECT 'not_author', NULL::bigint, NULL::bigint, target;
+                    ELSIF target.deleted_at IS NOT NULL THEN
+                        RETURN QUERY SELECT 'deleted', NULL::bigint, NULL::bigint, target;
+                    ELSIF p_expected_version IS NOT NULL AND p_expected_version <> target.version THEN
+                        RETURN QUERY SELECT 'version_mismatch', NULL::bigint, NULL::bigint, target;
+                    ELSIF coalesce(p_content, target.content) = ''
+                        AND jsonb_array_length(coalesce(p_attachments, target.attachments)) = 0 THEN
+                        RETURN QUERY SELECT 'empty', NULL::bigint, NULL::bigint, target;
+                    ELSE
+                        UPDATE channels c SET version = c.version + 1, updated_at = now() WHERE c.id = p_channel
+                        RETURNING c.last_seq, c.version INTO channel;
+                        INSERT INTO message_edits (channel_id, message_id, version, content, attachments, edited_at,
+                            edited_by)
+                        VALUES (p_channel, p_id, target.version, target.content, target.attachments,
+                            clock_timestamp(), p_user);
+                        UPDATE messages m SET version = channel.version, content = coalesce(p_content, m.content),
+                            attachments = coalesce(p_attachments, m.attachments),
+                            mentions = coalesce(p_mentions, m.mentions), edited_at = clock_timestamp()
+                        WHERE m.channel_id = p_channel AND m.id = p_id
+                        RETURNING * INTO edited;
+                        PERFORM record_event('message.updated', edited, p_user, p_event_id, p_correlation_id, p_traceparent, p_tracestate);
+                        RETURN QUERY SELECT 'edited', channel.last_seq, channel.version, edited;
+                    END IF;
+                END
+                $$;
+
+                CREATE FUNCTION delete_message(
+                    p_channel uuid, p_id uuid, p_user uuid, p_as_moderator boolean, p_event_id uuid,
+                    p_correlation_id text, p_traceparent text, p_tracestate text)
+                RETURNS TABLE (outcome text, channel_last_seq bigint, channel_version bigint, message messages)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    channel record;
+                    target messages;
+                    deleted messages;
+                BEGIN
+                    target := lock_message(p_channel, p_id);
+                    IF target.id IS NULL THEN
+                        RETURN QUERY SELECT 'not_found', NULL::bigint, NULL::bigint, NULL::messages;
+                    ELSIF target.author_id IS DISTINCT FROM p_user AND NOT coalesce(p_as_moderator, false) THEN
+                        RETURN QUERY SELECT 'not_author', NULL::bigint, NULL::bigint, target;
+                    ELSIF target.deleted_at IS NOT NULL THEN
+                        RETURN QUERY SELECT 'unchanged', NULL::bigint, NULL::bigint, target;
+                    ELSE
+                        UPDATE channels c SET version = c.version + 1, deleted_count = c.deleted_count + 1,
+                            updated_at = now()
+                        WHERE c.id = p_channel
+                        RETURNING c.last_seq, c.version INTO channel;
+                        DELETE FROM message_edits e WHERE e.channel_id = p_channel AND e.message_id = p_id;
+                        UPDATE messages m SET version = channel.version, content = '', attachments = '[]',
+                            mentions = '{}', deleted_at = clock_timestamp(), deleted_by = p_user
+                        WHERE m.channel_id = p_channel AND m.id = p_id
+                        RETURNING * INTO deleted;
+                        PERFORM record_event('message.deleted', deleted, p_user, p_event_id, p_correlation_id, p_traceparent, p_tracestate);
+                        RETURN QUERY SELECT 'deleted', channel.last_seq, channel.version, deleted;
+                    END IF;
+                END
+                $$;
+
+                CREATE FUNCTION react_message(
+                    p_channel uuid, p_id uuid, p_user uuid, p_emoji text, p_add boolean, p_max_kinds integer,
+                    p_event_id uuid, p_correlation_id text, p_traceparent text, p_tracestate text)
+                RETURNS TABLE (outcome text, channel_last_seq bigint, channel_version bigint, message messages)
+                LANGUAGE plpgsql AS $$
+                DECLARE
+                    channel record;
+                    target messages;
+                    changed messages;
+                    kind text := CASE WHEN p_add THEN 'reaction.added' ELSE 'reaction.removed' END;
+                    remaining bigint;
+                BEGIN
+                    target := lock_message(p_channel, p_id);
+                    IF target.id IS NULL THEN
+                        RETURN QUERY SELECT 'not_found', NULL::bigint, NULL::bigint, NULL::messages;
+                        RETURN;
+                    ELSIF target.deleted_at IS NOT NULL THEN
+                        RETURN QUERY SELECT 'deleted', NULL::bigint, NULL::bigint, target;
+                        RETURN;
+                    END IF;
+                    IF p_add THEN
+                        IF NOT target.reaction_counts ? p_emoji
+                            AND (SELECT count(*) FROM jsonb_object_keys(target.reaction_counts)) >= p_max_kinds THEN
+                            RETURN QUERY SELECT 'too_many', NULL::bigint, NULL::bigint, target;
+                            RETURN;
+                        END IF;
+                        INSERT INTO reactions (channel_id, message_id, emoji, user_id, created_at)
+                        VALUES (p_channel, p_id, p_emoji, p_user, clock_timestamp())
+                        ON CONFLICT DO NOTHING;
+                    ELSE
+                        DELETE FROM reactions r
+                        WHERE r.channel_id = p_channel AND r.message_id = p_id AND r.emoji = p_emoji
+                            AND r.user_id = p_user;
+                    END IF;
+                    IF NOT FOUND THEN
+                        RETURN QUERY SELECT 'unchanged', NULL::bigint, NULL::bigint, target;
+                        RETURN;
+                    END IF;
+                    UPDATE channels c SET version = c.version + 1, updated_at = now() WHERE c.id = p_channel
+                    RETURNING c.last_seq, c.version INTO channel;
+                    remaining := coalesce((target.reaction_counts ->> p_emoji)::bigint, 0)
+                        + CASE WHEN p_add THEN 1 ELSE -1 END;
+                    UPDATE messages m SET version = channel.version, reacted_at = clock_timestamp(),
+                        reaction_counts = CASE WHEN remaining > 0
+                            THEN jsonb_set(m.reaction_counts, ARRAY[p_emoji], to_jsonb(remaining))
+                            ELSE m.reaction_counts - p_emoji END
+                    WHERE m.channel_id = p_channel AND m.id = p_id
+                    RETURNING * INTO changed;
+                    INSERT INTO outbox (event_id, channel_id, routing_key, payload, correlation_id, created_at, traceparent,
+                        tracestate)
+                    VALUES (
+                        p_event_id, p_channel, kind,
+                        jsonb_build_object(
+                            'id', p_event_id, 'type', kind, 'occurred_at', api_time(changed.reacted_at),
+                            'channel_id', p_channel, 'seq', changed.seq, 'version', changed.version,
+                            'actor_id', p_user, 'emoji', p_emoji, 'message', message_json(changed)),
+                        p_correlation_id, clock_timestamp(), p_traceparent, p_tracestate);
+                    RETURN QUERY SELECT 'changed', channel.last_seq, channel.version, changed;
                 END
                 $$;
                 """

@@ -54,6 +54,10 @@ public struct Migrator: Sendable {
         for migration in Migrations.all where !done.contains(migration.version) {
             try await session.execute("BEGIN")
             do {
+                // A migration that counts or copies rows takes longer than any request may: no
+                // statement timeout, but no endless wait behind another session's lock either
+                // (while it waits for a table, every request for that table queues behind it).
+                try await session.executeScript("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '30s'")
                 try await session.executeScript(migration.sql)
                 try await session.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [migration.version, migration.name]

@@ -38,8 +38,8 @@ public struct PostgresMessageStore: MessageStore {
                 [
                     UUID.v7(), new.channelID, new.authorID, new.parentID, new.type?.rawValue, new.content,
                     try JSONText.encode(new.attachments), Mentions.extract(from: new.content), new.idempotencyKey,
-                    new.idempotencyKey == nil ? nil : requestHash, UUID.v7(), RequestScope.current?.requestID,
-                ]
+                    new.idempotencyKey == nil ? nil : requestHash, UUID.v7(),
+                ] + Self.eventOrigin
             )
         } catch let error as PostgresError where error.sqlState == SQL.noDataFound {
             throw MessageStoreError.parentNotFound
@@ -125,8 +125,7 @@ public struct PostgresMessageStore: MessageStore {
             [
                 channelID, id, userID, edit.content, try edit.attachments.map(JSONText.encode),
                 edit.content.map(Mentions.extract(from:)), edit.expectedVersion, UUID.v7(),
-                RequestScope.current?.requestID,
-            ]
+            ] + Self.eventOrigin
         )
         let written = try WriteResult(rows)
         switch written.outcome {
@@ -142,7 +141,7 @@ public struct PostgresMessageStore: MessageStore {
 
     public func delete(id: UUID, channelID: UUID, by userID: UUID, asModerator: Bool) async throws -> MessageWrite {
         let rows = try await client.query(
-            SQL.deleteMessage, [channelID, id, userID, asModerator, UUID.v7(), RequestScope.current?.requestID]
+            SQL.deleteMessage, [channelID, id, userID, asModerator, UUID.v7()] + Self.eventOrigin
         )
         let written = try WriteResult(rows)
         switch written.outcome {
@@ -195,8 +194,7 @@ public struct PostgresMessageStore: MessageStore {
                 SQL.reactMessage,
                 [
                     channelID, messageID, userID, emoji.text, adding, MessageLimits.maxReactionsPerMessage, UUID.v7(),
-                    RequestScope.current?.requestID,
-                ]
+                ] + Self.eventOrigin
             )
         )
         switch written.outcome {
@@ -294,6 +292,13 @@ public struct PostgresMessageStore: MessageStore {
     }
 
     /// A stable fingerprint of what a create asked for, to tell a retry from a reuse of its key.
+    /// The last parameters of every write: the request id (the event's `correlation_id`) and the
+    /// W3C trace context the event carries on (`traceparent`, `tracestate`).
+    private static var eventOrigin: [any PostgresEncodable] {
+        let scope = RequestScope.current
+        return [scope?.requestID, scope?.trace?.traceparent, scope?.trace?.state]
+    }
+
     static func requestHash(of new: NewMessage) -> String {
         struct Fingerprint: Encodable {
             let type: String?
@@ -405,7 +410,8 @@ enum SQL {
     /// SQLSTATE no_data_found: what create_message raises when a reply's root is missing.
     static let noDataFound = "P0002"
 
-    /// A write: one call of its function (migration 6), its rows with the message's columns.
+    /// A write: one call of its function (migration 11, after 6, 8 and 10), its rows with the
+    /// message's columns.
     private static func write(_ call: String) -> String {
         """
         SELECT r.outcome, r.channel_last_seq, r.channel_version, \(messageColumns)
@@ -413,13 +419,13 @@ enum SQL {
         """
     }
 
-    static let createMessage = write("create_message($1, $2, $3, $4, $5, $6, $7::jsonb, $8::uuid[], $9, $10, $11, $12)")
+    static let createMessage = write("create_message($1, $2, $3, $4, $5, $6, $7::jsonb, $8::uuid[], $9, $10, $11, $12, $13, $14)")
 
-    static let editMessage = write("edit_message($1, $2, $3, $4, $5::jsonb, $6::uuid[], $7, $8, $9)")
+    static let editMessage = write("edit_message($1, $2, $3, $4, $5::jsonb, $6::uuid[], $7, $8, $9, $10, $11)")
 
-    static let deleteMessage = write("delete_message($1, $2, $3, $4, $5, $6)")
+    static let deleteMessage = write("delete_message($1, $2, $3, $4, $5, $6, $7, $8)")
 
-    static let reactMessage = write("react_message($1, $2, $3, $4, $5, $6, $7, $8)")
+    static let reactMessage = write("react_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
 
     /// A message's count of one reaction ($3) and up to $4 of the users who reacted with it,
     /// ascending by id from the primary key; no row when the message is not there.

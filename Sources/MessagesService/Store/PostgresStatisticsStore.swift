@@ -27,8 +27,11 @@ public struct PostgresStatisticsStore: StatisticsStore {
     }
 
     public func service() async throws -> ServiceStatistics {
-        try await client.query(Self.rollUpDays)
-        return try Self.serviceStatistics(from: try await client.query(Self.selectService))
+        // One date for both statements: a call across midnight must not lose the day that just
+        // became two days past between them.
+        let today = try await client.query(Self.selectToday).first?.decode("today", as: String.self) ?? ""
+        try await client.query(Self.rollUpDays, [today])
+        return try Self.serviceStatistics(from: try await client.query(Self.selectService, [today]))
     }
 
     /// The answer of `selectService`: one row per day, each with the totals.
@@ -47,16 +50,23 @@ public struct PostgresStatisticsStore: StatisticsStore {
             })
     }
 
+    static let selectToday = "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today"
+
     /// The UTC days of the counts: today and the 29 before it.
     private static let dayRange = """
         generate_series((now() AT TIME ZONE 'UTC')::date - \(Self.dayCount - 1), (now() AT TIME ZONE 'UTC')::date,
             interval '1 day') AS d(day)
         """
 
+    /// The same days up to $1, a UTC date.
+    private static let dayRangeTo = """
+        generate_series($1::date - \(Self.dayCount - 1), $1::date, interval '1 day') AS d(day)
+        """
+
     /// One row per day, each with the channel's totals (computed once: the subqueries are not
     /// correlated). First and last message are the ends of the (channel_id, seq) index.
     static let selectChannel = """
-        SELECT d.day::date::text AS day, coalesce(cd.messages, 0) AS day_messages,
+        SELECT to_char(d.day, 'YYYY-MM-DD') AS day, coalesce(cd.messages, 0) AS day_messages,
             coalesce(c.message_count, 0) AS messages, coalesce(c.reply_count, 0) AS replies,
             coalesce(c.deleted_count, 0) AS deleted,
             (SELECT count(*) FROM channel_authors a WHERE a.channel_id = $1) AS authors,
@@ -79,8 +89,7 @@ public struct PostgresStatisticsStore: StatisticsStore {
     static let rollUpDays = """
         INSERT INTO message_days (day, messages)
         SELECT d.day::date, coalesce((SELECT sum(cd.messages) FROM channel_days cd WHERE cd.day = d.day::date), 0)
-        FROM generate_series((now() AT TIME ZONE 'UTC')::date - \(Self.dayCount - 1), (now() AT TIME ZONE 'UTC')::date - 2,
-            interval '1 day') AS d(day)
+        FROM generate_series($1::date - \(Self.dayCount - 1), $1::date - 2, interval '1 day') AS d(day)
         WHERE NOT EXISTS (SELECT 1 FROM message_days md WHERE md.day = d.day::date)
         ON CONFLICT (day) DO NOTHING
         """
@@ -95,13 +104,12 @@ public struct PostgresStatisticsStore: StatisticsStore {
             FROM channels
         ), posted AS (
             SELECT day, messages FROM message_days
-            WHERE day >= (now() AT TIME ZONE 'UTC')::date - \(Self.dayCount - 1)
-                AND day < (now() AT TIME ZONE 'UTC')::date - 1
+            WHERE day >= $1::date - \(Self.dayCount - 1) AND day < $1::date - 1
             UNION ALL
             SELECT day, sum(messages)::bigint FROM channel_days
-            WHERE day >= (now() AT TIME ZONE 'UTC')::date - 1 GROUP BY day
+            WHERE day >= $1::date - 1 AND day <= $1::date GROUP BY day
         )
-        SELECT d.day::date::text AS day, coalesce(p.messages, 0) AS day_messages,
+        SELECT to_char(d.day, 'YYYY-MM-DD') AS day, coalesce(p.messages, 0) AS day_messages,
             coalesce(e.published, 0) AS day_published, coalesce(e.dead, 0) AS day_dead,
             t.channels, t.messages, t.replies, t.deleted,
             (SELECT coalesce(sum(published), 0)::bigint FROM event_days) AS published,
@@ -109,7 +117,7 @@ public struct PostgresStatisticsStore: StatisticsStore {
             (SELECT count(*) FROM dead_events) AS dead,
             (SELECT coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8 FROM outbox)::text
                 AS oldest_waiting_seconds
-        FROM totals t CROSS JOIN \(dayRange)
+        FROM totals t CROSS JOIN \(dayRangeTo)
         LEFT JOIN posted p ON p.day = d.day::date
         LEFT JOIN event_days e ON e.day = d.day::date
         ORDER BY d.day
