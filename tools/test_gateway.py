@@ -843,6 +843,26 @@ def _():
 WEBHOOK_POLICY = "messages-service-alert-webhook"
 
 
+@check("k8s: the otlp-egress component, added to the prod overlay, opens TCP 4318 to one namespace only")
+def _():
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix=".validate-", dir=os.path.join(ROOT, "deployment")) as folder:
+        with open(os.path.join(folder, "kustomization.yaml"), "w", encoding="utf-8") as f:
+            f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                    "resources:\n  - ../overlays/prod\ncomponents:\n  - ../components/otlp-egress\n")
+        out = subprocess.run([kubectl(), "kustomize", folder], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr.strip()
+        policies = {o["metadata"]["name"]: o for o in yaml.safe_load_all(out.stdout)
+                    if o and o["kind"] == "NetworkPolicy"}
+    otlp = policies["messages-service-otlp"]["spec"]
+    assert otlp["policyTypes"] == ["Egress"] and not otlp.get("ingress"), otlp
+    assert otlp["podSelector"] == policies["messages-service"]["spec"]["podSelector"], otlp["podSelector"]
+    assert len(otlp["egress"]) == 1, otlp["egress"]
+    rule = otlp["egress"][0]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 4318}], rule["ports"]
+    assert [list(peer) for peer in rule["to"]] == [["namespaceSelector"]], rule["to"]
+
+
 @check("k8s: the alert-webhook component, added to the prod overlay, opens TCP 443 to its ipBlock only, and nothing else")
 def _():
     import tempfile
@@ -1124,10 +1144,25 @@ def _():
     assert mounted.get(env["KONG_DECLARATIVE_CONFIG"]) == "./gateway/kong.yml", k["volumes"]
 
 
-@check("compose: only Kong's proxy port 8000 is published")
+@check("compose: only Kong's proxy port 8000 is published (a profile's tool UI on loopback only)")
 def _():
-    published = {name: svc.get("ports") for name, svc in compose()["services"].items() if svc.get("ports")}
+    services = compose()["services"]
+    published = {name: svc.get("ports") for name, svc in services.items() if svc.get("ports") and not svc.get("profiles")}
     assert published == {"kong": ["8000:8000"]}, published
+    for name, svc in services.items():
+        if svc.get("profiles"):
+            for port in svc.get("ports", []):
+                assert str(port).startswith("127.0.0.1:"), "%s publishes %s beyond loopback" % (name, port)
+
+
+@check("compose: the tracing profile's Jaeger takes OTLP/HTTP; the API's OTLP endpoint is empty unless set")
+def _():
+    services = compose()["services"]
+    jaeger = services["jaeger"]
+    assert jaeger.get("profiles") == ["tracing"], jaeger.get("profiles")
+    assert str(jaeger["environment"].get("COLLECTOR_OTLP_ENABLED")) == "true", jaeger["environment"]
+    env = compose()["x-messages-env"]
+    assert env.get("OTEL_EXPORTER_OTLP_ENDPOINT") == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}", env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
 @check("compose: API settings: AUTH_MODE jwt, JWT_MAX_TTL, TRUSTED_PROXY_HOPS 1, CURSOR_SECRET placeholder, URLs")

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Pooling
+import Tracing
 
 @_exported import struct Pooling.PoolStatistics
 
@@ -94,7 +95,19 @@ public final class RedisClient: Sendable {
     /// one command is its `.error` value and does not stop the others.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
-        return try await connection().send(commands).get()
+        let connection = connection()
+        return try await Self.span(commands) { try await connection.send(commands).get() }
+    }
+
+    /// Runs `body` in a client span of the process's tracer (a no-op unless the service
+    /// bootstrapped one), named by the command (`pipeline` for several): never its keys or values.
+    private static func span<T: Sendable>(_ commands: [RedisCommand], _ body: () async throws -> T) async throws -> T {
+        let name = commands.count == 1 ? String(decoding: commands[0].arguments[0], as: UTF8.self) : "pipeline"
+        return try await withSpan(name, ofKind: .client) { span in
+            span.attributes["db.system.name"] = "redis"
+            span.attributes["db.operation.batch.size"] = commands.count
+            return try await body()
+        }
     }
 
     /// Runs a script by its SHA; when the server does not know it (first use, restart, flush) it is
@@ -110,10 +123,11 @@ public final class RedisClient: Sendable {
         let run = RedisCommand("EVALSHA", [script.sha1, keys.count] + keys + arguments)
         let wait = RedisCommand.wait(replicas: replicas, timeout: replicaTimeout)
         let connection = connection()
-        var replies = try await connection.send([run] + wait).get()
+        var replies = try await Self.span([run]) { try await connection.send([run] + wait).get() }
         if case .error(let message) = replies[0], message.hasPrefix("NOSCRIPT") {
+            let load = RedisCommand("SCRIPT", "LOAD", script.source)
             replies = Array(
-                try await connection.send([RedisCommand("SCRIPT", "LOAD", script.source), run] + wait).get().dropFirst())
+                try await Self.span([load, run]) { try await connection.send([load, run] + wait).get() }.dropFirst())
         }
         if case .error(let message) = replies[0] { throw RedisError(code: .server, serverMessage: message) }
         if replicas > 0 { try replies[1].requireReplicas(replicas) }

@@ -387,10 +387,20 @@ import Testing
         }
         await consumer.stop()
         #expect(events.map(\.type) == ["message.created", "message.deleted", "message.created", "message.created"])
+        // The trace, its sampling flag and its state go on; the parent is the request's span, or
+        // the relay's publish span when a test before this one bootstrapped the process's tracer.
         let headers = events.map(\.delivery.properties.headers)
-        #expect(headers.first == ["traceparent": traceparent, "tracestate": "vendor=abc"])
-        #expect(headers.dropFirst().first == ["traceparent": traceparent.replacingOccurrences(of: "-01", with: "-00")])
-        #expect(headers.dropFirst(2).allSatisfy { $0.isEmpty })
+        let contexts = headers.map { $0["traceparent"].flatMap { TraceContext(traceparent: $0, tracestate: nil) } }
+        let sent = try #require(TraceContext(traceparent: traceparent))
+        #expect(contexts.first??.traceID == sent.traceID)
+        #expect(contexts.first??.isSampled == true)
+        #expect(headers.first?["tracestate"] == "vendor=abc")
+        #expect(contexts.dropFirst().first??.traceID == sent.traceID)
+        #expect(contexts.dropFirst().first??.isSampled == false)
+        #expect(headers.dropFirst().first?["tracestate"] == nil)
+        // No context, or a bad one: no headers, or (with the process's tracer) a trace of its own.
+        #expect(contexts.dropFirst(2).allSatisfy { $0 == nil || $0?.traceID != sent.traceID })
+        #expect(headers.dropFirst(2).allSatisfy { !($0["traceparent"] ?? "").contains("zz") })
     }
 
     @Test func aMessageAConsumerRejectsFromAQueueOfTheServiceGoesToMessagesDead() async throws {

@@ -79,4 +79,24 @@ import Testing
         let untraced = RequestScope.$current.withValue(RequestScope(requestID: "r2")) { RequestScope.metadataProvider.get() }
         #expect(untraced["trace_id"] == nil)
     }
+
+    @Test func tracingIsOnOnlyWithAnOTLPEndpointAndNotDisabled() {
+        #expect(!TracingBackend.isRequested(by: [:]))
+        #expect(!TracingBackend.isRequested(by: ["OTEL_EXPORTER_OTLP_ENDPOINT": ""]))
+        #expect(!TracingBackend.isRequested(by: ["OTEL_SERVICE_NAME": "x"]))
+        #expect(TracingBackend.isRequested(by: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"]))
+        #expect(TracingBackend.isRequested(by: ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"]))
+        #expect(
+            !TracingBackend.isRequested(by: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "TRUE"]))
+        #expect(
+            !TracingBackend.isRequested(by: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"]))
+    }
+
+    @Test func spansTheExporterReportsDroppedAreCounted() {
+        let before = TracingBackend.droppedSpans
+        let diagnostics = Logger(label: "otel") { _ in TracingBackend.DropCounter(forwardingTo: Logger(label: "sink")) }
+        diagnostics.warning("Spans were dropped this iteration because queue was full", metadata: ["dropped_count": "7"])
+        diagnostics.info("Configuration updated from environment")
+        #expect(TracingBackend.droppedSpans - before == 7)
+    }
 }

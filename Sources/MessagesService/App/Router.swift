@@ -33,6 +33,11 @@ func buildRouter(
 ) -> Router<AppRequestContext> {
     let validator = MessageValidator(limits: configuration.limits)
     let router = Router(context: AppRequestContext.self)
+    if configuration.tracing {
+        // First, so that the request's log lines carry its span. Stream clients send their token
+        // as ?access_token= (EventSource has no headers): never in a span.
+        router.add(middleware: TracingMiddleware(redactingQueryParameters: ["access_token"]))
+    }
     router.add(middleware: RequestLogMiddleware())
     if let metrics {
         // Outside every APIErrorMiddleware, so it counts the status each error was answered with.

@@ -8,10 +8,13 @@ import ServiceLifecycle
 /// write; whatever is left `SHUTDOWN_TIMEOUT_MS` after the drain is cancelled (and given 5 s to
 /// stop). Returns (exit 0) when done.
 public func runService(
-    _ application: some ApplicationProtocol, configuration: ServiceConfiguration, readiness: Readiness, logger: Logger
+    _ application: some ApplicationProtocol, configuration: ServiceConfiguration, readiness: Readiness,
+    tracing: (any Service)? = nil, logger: Logger
 ) async throws {
+    // The group stops its services in reverse order: the span exporter last, so that it sends
+    // the spans of the shutdown too.
     var group = ServiceGroupConfiguration(
-        services: [
+        services: (tracing.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
             .init(service: application),
             .init(service: ShutdownDrain(readiness: readiness, delay: configuration.shutdownDrain, logger: logger)),
         ],

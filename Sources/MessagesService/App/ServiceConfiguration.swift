@@ -24,6 +24,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     }
 
     public var databaseURL = "postgres://messages@127.0.0.1:5432/messages"
+    /// Spans are made and exported (`TracingBackend`): an OTLP endpoint is set in the `OTEL_*`
+    /// variables, which swift-otel reads itself.
+    public var tracing = false
     /// `PG_TRANSACTION_POOLING`: `databaseURL` reaches a transaction-mode pooler (PgBouncer).
     public var postgresTransactionPooling = false
     /// `DATABASE_SESSION_URL`: where the work that needs a session of its own connects (the
@@ -187,6 +190,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         outbox.batchSize = try reader.integer("OUTBOX_BATCH_SIZE", in: 1...1000) ?? outbox.batchSize
         outbox.pollInterval = try reader.milliseconds("OUTBOX_POLL_MS", in: 10...60_000) ?? outbox.pollInterval
         outbox.maxAttempts = try reader.integer("OUTBOX_MAX_ATTEMPTS", in: 1...1000) ?? outbox.maxAttempts
+        tracing = TracingBackend.isRequested(by: environment)
         // Empty like unset: no legacy queue.
         outbox.legacyQueue = environment["LEGACY_QUEUE"].flatMap { $0.isEmpty ? nil : $0 }
         if let queue = outbox.legacyQueue, queue.utf8.count > 255 || queue.hasPrefix("amq.") {

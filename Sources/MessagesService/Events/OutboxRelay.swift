@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import Pooling
 import Postgres
 import ServiceLifecycle
+import Tracing
 
 /// Publishes the outbox to RabbitMQ in order and deletes each row once the broker confirmed it.
 ///
@@ -200,12 +201,26 @@ final class OutboxRelay: Service {
         guard !rows.isEmpty else { return Round() }
         var messages: [AMQPOutgoingMessage] = []
         var rowOfMessage: [Int] = []
+        // One producer span per event, child of the span that wrote it (its stored context), ended
+        // when the broker answered; the event carries the publish span's context (or, with no
+        // tracer, the stored one as it came).
+        var spans: [any Span] = []
+        defer { spans.forEach { $0.end() } }
         for (index, row) in rows.rows.enumerated() {
             let routingKey: String = try row.decode("routing_key")
+            let eventID: String = try row.decode("event_id")
+            let stored = try Self.traceContext(of: row)
+            let span = startSpan("publish \(Self.exchange)", context: stored?.serviceContext ?? .topLevel, ofKind: .producer)
+            span.attributes["messaging.system"] = "rabbitmq"
+            span.attributes["messaging.destination.name"] = Self.exchange
+            span.attributes["messaging.rabbitmq.destination.routing_key"] = routingKey
+            span.attributes["messaging.message.id"] = eventID
+            spans.append(span)
             let properties = AMQPProperties(
-                contentType: "application/json", persistent: true, messageID: try row.decode("event_id"),
+                contentType: "application/json", persistent: true, messageID: eventID,
                 type: routingKey, timestamp: try row.decode("created_epoch"),
-                correlationID: try row.decodeIfPresent("correlation_id"), headers: try Self.traceHeaders(of: row)
+                correlationID: try row.decodeIfPresent("correlation_id"),
+                headers: Self.traceHeaders(TraceContext.of(span.context) ?? stored)
             )
             messages.append(
                 AMQPOutgoingMessage(
@@ -230,6 +245,7 @@ final class OutboxRelay: Service {
             let (batch, timeout) = (messages, configuration.confirmTimeout)
             confirmations = try await amqp.publish(batch, timeout: timeout)
         } catch {
+            spans.forEach { $0.recordError(error) }
             try await session.query(Self.recordFailure, [Self.array(ids), "\(error)"])
             state.withLockedValue {
                 $0.publishFailures += 1
@@ -248,6 +264,7 @@ final class OutboxRelay: Service {
         for (index, confirmation) in confirmations.enumerated() where confirmation == .nack && index < rowOfMessage.count {
             nacked.insert(rowOfMessage[index])
         }
+        for index in nacked { spans[index].setStatus(SpanStatus(code: .error, message: "nacked by the broker")) }
         let done = ids.indices.filter { !nacked.contains($0) }.map { ids[$0] }
         let kept = nacked.sorted().map { ids[$0] }
         let sinceRead = ContinuousClock.now - readAt
@@ -274,14 +291,17 @@ final class OutboxRelay: Service {
         return Round(published: ids.count, refused: done.isEmpty)
     }
 
-    /// The W3C trace context the row was written with, as the AMQP headers a consumer continues
-    /// the trace from (docs/tracing.md).
-    private static func traceHeaders(of row: PostgresRow) throws -> [String: String] {
-        var headers: [String: String] = [:]
-        if let traceparent: String = try row.decodeIfPresent("traceparent") {
-            headers["traceparent"] = traceparent
-            if let tracestate: String = try row.decodeIfPresent("tracestate") { headers["tracestate"] = tracestate }
-        }
+    /// The W3C trace context the row was written with.
+    private static func traceContext(of row: PostgresRow) throws -> TraceContext? {
+        guard let traceparent: String = try row.decodeIfPresent("traceparent") else { return nil }
+        return TraceContext(traceparent: traceparent, tracestate: try row.decodeIfPresent("tracestate"))
+    }
+
+    /// A trace context as the AMQP headers a consumer continues the trace from (docs/tracing.md).
+    private static func traceHeaders(_ context: TraceContext?) -> [String: String] {
+        guard let context else { return [:] }
+        var headers = ["traceparent": context.traceparent]
+        if let state = context.state { headers["tracestate"] = state }
         return headers
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OTel
 
 /// The service's log: every line to stdout (JSON, or text for humans) at `LOG_LEVEL`; warnings
 /// and worse also to the error journal; critical lines also to the alert webhook. Every line
@@ -49,7 +50,9 @@ public struct ServiceLog: Sendable {
         // Warnings are journaled whatever LOG_LEVEL lets through to stdout.
         let journalHandler = JournalLogHandler(label: label, journal: journal, alerts: alerts)
         let stdout = Self.stdoutHandler(label: label, level: level, format: format, output: output)
-        return MultiplexLogHandler([stdout, journalHandler], metadataProvider: RequestScope.metadataProvider)
+        // trace_id and span_id of the current span, when a tracer made one (OTel's keys).
+        let metadata = Logger.MetadataProvider.multiplex([RequestScope.metadataProvider, OTel.makeLoggingMetadataProvider()])
+        return MultiplexLogHandler([stdout, journalHandler], metadataProvider: metadata)
     }
 
     private static func stdoutHandler(

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import Tracing
 
 /// What is known about the request being served: its id from the start, its user and channel once
 /// a controller has read them. Bound to the request's task (`RequestScope.current`), so every log
@@ -27,6 +28,12 @@ public final class RequestScope: Sendable {
     public var channelID: UUID? {
         get { identity.withLockedValue { $0.channelID } }
         set { identity.withLockedValue { $0.channelID = newValue } }
+    }
+
+    /// The trace context the current task passes on (with the events it writes): its span's when
+    /// a tracer made one, else the one its request came with.
+    public static var traceContextToPropagate: TraceContext? {
+        ServiceContext.current.flatMap(TraceContext.of) ?? current?.trace
     }
 
     /// `request_id`, `trace_id` when the request came with a trace context, and `user_id` and

@@ -131,6 +131,9 @@ struct MetricsController: Sendable {
                 "messages_events_dead_total", "Events this pod's relay moved to dead_events after OUTBOX_MAX_ATTEMPTS nacks.",
                 relayed.deadEvents)
         }
+        counter(
+            "messages_trace_spans_dropped_total", "Spans dropped because the OTLP export queue was full.",
+            TracingBackend.droppedSpans)
         if let log {
             let journal = log.journal.statistics
             gauge("messages_error_journal_queued", "Warnings and errors waiting to be written to error_events.", journal.queued)

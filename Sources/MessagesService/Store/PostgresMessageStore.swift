@@ -295,8 +295,8 @@ public struct PostgresMessageStore: MessageStore {
     /// The last parameters of every write: the request id (the event's `correlation_id`) and the
     /// W3C trace context the event carries on (`traceparent`, `tracestate`).
     private static var eventOrigin: [any PostgresEncodable] {
-        let scope = RequestScope.current
-        return [scope?.requestID, scope?.trace?.traceparent, scope?.trace?.state]
+        let trace = RequestScope.traceContextToPropagate
+        return [RequestScope.current?.requestID, trace?.traceparent, trace?.state]
     }
 
     static func requestHash(of new: NewMessage) -> String {

@@ -36,7 +36,7 @@ public final class PostgresDedicatedConnection: Sendable {
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
         let texts = parameters.map { $0.postgresText }
         let connection = self.connection
-        return try await thread.run { try connection.execute(sql, texts) }
+        return try await StatementSpan.run(sql) { try await thread.run { try connection.execute(sql, texts) } }
     }
 
     /// Waits up to `timeout` for `NOTIFY` on the channels this connection listens to (`LISTEN name`

@@ -147,12 +147,12 @@ public struct PostgresSession: Sendable {
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
         let texts = parameters.map { $0.postgresText }
-        return try await lease.run { try $0.execute(sql, texts) }
+        return try await StatementSpan.run(sql) { try await lease.run { try $0.execute(sql, texts) } }
     }
 
     /// Runs a script of several statements without parameters, such as a migration.
     public func executeScript(_ sql: String) async throws {
-        try await lease.run { try $0.executeScript(sql) }
+        try await StatementSpan.run(sql) { try await lease.run { try $0.executeScript(sql) } }
     }
 
     /// Runs a statement that returns no rows.
