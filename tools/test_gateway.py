@@ -843,41 +843,37 @@ def _():
 WEBHOOK_POLICY = "messages-service-alert-webhook"
 
 
-@check("k8s: the otlp-egress component, added to the prod overlay, opens TCP 4318 to one namespace only")
-def _():
+def prod_policies_with(component):
+    """The NetworkPolicies of an overlay of prod that adds `component`, as docs/deployment.md tells operators to."""
     import tempfile
     with tempfile.TemporaryDirectory(prefix=".validate-", dir=os.path.join(ROOT, "deployment")) as folder:
         with open(os.path.join(folder, "kustomization.yaml"), "w", encoding="utf-8") as f:
             f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-                    "resources:\n  - ../overlays/prod\ncomponents:\n  - ../components/otlp-egress\n")
+                    "resources:\n  - ../overlays/prod\ncomponents:\n  - ../components/%s\n" % component)
         out = subprocess.run([kubectl(), "kustomize", folder], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr.strip()
-        policies = {o["metadata"]["name"]: o for o in yaml.safe_load_all(out.stdout)
-                    if o and o["kind"] == "NetworkPolicy"}
-    otlp = policies["messages-service-otlp"]["spec"]
-    assert otlp["policyTypes"] == ["Egress"] and not otlp.get("ingress"), otlp
-    assert otlp["podSelector"] == policies["messages-service"]["spec"]["podSelector"], otlp["podSelector"]
-    assert len(otlp["egress"]) == 1, otlp["egress"]
-    rule = otlp["egress"][0]
-    assert rule["ports"] == [{"protocol": "TCP", "port": 4318}], rule["ports"]
-    assert [list(peer) for peer in rule["to"]] == [["namespaceSelector"]], rule["to"]
+        return {o["metadata"]["name"]: o for o in yaml.safe_load_all(out.stdout) if o and o["kind"] == "NetworkPolicy"}
+
+
+def egress_only_policy(policies, name):
+    """The spec of `name`, checked to be egress only, for the API's pods."""
+    spec = policies[name]["spec"]
+    assert spec["policyTypes"] == ["Egress"] and not spec.get("ingress"), spec
+    assert spec["podSelector"] == policies["messages-service"]["spec"]["podSelector"], spec["podSelector"]
+    return spec
+
+
+@check("k8s: the otlp-egress component, added to the prod overlay, opens TCP 4318 to one namespace only")
+def _():
+    otlp = egress_only_policy(prod_policies_with("otlp-egress"), "messages-service-otlp")
+    assert egress_ports(otlp) == {(4318, "TCP")}, egress_ports(otlp)
+    for rule in otlp["egress"]:
+        assert [list(peer) for peer in rule["to"]] == [["namespaceSelector"]], rule["to"]
 
 
 @check("k8s: the alert-webhook component, added to the prod overlay, opens TCP 443 to its ipBlock only, and nothing else")
 def _():
-    import tempfile
-    with tempfile.TemporaryDirectory(prefix=".validate-", dir=os.path.join(ROOT, "deployment")) as folder:
-        # An overlay of prod that adds the component, as docs/deployment.md tells operators to.
-        with open(os.path.join(folder, "kustomization.yaml"), "w", encoding="utf-8") as f:
-            f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-                    "resources:\n  - ../overlays/prod\ncomponents:\n  - ../components/alert-webhook-egress\n")
-        out = subprocess.run([kubectl(), "kustomize", folder], capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr.strip()
-        policies = {o["metadata"]["name"]: o for o in yaml.safe_load_all(out.stdout)
-                    if o and o["kind"] == "NetworkPolicy"}
-    webhook = policies[WEBHOOK_POLICY]["spec"]
-    assert webhook["policyTypes"] == ["Egress"] and not webhook.get("ingress"), webhook
-    assert webhook["podSelector"] == policies["messages-service"]["spec"]["podSelector"], webhook["podSelector"]
+    webhook = egress_only_policy(prod_policies_with("alert-webhook-egress"), WEBHOOK_POLICY)
     assert egress_ports(webhook) == {(443, "TCP")}, egress_ports(webhook)
     for rule in webhook["egress"]:
         assert all(set(peer) == {"ipBlock"} for peer in rule["to"]), "443 must go to ipBlocks only: %s" % rule["to"]

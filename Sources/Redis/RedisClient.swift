@@ -101,7 +101,9 @@ public final class RedisClient: Sendable {
 
     /// Runs `body` in a client span of the process's tracer (a no-op unless the service
     /// bootstrapped one), named by the command (`pipeline` for several): never its keys or values.
+    /// Outside any span (background work), in none: each would be a trace of its own.
     private static func span<T: Sendable>(_ commands: [RedisCommand], _ body: () async throws -> T) async throws -> T {
+        guard ServiceContext.current != nil else { return try await body() }
         let name = commands.count == 1 ? String(decoding: commands[0].arguments[0], as: UTF8.self) : "pipeline"
         return try await withSpan(name, ofKind: .client) { span in
             span.attributes["db.system.name"] = "redis"

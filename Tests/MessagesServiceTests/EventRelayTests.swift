@@ -5,6 +5,7 @@ import Logging
 import NIOConcurrencyHelpers
 import Postgres
 import Testing
+import Tracing
 
 @testable import MessagesService
 
@@ -387,12 +388,22 @@ import Testing
         }
         await consumer.stop()
         #expect(events.map(\.type) == ["message.created", "message.deleted", "message.created", "message.created"])
-        // The trace, its sampling flag and its state go on; the parent is the request's span, or
-        // the relay's publish span when a test before this one bootstrapped the process's tracer.
+        // Without a tracer the request's context goes on as it came; with one (a test before this
+        // one bootstrapped the process's), its trace, flags and state go on with the relay's
+        // publish span as the parent.
+        let probe = startSpan("probe")
+        let tracing = TraceContext.of(probe.context) != nil
+        probe.end()
         let headers = events.map(\.delivery.properties.headers)
+        if !tracing {
+            #expect(headers.first == ["traceparent": traceparent, "tracestate": "vendor=abc"])
+            #expect(headers.dropFirst().first == ["traceparent": traceparent.replacingOccurrences(of: "-01", with: "-00")])
+            #expect(headers.dropFirst(2).allSatisfy { $0.isEmpty })
+        }
         let contexts = headers.map { $0["traceparent"].flatMap { TraceContext(traceparent: $0, tracestate: nil) } }
         let sent = try #require(TraceContext(traceparent: traceparent))
         #expect(contexts.first??.traceID == sent.traceID)
+        #expect((contexts.first??.parentID == sent.parentID) == !tracing)
         #expect(contexts.first??.isSampled == true)
         #expect(headers.first?["tracestate"] == "vendor=abc")
         #expect(contexts.dropFirst().first??.traceID == sent.traceID)
@@ -401,6 +412,92 @@ import Testing
         // No context, or a bad one: no headers, or (with the process's tracer) a trace of its own.
         #expect(contexts.dropFirst(2).allSatisfy { $0 == nil || $0?.traceID != sent.traceID })
         #expect(headers.dropFirst(2).allSatisfy { !($0["traceparent"] ?? "").contains("zz") })
+    }
+
+    /// One create followed from the HTTP request to the consumer's event by its trace id.
+    @Test func oneCreateIsOneTraceFromTheRequestThroughPostgresToThePublishAndTheEventCarriesIt() async throws {
+        let receiver = try await TestTracing.receiver.value
+        let consumer = try TestConsumer(pattern: MessageEvent.Kind.created.rawValue)
+        try await consumer.start()
+        let channel = UUID()
+        // The gateway's span: the request continues its trace.
+        let traceID = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let gatewaySpan = "00f067aa0ba902b7"
+        var configuration = ServiceConfiguration.forTests
+        configuration.tracing = true
+        try await withService(configuration: configuration) { api, _ in
+            let reply = try await api.send(
+                .post, "/v1/channels/\(channel)/messages", user: alice, json: #"{"content":"traced"}"#,
+                headers: [HTTPField.Name("traceparent")!: "00-\(traceID)-\(gatewaySpan)-01"])
+            #expect(reply.status == .created)
+        }
+        let events = try await withRunningRelay(try TestBroker.relay()) {
+            try await consumer.events(of: [channel], count: 1)
+        }
+        await consumer.stop()
+        let header = try #require(events.first?.delivery.properties.headers["traceparent"])
+        let received = try #require(TraceContext(traceparent: header))
+        #expect(received.traceID == traceID)
+
+        var spans: [OTLPReceiver.Span] = []
+        let complete = await eventually(timeout: .seconds(15)) {
+            spans = receiver.spans(ofTrace: traceID)
+            return spans.contains { $0.kind == 4 } && spans.contains { $0.kind == 2 } && spans.contains { $0.kind == 3 }
+        }
+        #expect(complete, "spans of the trace: \(spans.map(\.name))")
+        let http = try #require(spans.first { $0.kind == 2 })
+        #expect(http.parentSpanID == gatewaySpan)
+        #expect(http.name.contains("/v1/channels/"))
+        let statements = spans.filter { $0.kind == 3 && $0.attributes["db.system.name"] == "postgresql" }
+        #expect(
+            statements.contains {
+                $0.parentSpanID == http.spanID && ($0.attributes["db.query.text"] ?? "").contains("create_message")
+            })
+        let publish = try #require(spans.first { $0.kind == 4 })
+        #expect(publish.parentSpanID == http.spanID)
+        #expect(publish.attributes["messaging.message.id"] == events.first?.id)
+        // The consumer continues from the publish span.
+        #expect(received.parentID == publish.spanID)
+    }
+
+    @Test func aRefusedEventWaitsABackoffOfItsOwnAndDiesAtTheLimit() async throws {
+        try await withScratchSchema { session in
+            let event = UUID()
+            let id = try #require(
+                try await session.query(
+                    """
+                    INSERT INTO outbox (event_id, channel_id, routing_key, payload) VALUES ($1, $2, 'message.created', '{}')
+                    RETURNING id
+                    """, [event, UUID()]
+                ).first?.decode("id", as: Int64.self))
+            func row() async throws -> (refusals: Int, waitMs: Double)? {
+                guard
+                    let row = try await session.query(
+                        """
+                        SELECT refusals, extract(epoch FROM retry_at - clock_timestamp()) * 1000 AS wait FROM outbox WHERE id = $1
+                        """, [id]
+                    ).first
+                else { return nil }
+                return (try row.decode("refusals"), Double(try row.decode("wait", as: String.self)) ?? -1)
+            }
+            func refuse() async throws -> Int {
+                try await session.query(OutboxRelay.recordRefusal, ["{\(id)}", "nacked by the broker", 3]).count
+            }
+            let due = { try await session.query(OutboxRelay.selectBatch, [100]).count }
+            #expect(try await due() == 1)
+            #expect(try await refuse() == 0)
+            let first = try #require(try await row())
+            #expect(first.refusals == 1 && (300...500).contains(first.waitMs), "\(first)")
+            #expect(try await due() == 0)  // not before its time
+            #expect(try await refuse() == 0)
+            let second = try #require(try await row())
+            #expect(second.refusals == 2 && (800...1000).contains(second.waitMs), "\(second)")
+            // The third refusal reaches the limit: the row moves, in the same statement.
+            #expect(try await refuse() == 1)
+            #expect(try await row() == nil)
+            let dead = try await session.query("SELECT refusals FROM dead_events WHERE event_id = $1", [event])
+            #expect(try dead.first?.decode("refusals", as: Int.self) == 3)
+        }
     }
 
     @Test func aMessageAConsumerRejectsFromAQueueOfTheServiceGoesToMessagesDead() async throws {

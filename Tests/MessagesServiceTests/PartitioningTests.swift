@@ -11,29 +11,6 @@ import Testing
 @Suite(.tags(.servers)) struct PartitioningTests {
     static let channelTables = ChannelPartitioning.tables.map(\.name)
 
-    /// Runs `body` on a session whose search path is a new schema with every migration applied;
-    /// everything it did is rolled back afterwards.
-    func withScratchSchema(
-        throughVersion last: Int = .max, _ body: @escaping @Sendable (PostgresSession) async throws -> Void
-    ) async throws {
-        let client = try await TestDatabase.shared.migratedClient()
-        try await client.withConnection { session in
-            try await session.execute("BEGIN")
-            do {
-                let schema = "partitioning_\(UUID().uuidString.lowercased().prefix(8))"
-                try await session.executeScript("CREATE SCHEMA \(schema); SET LOCAL search_path = \(schema)")
-                for migration in Migrations.all where migration.version <= last {
-                    try await session.executeScript(migration.sql)
-                }
-                try await body(session)
-            } catch {
-                try? await session.execute("ROLLBACK")
-                throw error
-            }
-            try await session.execute("ROLLBACK")
-        }
-    }
-
     func rowCounts(_ session: PostgresSession) async throws -> [String: Int] {
         var counts: [String: Int] = [:]
         for table in Self.channelTables {
@@ -118,6 +95,16 @@ import Testing
             let (outcome, lastSeq) = try await create(session, channel: channels[0], author: alice)
             #expect(outcome == "created")
             #expect(lastSeq == 3)
+            // The writes of migration 11, with a trace context, too.
+            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            #expect(
+                try await write(
+                    session, "create_message($1, $2, $3, NULL, 'text', 'hi', '[]', '{}', NULL, NULL, $4, NULL, $5, NULL)",
+                    [UUID(), channels[0], alice, UUID(), traceparent]
+                ).0 == "created")
+            let traced = try await session.query(
+                "SELECT count(*)::int AS n FROM outbox WHERE channel_id = $1 AND traceparent = $2", [channels[0], traceparent])
+            #expect(try traced.first?.decode("n", as: Int.self) == 1)
             #expect(
                 try await write(session, "delete_message($1, $2, $3, false, $4, NULL)", [channels[1], roots[1], alice, UUID()]).0
                     == "deleted")

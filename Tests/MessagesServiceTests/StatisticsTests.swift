@@ -167,55 +167,44 @@ import Testing
     }
 
     @Test func theMigrationCountsTheMessagesAlreadyThereOverTheirDays() async throws {
-        let client = try await TestDatabase.shared.migratedClient()
-        try await client.withConnection { session in
-            try await session.execute("BEGIN")
-            do {
-                let schema = "statistics_\(UUID().uuidString.lowercased().prefix(8))"
-                try await session.executeScript("CREATE SCHEMA \(schema); SET LOCAL search_path = \(schema)")
-                for migration in Migrations.all where migration.version < 10 { try await session.executeScript(migration.sql) }
-                // Messages written before the counters existed, spread over five days and three authors.
-                let channel = UUID()
-                try await session.query(
-                    """
-                    INSERT INTO channels (id, last_seq, version, message_count) VALUES ($1, 20, 20, 20);
-                    """, [channel])
-                try await session.query(
-                    """
-                    INSERT INTO messages (id, channel_id, seq, version, author_id, parent_id, content, created_at, deleted_at)
-                    SELECT gen_random_uuid(), $1, n, n, ('00000000-0000-4000-8000-00000000000' || (n % 3))::uuid,
-                        CASE WHEN n % 4 = 0 THEN gen_random_uuid() END, 'm', now() - (20 - n) * interval '6 hours',
-                        CASE WHEN n % 6 = 0 THEN now() END
-                    FROM generate_series(1, 20) AS n
-                    """, [channel])
-                try await session.executeScript(Migrations.all.first { $0.version == 10 }!.sql)
-                let answered = try PostgresStatisticsStore.channelStatistics(
-                    channel, from: try await session.query(PostgresStatisticsStore.selectChannel, [channel]))
-                #expect(reported(answered) == (try await counted(channel) { try await session.query($0, $1) }))
-                #expect(answered.days.filter { $0.messages > 0 }.count > 1)
-                #expect(answered.replies > 0 && answered.deleted > 0 && answered.authors == 3)
-                // The schema holds this channel only: the service's totals are its own. The first
-                // call sums the days past into message_days, the second reads them there.
-                let today = try #require(
-                    try await session.query(PostgresStatisticsStore.selectToday).first?.decode("today", as: String.self))
-                for _ in 1...2 {
-                    try await session.query(PostgresStatisticsStore.rollUpDays, [today])
-                    let service = try PostgresStatisticsStore.serviceStatistics(
-                        from: try await session.query(PostgresStatisticsStore.selectService, [today]))
-                    #expect(service.channels == 1)
-                    #expect(
-                        [service.messages, service.replies, service.deleted]
-                            == [answered.messages, answered.replies, answered.deleted])
-                    #expect(service.days.map(\.day) == answered.days.map(\.day))
-                    #expect(service.days.map(\.messages) == answered.days.map(\.messages))
-                }
-                let rolledUp = try await session.query("SELECT count(*)::int AS n FROM message_days")
-                #expect(try rolledUp.first?.decode("n", as: Int.self) == 28)
-            } catch {
-                try? await session.execute("ROLLBACK")
-                throw error
+        try await withScratchSchema(throughVersion: 9) { session in
+            // Messages written before the counters existed, spread over five days and three authors.
+            let channel = UUID()
+            try await session.query(
+                """
+                INSERT INTO channels (id, last_seq, version, message_count) VALUES ($1, 20, 20, 20);
+                """, [channel])
+            try await session.query(
+                """
+                INSERT INTO messages (id, channel_id, seq, version, author_id, parent_id, content, created_at, deleted_at)
+                SELECT gen_random_uuid(), $1, n, n, ('00000000-0000-4000-8000-00000000000' || (n % 3))::uuid,
+                    CASE WHEN n % 4 = 0 THEN gen_random_uuid() END, 'm', now() - (20 - n) * interval '6 hours',
+                    CASE WHEN n % 6 = 0 THEN now() END
+                FROM generate_series(1, 20) AS n
+                """, [channel])
+            try await session.executeScript(Migrations.all.first { $0.version == 10 }!.sql)
+            let answered = try PostgresStatisticsStore.channelStatistics(
+                channel, from: try await session.query(PostgresStatisticsStore.selectChannel, [channel]))
+            #expect(reported(answered) == (try await counted(channel) { try await session.query($0, $1) }))
+            #expect(answered.days.filter { $0.messages > 0 }.count > 1)
+            #expect(answered.replies > 0 && answered.deleted > 0 && answered.authors == 3)
+            // The schema holds this channel only: the service's totals are its own. The first
+            // call sums the days past into message_days, the second reads them there.
+            let today = try #require(
+                try await session.query(PostgresStatisticsStore.selectToday).first?.decode("today", as: String.self))
+            for _ in 1...2 {
+                try await session.query(PostgresStatisticsStore.rollUpDays, [today])
+                let service = try PostgresStatisticsStore.serviceStatistics(
+                    from: try await session.query(PostgresStatisticsStore.selectService, [today]))
+                #expect(service.channels == 1)
+                #expect(
+                    [service.messages, service.replies, service.deleted]
+                        == [answered.messages, answered.replies, answered.deleted])
+                #expect(service.days.map(\.day) == answered.days.map(\.day))
+                #expect(service.days.map(\.messages) == answered.days.map(\.messages))
             }
-            try await session.execute("ROLLBACK")
+            let rolledUp = try await session.query("SELECT count(*)::int AS n FROM message_days")
+            #expect(try rolledUp.first?.decode("n", as: Int.self) == 28)
         }
     }
 }

@@ -159,3 +159,26 @@ extension HTTPField.Name {
     static let testUserID = HTTPField.Name("X-User-Id")!
     static let testIdempotencyKey = HTTPField.Name("Idempotency-Key")!
 }
+
+/// Runs `body` on a session whose search path is a new schema with the migrations up to
+/// `last` applied (every one by default); everything it did is rolled back afterwards.
+func withScratchSchema(
+    throughVersion last: Int = .max, _ body: @escaping @Sendable (PostgresSession) async throws -> Void
+) async throws {
+    let client = try await TestDatabase.shared.migratedClient()
+    try await client.withConnection { session in
+        try await session.execute("BEGIN")
+        do {
+            let schema = "scratch_\(UUID().uuidString.lowercased().prefix(8))"
+            try await session.executeScript("CREATE SCHEMA \(schema); SET LOCAL search_path = \(schema)")
+            for migration in Migrations.all where migration.version <= last {
+                try await session.executeScript(migration.sql)
+            }
+            try await body(session)
+        } catch {
+            try? await session.execute("ROLLBACK")
+            throw error
+        }
+        try await session.execute("ROLLBACK")
+    }
+}

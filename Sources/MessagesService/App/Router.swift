@@ -34,9 +34,7 @@ func buildRouter(
     let validator = MessageValidator(limits: configuration.limits)
     let router = Router(context: AppRequestContext.self)
     if configuration.tracing {
-        // First, so that the request's log lines carry its span. Stream clients send their token
-        // as ?access_token= (EventSource has no headers): never in a span.
-        router.add(middleware: TracingMiddleware(redactingQueryParameters: ["access_token"]))
+        router.add(middleware: RequestTracingMiddleware())
     }
     router.add(middleware: RequestLogMiddleware())
     if let metrics {

@@ -265,6 +265,9 @@ final class OutboxRelay: Service {
             nacked.insert(rowOfMessage[index])
         }
         for index in nacked { spans[index].setStatus(SpanStatus(code: .error, message: "nacked by the broker")) }
+        // Each publish ends with the broker's answer (the `defer` ends them on the error paths).
+        spans.forEach { $0.end() }
+        spans.removeAll()
         let done = ids.indices.filter { !nacked.contains($0) }.map { ids[$0] }
         let kept = nacked.sorted().map { ids[$0] }
         let sinceRead = ContinuousClock.now - readAt

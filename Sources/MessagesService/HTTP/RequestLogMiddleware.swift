@@ -16,9 +16,9 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
         let scope = RequestScope(
             requestID: requestID,
-            trace: request.headers[.traceparent].flatMap {
-                TraceContext(traceparent: $0, tracestate: request.headers[values: .tracestate].joined(separator: ","))
-            })
+            trace: TraceContext(
+                traceparent: request.headers[values: .traceparent],
+                tracestate: request.headers[values: .tracestate].joined(separator: ",")))
         let started = ContinuousClock.now
         // Ours is the id of the request (the response's X-Request-ID); Hummingbird's own would be a second one.
         var context = context

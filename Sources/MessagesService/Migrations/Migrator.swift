@@ -24,15 +24,19 @@ public struct Migrator: Sendable {
     @discardableResult
     public func migrate() async throws -> [Int] {
         try await client.withConnection { session in
+            // Another pod's migration may hold the lock for longer than a statement may take.
+            try await session.execute("SET statement_timeout = 0")
             try await session.execute("SELECT pg_advisory_lock($1)", [Self.advisoryLockKey])
             do {
                 let applied = try await applyPending(on: session)
                 try await partitionIfAsked(on: session)
                 try await session.execute("SELECT pg_advisory_unlock($1)", [Self.advisoryLockKey])
+                try await session.execute("RESET statement_timeout")
                 return applied
             } catch {
                 // A failed unlock means a broken connection, which releases the lock with it.
                 try? await session.execute("SELECT pg_advisory_unlock($1)", [Self.advisoryLockKey])
+                try? await session.execute("RESET statement_timeout")
                 throw error
             }
         }
@@ -55,9 +59,10 @@ public struct Migrator: Sendable {
             try await session.execute("BEGIN")
             do {
                 // A migration that counts or copies rows takes longer than any request may: no
-                // statement timeout, but no endless wait behind another session's lock either
-                // (while it waits for a table, every request for that table queues behind it).
-                try await session.executeScript("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '30s'")
+                // statement timeout. But a short wait for a table another session holds: while
+                // it waits, every request for that table queues behind it. Past 5 s it fails,
+                // and the migration Job runs it again (backoffLimit).
+                try await session.executeScript("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '5s'")
                 try await session.executeScript(migration.sql)
                 try await session.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [migration.version, migration.name]

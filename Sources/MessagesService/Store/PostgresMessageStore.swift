@@ -291,13 +291,14 @@ public struct PostgresMessageStore: MessageStore {
         }
     }
 
-    /// A stable fingerprint of what a create asked for, to tell a retry from a reuse of its key.
     /// The last parameters of every write: the request id (the event's `correlation_id`) and the
     /// W3C trace context the event carries on (`traceparent`, `tracestate`).
     private static var eventOrigin: [any PostgresEncodable] {
         let trace = RequestScope.traceContextToPropagate
         return [RequestScope.current?.requestID, trace?.traceparent, trace?.state]
     }
+
+    /// A stable fingerprint of what a create asked for, to tell a retry from a reuse of its key.
 
     static func requestHash(of new: NewMessage) -> String {
         struct Fingerprint: Encodable {

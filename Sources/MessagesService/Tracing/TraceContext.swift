@@ -59,6 +59,14 @@ public struct TraceContext: Sendable, Equatable {
             flags: flags, state: tracestate.flatMap(Self.acceptableState))
     }
 
+    /// The context of a request's `traceparent` header lines: none when there is none or more
+    /// than one (the specification's rule), else that line's. `tracestate` may come in several
+    /// lines, joined with commas.
+    public init?(traceparent lines: [String], tracestate: String?) {
+        guard lines.count == 1 else { return nil }
+        self.init(traceparent: lines[0], tracestate: tracestate.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
     /// `tracestate` when it is a list the service may pass on: at most 512 bytes of printable
     /// ASCII, at most 32 entries of `key=value` with a key of lower-case letters, digits and
     /// `_-*/@` starting with a letter or digit, and a value without `,` or `=`.
@@ -69,15 +77,17 @@ public struct TraceContext: Sendable, Equatable {
         }
         let entries = bytes.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
         guard entries.count <= maxStateEntries else { return nil }
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         for raw in entries {
-            let entry = raw.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+            // Optional white space around each member.
+            var entry = raw.drop(while: isSpace)
+            while let last = entry.last, isSpace(last) { entry = entry.dropLast() }
             guard !entry.isEmpty else { continue }  // empty list members are allowed
             guard let equals = entry.firstIndex(of: UInt8(ascii: "=")) else { return nil }
             let key = entry[entry.startIndex..<equals]
             let value = entry[entry.index(after: equals)...]
             guard let first = key.first, isKeyStart(first), key.count <= 256, key.allSatisfy(isKeyByte),
-                !value.isEmpty, value.count <= 256, !value.contains(UInt8(ascii: ",")), !value.contains(UInt8(ascii: "=")),
-                value.last != UInt8(ascii: " ")
+                !value.isEmpty, value.count <= 256, !value.contains(UInt8(ascii: ",")), !value.contains(UInt8(ascii: "="))
             else { return nil }
         }
         return state

@@ -45,8 +45,10 @@ public enum TracingBackend {
         return service
     }
 
-    /// swift-otel's diagnostic log, passed on to the service's; its batch processor reports the
-    /// spans it dropped as a line with `dropped_count`, which is counted here.
+    /// swift-otel's diagnostic log, passed on to the service's at `notice` at most: stdout, not
+    /// the error journal, which a collector that is down would otherwise fill (a failed export
+    /// every few seconds). Its batch processor reports the spans it dropped as a line with
+    /// `dropped_count`, which is counted here (`messages_trace_spans_dropped_total`).
     struct DropCounter: LogHandler {
         let next: Logger
         var metadata: Logger.Metadata = [:]
@@ -66,7 +68,7 @@ public enum TracingBackend {
                 TracingBackend.dropped.withLockedValue { $0 += dropped }
             }
             next.log(
-                level: event.level, event.message, metadata: metadata.merging(event.metadata ?? [:]) { $1 },
+                level: min(event.level, .notice), event.message, metadata: metadata.merging(event.metadata ?? [:]) { $1 },
                 source: "otel", file: event.file, function: event.function, line: event.line)
         }
     }
