@@ -28,18 +28,19 @@ extension AMQPClient {
     /// Acknowledges `delivery`. When the connection it came on has closed since, this does
     /// nothing: the broker already put it back in the queue.
     public func ack(_ delivery: AMQPDelivery) async throws {
-        _ = try await withOpenConnection { connection in
-            guard connection.id == delivery.connectionID else { return }
-            try connection.ack(delivery.deliveryTag)
-        }
+        try await settle(delivery, .ack)
     }
 
     /// Rejects `delivery` (see `ack(_:)` for a closed connection): `requeue` puts it back in its
     /// queue, otherwise the broker sends it to the queue's dead-letter exchange.
     public func reject(_ delivery: AMQPDelivery, requeue: Bool) async throws {
+        try await settle(delivery, .reject(requeue: requeue))
+    }
+
+    private func settle(_ delivery: AMQPDelivery, _ settlement: AMQPConnection.Settlement) async throws {
         _ = try await withOpenConnection { connection in
             guard connection.id == delivery.connectionID else { return }
-            try connection.reject(delivery.deliveryTag, requeue: requeue)
+            try connection.settle(delivery.deliveryTag, settlement)
         }
     }
 }

@@ -52,22 +52,24 @@ extension AMQPConnection {
         return nil
     }
 
-    /// Acknowledges one delivery.
-    func ack(_ deliveryTag: UInt64) throws {
-        try usable()
-        let status = amqp_basic_ack(state, channel, deliveryTag, 0)
-        guard status == AMQP_STATUS_OK.rawValue else {
-            throw fail(.connectionLost, "basic.ack: \(Self.describe(status: status))")
-        }
+    /// How a consumer settles a delivery.
+    enum Settlement {
+        case ack
+        /// Back into its queue with `requeue`, otherwise to the queue's dead-letter exchange (or
+        /// dropped, when it has none).
+        case reject(requeue: Bool)
     }
 
-    /// Rejects one delivery: back into its queue with `requeue`, otherwise to the queue's
-    /// dead-letter exchange (or dropped, when it has none).
-    func reject(_ deliveryTag: UInt64, requeue: Bool) throws {
+    /// Acknowledges or rejects one delivery.
+    func settle(_ deliveryTag: UInt64, _ settlement: Settlement) throws {
         try usable()
-        let status = amqp_basic_reject(state, channel, deliveryTag, requeue ? 1 : 0)
+        let (status, method) =
+            switch settlement {
+            case .ack: (amqp_basic_ack(state, channel, deliveryTag, 0), "basic.ack")
+            case .reject(let requeue): (amqp_basic_reject(state, channel, deliveryTag, requeue ? 1 : 0), "basic.reject")
+            }
         guard status == AMQP_STATUS_OK.rawValue else {
-            throw fail(.connectionLost, "basic.reject: \(Self.describe(status: status))")
+            throw fail(.connectionLost, "\(method): \(Self.describe(status: status))")
         }
     }
 }

@@ -220,7 +220,8 @@ final class OutboxRelay: Service {
                 contentType: "application/json", persistent: true, messageID: eventID,
                 type: routingKey, timestamp: try row.decode("created_epoch"),
                 correlationID: try row.decodeIfPresent("correlation_id"),
-                headers: Self.traceHeaders(TraceContext.of(span.context) ?? stored)
+                // The headers a consumer continues the trace from (docs/tracing.md).
+                headers: (TraceContext.of(span.context) ?? stored)?.headers ?? [:]
             )
             messages.append(
                 AMQPOutgoingMessage(
@@ -298,14 +299,6 @@ final class OutboxRelay: Service {
     private static func traceContext(of row: PostgresRow) throws -> TraceContext? {
         guard let traceparent: String = try row.decodeIfPresent("traceparent") else { return nil }
         return TraceContext(traceparent: traceparent, tracestate: try row.decodeIfPresent("tracestate"))
-    }
-
-    /// A trace context as the AMQP headers a consumer continues the trace from (docs/tracing.md).
-    private static func traceHeaders(_ context: TraceContext?) -> [String: String] {
-        guard let context else { return [:] }
-        var headers = ["traceparent": context.traceparent]
-        if let state = context.state { headers["tracestate"] = state }
-        return headers
     }
 
     /// Counts a refusal of each of `ids`; moves those refused `maxAttempts` times to

@@ -24,14 +24,26 @@ extension TraceContext {
     public static func of(_ context: ServiceContext) -> TraceContext? {
         var headers: [String: String] = [:]
         InstrumentationSystem.instrument.inject(context, into: &headers, using: TraceHeaderInjector())
-        return headers["traceparent"].flatMap { TraceContext(traceparent: $0, tracestate: headers["tracestate"]) }
+        return TraceContext(headers: headers)
+    }
+
+    /// The context of `traceparent` and `tracestate` in `headers` (AMQP headers, a propagator's
+    /// output); nil without a valid `traceparent`.
+    public init?(headers: [String: String]) {
+        guard let traceparent = headers["traceparent"] else { return nil }
+        self.init(traceparent: traceparent, tracestate: headers["tracestate"])
+    }
+
+    /// `traceparent`, and `tracestate` when there is one: the headers that carry `self` on.
+    public var headers: [String: String] {
+        var headers = ["traceparent": traceparent]
+        if let state { headers["tracestate"] = state }
+        return headers
     }
 
     /// `self` as the context a span continues: the tracer reads it from the headers it would send.
     public var serviceContext: ServiceContext {
         var context = ServiceContext.topLevel
-        var headers = ["traceparent": traceparent]
-        if let state { headers["tracestate"] = state }
         InstrumentationSystem.instrument.extract(headers, into: &context, using: TraceHeaderExtractor())
         return context
     }
